@@ -1,0 +1,268 @@
+"""Header format rules: a Loghub-style ``<Field>`` format compiled to a regex, plus JSON-lines and logfmt.
+
+``HeaderFormat.parse`` works on a whole Arrow column at once (RE2 through ``pyarrow.compute`` and DuckDB's
+``try_strptime``) and returns timestamp (UTC), level, component and content per line, null where a line does not
+match. Timestamps without a year take it from the partition/path year.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+#: Header fields that may carry the timestamp, in the order they are joined before ``strptime``.
+TS_FIELDS = ("Timestamp", "Month", "Date", "Day", "Time")
+LEVEL_FIELDS = ("Level", "Severity")
+COMPONENT_FIELDS = ("Component", "Program", "Logger", "Node")
+
+#: Candidate time layouts, tried on sample lines when a rule does not name its own.
+TS_CANDIDATES = (
+    "%Y-%m-%d %H:%M:%S,%g", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%fZ",
+    "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%y%m%d %H%M%S", "%y/%m/%d %H:%M:%S",
+    "%Y-%m-%d-%H.%M.%S.%f", "%Y%m%d-%H:%M:%S:%g", "%a %b %d %H:%M:%S %Y",
+    "%d/%b/%Y:%H:%M:%S %z", "%Y/%m/%d %H:%M:%S",
+    # Layouts without a year: the partition year is prepended ("%Y " + layout).
+    "%b %d %H:%M:%S", "%m-%d %H:%M:%S.%f", "%m.%d %H:%M:%S", "%b %d %H:%M:%S.%f",
+)
+EPOCH = "epoch"
+EPOCH_RE = r"^\d{9,10}(\.\d+)?$"
+LEVELS = {
+    "TRACE": "DEBUG", "DEBUG": "DEBUG", "D": "DEBUG", "V": "DEBUG", "VERBOSE": "DEBUG",
+    "INFO": "INFO", "I": "INFO", "NOTICE": "INFO", "LOG": "INFO", "INFORMATION": "INFO",
+    "WARN": "WARN", "WARNING": "WARN", "W": "WARN",
+    "ERROR": "ERROR", "ERR": "ERROR", "E": "ERROR", "SEVERE": "ERROR", "FAILURE": "ERROR",
+    "FATAL": "FATAL", "F": "FATAL", "CRIT": "FATAL", "CRITICAL": "FATAL", "PANIC": "FATAL", "EMERG": "FATAL",
+    "ALERT": "FATAL",
+}
+
+_local = threading.local()
+
+
+def _duck() -> duckdb.DuckDBPyConnection:
+    """A per-thread in-memory DuckDB used as a vectorised time parser (never the warehouse file)."""
+    if not hasattr(_local, "con"):
+        _local.con = duckdb.connect(config={"threads": 1})
+    return _local.con
+
+
+def needs_year(layout: str) -> bool:
+    return layout != EPOCH and "%Y" not in layout and "%y" not in layout
+
+
+def parse_timestamps(text: pa.Array, layout: str, year: int | None, timezone: str = "UTC") -> pa.Array:
+    """Parse a string column with one layout into UTC ``timestamp[us]``; unparseable values become null."""
+    con = _duck()
+    tbl = pa.table({"s": text})
+    if layout == EPOCH:
+        expr = "make_timestamp(CAST(TRY_CAST(s AS DOUBLE) * 1000000 AS BIGINT))"
+        return con.execute(f"SELECT {expr} AS ts FROM tbl").fetch_arrow_table().column(0).combine_chunks()
+    if needs_year(layout):
+        if year is None:
+            raise ValueError(f"time layout {layout!r} has no year and none was given")
+        expr = f"try_strptime('{int(year)} ' || s, '%Y {layout}')"
+    else:
+        expr = f"try_strptime(s, '{layout}')"
+    if "%z" in layout:
+        expr = f"CAST(timezone('UTC', {expr}) AS TIMESTAMP)"
+    elif timezone.upper() != "UTC":
+        expr = f"CAST(timezone('UTC', timezone('{timezone}', CAST({expr} AS TIMESTAMP))) AS TIMESTAMP)"
+    sql = f"SELECT CAST({expr} AS TIMESTAMP) AS ts FROM tbl"
+    return con.execute(sql).fetch_arrow_table().column(0).combine_chunks()
+
+
+def normalise_levels(level: pa.Array, content: pa.Array) -> pa.Array:
+    """Map raw level tokens to DEBUG/INFO/WARN/ERROR/FATAL; infer from the content when the header has none."""
+    upper = pc.utf8_upper(pc.utf8_trim_whitespace(level)) if level is not None else None
+    inferred = pc.if_else(
+        pc.match_substring_regex(content, r"(?i)\b(fatal|panic)\b"), "FATAL",
+        pc.if_else(pc.match_substring_regex(content, r"(?i)(error|exception|fail|refused|denied)"), "ERROR",
+                   pc.if_else(pc.match_substring_regex(content, r"(?i)\bwarn"), "WARN", "INFO")))
+    if upper is None:
+        return inferred
+    keys = pa.array(list(LEVELS))
+    mapped = pc.take(pa.array(list(LEVELS.values())), pc.index_in(upper, value_set=keys))
+    return pc.coalesce(mapped, inferred)
+
+
+@dataclass
+class Parsed:
+    """Columns parsed from a batch of lines; ``ok`` is false where the header did not match or had no time."""
+
+    ts: pa.Array
+    level: pa.Array
+    component: pa.Array
+    content: pa.Array
+    ok: pa.Array
+    reason: str = "no_format_match"
+
+
+class HeaderFormat:
+    """Interface: parse a column of raw lines into timestamp, level, component and content."""
+
+    name = "base"
+
+    def parse(self, raw: pa.Array, year: int | None) -> Parsed:
+        raise NotImplementedError
+
+    def spec(self) -> dict:
+        raise NotImplementedError
+
+
+def loghub_regex(log_format: str) -> tuple[str, list[str]]:
+    """Compile a Loghub ``<Field>`` format to an anchored RE2/Python regex with one named group per field."""
+    fields: list[str] = []
+    parts = re.split(r"(<[^<>]+>)", log_format)
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            name = part[1:-1]
+            fields.append(name)
+            out.append(f"(?P<{name}>.*?)" if name != "Content" else f"(?P<{name}>.*)")
+        else:
+            literal = re.sub(r"(?<!\\)\((?!\?)", "(?:", part)  # optional parts stay non-capturing
+            out.append(re.sub(" +", r"\\s+", literal))
+    return "^" + "".join(out) + "$", fields
+
+
+@dataclass
+class LoghubFormat(HeaderFormat):
+    """A header described in the Loghub ``<Field>`` syntax, e.g. ``<Date> <Time> <Level> <Component>: <Content>``."""
+
+    log_format: str
+    ts_layout: str | None = None
+    timezone: str = "UTC"
+    regex: str = field(init=False)
+    fields: list[str] = field(init=False)
+    name = "loghub"
+
+    def __post_init__(self) -> None:
+        self.regex, self.fields = loghub_regex(self.log_format)
+        re.compile(self.regex)
+        if "Content" not in self.fields:
+            raise ValueError(f"format {self.log_format!r} has no <Content> field")
+
+    def ts_fields(self, layout: str | None) -> list[str]:
+        if layout == EPOCH:
+            return [f for f in ("Timestamp", "Time") if f in self.fields][:1]
+        return [f for f in self.fields if f in TS_FIELDS]
+
+    def extract(self, raw: pa.Array) -> pa.StructArray:
+        return pc.extract_regex(raw, self.regex)
+
+    def ts_text(self, parts: pa.StructArray, layout: str | None) -> pa.Array:
+        cols = [pc.struct_field(parts, f) for f in self.ts_fields(layout)]
+        if not cols:
+            return pa.nulls(len(parts), pa.string())
+        return cols[0] if len(cols) == 1 else pc.binary_join_element_wise(*cols, " ")
+
+    def detect_layout(self, raw: pa.Array, year: int | None) -> str | None:
+        """Pick the first candidate layout that parses every matching sample line (epoch seconds first)."""
+        parts = pc.drop_null(self.extract(raw))
+        if len(parts) == 0:
+            return None
+        epoch = pc.drop_null(self.ts_text(parts, EPOCH))
+        if len(epoch) and pc.all(pc.match_substring_regex(epoch, EPOCH_RE)).as_py():
+            return EPOCH
+        text = self.ts_text(parts, None)
+        for layout in TS_CANDIDATES:
+            if pc.all(pc.is_valid(parse_timestamps(text, layout, year or 2000, "UTC"))).as_py():
+                return layout
+        return None
+
+    def parse(self, raw: pa.Array, year: int | None) -> Parsed:
+        parts = self.extract(raw)
+        matched = pc.is_valid(parts)
+        content = pc.struct_field(parts, "Content")
+        layout = self.ts_layout
+        if layout is None:
+            raise ValueError(f"no time layout for format {self.log_format!r}")
+        ts = parse_timestamps(self.ts_text(parts, layout), layout, year, self.timezone)
+        level_field = next((f for f in self.fields if f in LEVEL_FIELDS), None)
+        comp_field = next((f for f in self.fields if f in COMPONENT_FIELDS), None)
+        level = normalise_levels(pc.struct_field(parts, level_field) if level_field else None, content)
+        component = pc.struct_field(parts, comp_field) if comp_field else pa.nulls(len(raw), pa.string())
+        ok = pc.and_kleene(matched, pc.is_valid(ts))
+        return Parsed(ts, level, component, content, pc.fill_null(ok, False))
+
+    def spec(self) -> dict:
+        return {"kind": "loghub", "log_format": self.log_format, "regex": self.regex, "ts_layout": self.ts_layout,
+                "timezone": self.timezone}
+
+
+@dataclass
+class JsonLinesFormat(HeaderFormat):
+    """One JSON object per line with time/level/message keys (common aliases accepted)."""
+
+    ts_layout: str | None = None
+    timezone: str = "UTC"
+    name = "jsonl"
+    ts_keys = ("ts", "time", "timestamp", "@timestamp")
+    level_keys = ("level", "severity", "lvl")
+    message_keys = ("msg", "message")
+    component_keys = ("logger", "component", "module")
+
+    @staticmethod
+    def _first(keys: tuple[str, ...]) -> str:
+        return "coalesce(" + ", ".join(f"json_extract_string(j, '$.\"{k}\"')" for k in keys) + ")"
+
+    def parse(self, raw: pa.Array, year: int | None) -> Parsed:
+        tbl = pa.table({"raw": raw})
+        sql = (
+            "SELECT " + self._first(self.ts_keys) + " AS ts, " + self._first(self.level_keys) + " AS level, "
+            + self._first(self.message_keys) + " AS content, " + self._first(self.component_keys) + " AS component "
+            "FROM (SELECT CASE WHEN json_valid(raw) AND starts_with(ltrim(raw), '{') THEN raw::JSON END AS j FROM tbl)"
+        )
+        cols = _duck().execute(sql).fetch_arrow_table()
+        ts = parse_timestamps(cols["ts"].combine_chunks(), self.ts_layout or "%Y-%m-%dT%H:%M:%S.%fZ", year,
+                              self.timezone)
+        content = cols["content"].combine_chunks()
+        ok = pc.fill_null(pc.and_kleene(pc.is_valid(ts), pc.is_valid(content)), False)
+        return Parsed(ts, normalise_levels(cols["level"].combine_chunks(), pc.fill_null(content, "")),
+                      cols["component"].combine_chunks(), content, ok)
+
+    def spec(self) -> dict:
+        return {"kind": "jsonl", "ts_layout": self.ts_layout, "timezone": self.timezone}
+
+
+@dataclass
+class LogfmtFormat(HeaderFormat):
+    """``key=value`` pairs (values optionally double-quoted) with ts/level/msg keys."""
+
+    ts_layout: str | None = None
+    timezone: str = "UTC"
+    name = "logfmt"
+
+    @staticmethod
+    def _value(key: str) -> str:
+        return rf'(?:^|\s){key}=(?:"(?P<{key}_q>(?:[^"\\]|\\.)*)"|(?P<{key}>\S*))'
+
+    def parse(self, raw: pa.Array, year: int | None) -> Parsed:
+        def get(*keys: str) -> pa.Array:
+            values = []
+            for key in keys:
+                parts = pc.extract_regex(raw, self._value(key))
+                values.append(pc.coalesce(pc.struct_field(parts, f"{key}_q"), pc.struct_field(parts, key)))
+            return pc.coalesce(*values) if len(values) > 1 else values[0]
+
+        ts = parse_timestamps(get("ts", "time"), self.ts_layout or "%Y-%m-%dT%H:%M:%S.%fZ", year, self.timezone)
+        content = get("msg", "message")
+        ok = pc.fill_null(pc.and_kleene(pc.is_valid(ts), pc.is_valid(content)), False)
+        return Parsed(ts, normalise_levels(get("level", "lvl"), pc.fill_null(content, "")), get("logger", "component"),
+                      content, ok)
+
+    def spec(self) -> dict:
+        return {"kind": "logfmt", "ts_layout": self.ts_layout, "timezone": self.timezone}
+
+
+def make_format(spec: str, ts_layout: str | None = None, timezone: str = "UTC") -> HeaderFormat:
+    """``jsonl`` | ``logfmt`` | a Loghub ``<Field>`` format string."""
+    if spec == "jsonl":
+        return JsonLinesFormat(ts_layout, timezone)
+    if spec == "logfmt":
+        return LogfmtFormat(ts_layout, timezone)
+    return LoghubFormat(spec, ts_layout, timezone)
