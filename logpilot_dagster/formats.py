@@ -23,7 +23,7 @@ COMPONENT_FIELDS = ("Component", "Program", "Logger", "Node")
 #: Candidate time layouts, tried on sample lines when a rule does not name its own.
 TS_CANDIDATES = (
     "%Y-%m-%d %H:%M:%S,%g", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%fZ",
-    "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%y%m%d %H%M%S", "%y/%m/%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S,%g", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%y%m%d %H%M%S", "%y/%m/%d %H:%M:%S",
     "%Y-%m-%d-%H.%M.%S.%f", "%Y%m%d-%H:%M:%S:%g", "%a %b %d %H:%M:%S %Y",
     "%d/%b/%Y:%H:%M:%S %z", "%Y/%m/%d %H:%M:%S",
     # Layouts without a year: the partition year is prepended ("%Y " + layout).
@@ -80,8 +80,8 @@ def normalise_levels(level: pa.Array, content: pa.Array) -> pa.Array:
     upper = pc.utf8_upper(pc.utf8_trim_whitespace(level)) if level is not None else None
     inferred = pc.if_else(
         pc.match_substring_regex(content, r"(?i)\b(fatal|panic)\b"), "FATAL",
-        pc.if_else(pc.match_substring_regex(content, r"(?i)(error|exception|fail|refused|denied)"), "ERROR",
-                   pc.if_else(pc.match_substring_regex(content, r"(?i)\bwarn"), "WARN", "INFO")))
+        pc.if_else(pc.match_substring_regex(content, r"(?i)(error|exception|fail|refused|denied|\bdown\b)"), "ERROR",
+                   pc.if_else(pc.match_substring_regex(content, r"(?i)(\bwarn|too many|slow)"), "WARN", "INFO")))
     if upper is None:
         return inferred
     keys = pa.array(list(LEVELS))
@@ -238,22 +238,24 @@ class LogfmtFormat(HeaderFormat):
     name = "logfmt"
 
     @staticmethod
-    def _value(key: str) -> str:
-        return rf'(?:^|\s){key}=(?:"(?P<{key}_q>(?:[^"\\]|\\.)*)"|(?P<{key}>\S*))'
+    def _get(raw: pa.Array, *keys: str) -> pa.Array:
+        """The first present key's value, unquoted; null when absent."""
+        values = []
+        for key in keys:
+            parts = pc.extract_regex(raw, rf'(?:^|\s){key}=(?P<v>"(?:[^"\\]|\\.)*"|\S*)')
+            value = pc.struct_field(parts, "v")
+            quoted = pc.starts_with(value, '"')
+            unquoted = pc.replace_substring(pc.utf8_slice_codeunits(value, 1, -1), '\\"', '"')
+            values.append(pc.if_else(quoted, unquoted, value))
+        return pc.coalesce(*values)
 
     def parse(self, raw: pa.Array, year: int | None) -> Parsed:
-        def get(*keys: str) -> pa.Array:
-            values = []
-            for key in keys:
-                parts = pc.extract_regex(raw, self._value(key))
-                values.append(pc.coalesce(pc.struct_field(parts, f"{key}_q"), pc.struct_field(parts, key)))
-            return pc.coalesce(*values) if len(values) > 1 else values[0]
-
-        ts = parse_timestamps(get("ts", "time"), self.ts_layout or "%Y-%m-%dT%H:%M:%S.%fZ", year, self.timezone)
-        content = get("msg", "message")
+        ts = parse_timestamps(self._get(raw, "ts", "time"), self.ts_layout or "%Y-%m-%dT%H:%M:%S.%fZ", year,
+                              self.timezone)
+        content = self._get(raw, "msg", "message")
         ok = pc.fill_null(pc.and_kleene(pc.is_valid(ts), pc.is_valid(content)), False)
-        return Parsed(ts, normalise_levels(get("level", "lvl"), pc.fill_null(content, "")), get("logger", "component"),
-                      content, ok)
+        return Parsed(ts, normalise_levels(self._get(raw, "level", "lvl"), pc.fill_null(content, "")),
+                      self._get(raw, "logger", "component"), content, ok)
 
     def spec(self) -> dict:
         return {"kind": "logfmt", "ts_layout": self.ts_layout, "timezone": self.timezone}

@@ -24,7 +24,7 @@ GENERIC_MASKS = (
     r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b",  # UUID
     r"\b0[xX][0-9a-fA-F]+\b",  # hex literal
     r"\b[0-9a-fA-F]*[0-9][0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\b",  # hex id with letters and digits (>= 1 each)
-    r"(?:\b|-)\d+(?:[.,:]\d+)*\b",  # integers, decimals, times, dotted numbers
+    r"\b\d+(?:[.,:]\d+)*\b",  # integers, decimals, times, dotted numbers
 )
 
 

@@ -114,6 +114,9 @@ class SchemaRegistry:
                 self.add_alias(tid, self.resolve(final))
         for old, new in shard.get("aliases", {}).items():
             self.add_alias(old, self.resolve(new))
+        for name, layout in shard.get("layouts", {}).items():
+            if name in self.sources and layout and not self.sources[name].ts_layout:
+                self.sources[name].ts_layout = layout
 
 
 def shard_document(miners: list[ServiceMiner]) -> dict:

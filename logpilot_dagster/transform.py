@@ -83,7 +83,7 @@ class LineTransformer:
         reasons = pc.if_else(ok, pa.scalar(None, pa.string()),
                              pc.if_else(pc.is_valid(parsed.content), "bad_timestamp", "no_format_match"))
         if strict_year and year is not None:
-            other_year = pc.and_(ok, pc.not_equal(pc.year(parsed.ts), year))
+            other_year = pc.fill_null(pc.and_(ok, pc.not_equal(pc.year(parsed.ts), year)), False)
             reasons = pc.if_else(other_year, "outside_partition", reasons)
             ok = pc.and_(ok, pc.invert(other_year))
         bad = pc.invert(ok)
@@ -127,6 +127,8 @@ class LineTransformer:
         sources = lines.column("source").combine_chunks()
         offsets = lines.column("source_offset").combine_chunks()
         uniq = pc.unique(sources).to_pylist()
+        if not uniq:
+            return pa.array([], pa.string())
         if len(uniq) == 1:
             return event_ids(uniq[0], offsets)
         keys = pa.array([source_key(s) for s in uniq])

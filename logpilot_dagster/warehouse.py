@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS logs (
     params VARCHAR[],
     source VARCHAR,
     source_offset BIGINT,
-    year INTEGER
+    year INTEGER,
+    component VARCHAR
 );
 CREATE TABLE IF NOT EXISTS templates (
     template_id VARCHAR PRIMARY KEY,
@@ -67,6 +68,11 @@ CREATE TABLE IF NOT EXISTS quarantine (
     raw VARCHAR,
     reason VARCHAR,
     seen_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS loaded_files (
+    year INTEGER,
+    source VARCHAR,
+    loaded_at TIMESTAMP
 );
 CREATE TABLE IF NOT EXISTS stream_offsets (
     topic VARCHAR,

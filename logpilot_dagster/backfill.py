@@ -1,0 +1,268 @@
+"""The per-year backfill: stage (read, parse, mask, mine, Parquet) in parallel, then load into DuckDB serially.
+
+``stage_year`` never opens the DuckDB file, so several years can stage at once; it writes
+``parquet/logs/year=Y/*.parquet``, ``parquet/quarantine/year=Y/*.parquet`` and a shard document
+``state/shards/year=Y.json`` (templates, aliases, files, counts). ``load_year`` then replaces the year in one
+transaction (delete-then-insert) with a single ``INSERT ... FROM read_parquet`` over every shard file.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from logpilot_dagster.formats import LoghubFormat
+from logpilot_dagster.object_store import ObjectStore
+from logpilot_dagster.pii import PIIMasker
+from logpilot_dagster.reader import LineBatch, Quarantined, read_lines
+from logpilot_dagster.registry import SchemaRegistry, shard_document, write_json
+from logpilot_dagster.settings import LogPilotPaths
+from logpilot_dagster.sources import SourceSpec, source_for, year_from_path
+from logpilot_dagster.transform import LineTransformer, quarantine_table
+from logpilot_dagster.warehouse import connect, ensure_schema
+
+Progress = Callable[[int], None]
+UNDECLARED = "__undeclared__"
+
+
+@dataclass
+class LandingFile:
+    key: str
+    size: int
+    source_name: str | None
+    year: int | None
+
+    @property
+    def gz(self) -> bool:
+        return self.key.endswith(".gz")
+
+
+def _header_year(store: ObjectStore, key: str, spec: SourceSpec) -> int | None:
+    """Year of the first line with a parseable timestamp (for sources whose year is in the header)."""
+    fmt = spec.header_format()
+    for batch in read_lines(store.open(key), key, gz=key.endswith(".gz"), batch_lines=200):
+        if not batch.lines:
+            continue
+        parsed = fmt.parse(pa.array(batch.lines[:200]), None)
+        years = [ts.year for ts, ok in zip(parsed.ts.to_pylist(), parsed.ok.to_pylist()) if ok]
+        return years[0] if years else None
+    return None
+
+
+def list_landing_files(store: ObjectStore, registry: SchemaRegistry) -> list[LandingFile]:
+    """Every landing file with its declared source (None when undeclared) and year."""
+    specs = list(registry.sources.values())
+    files = []
+    for info in store.list():
+        spec = source_for(info.key, specs)
+        year = year_from_path(info.key)
+        if spec is not None and (spec.year_from == "header" or year is None):
+            year = _header_year(store, info.key, spec) or year
+        files.append(LandingFile(info.key, info.size, spec.name if spec else None, year))
+    return files
+
+
+def ensure_layouts(store: ObjectStore, registry: SchemaRegistry, files: list[LandingFile]) -> None:
+    """Detect the time layout of Loghub-style sources that do not declare one, from a sample of their lines."""
+    for spec in registry.sources.values():
+        fmt = spec.header_format()
+        if spec.ts_layout or not isinstance(fmt, LoghubFormat):
+            continue
+        sample = next((f for f in files if f.source_name == spec.name), None)
+        if sample is None:
+            continue
+        lines = next((b.lines for b in read_lines(store.open(sample.key), sample.key, sample.gz, 500) if b.lines), [])
+        spec.ts_layout = fmt.detect_layout(pa.array(lines[:500]), sample.year)
+        if spec.ts_layout is None:
+            raise ValueError(f"source {spec.name!r}: no known time layout fits {sample.key}; set ts_layout")
+
+
+@dataclass
+class StageResult:
+    year: int
+    files: list[str] = field(default_factory=list)
+    lines_read: int = 0
+    rows: int = 0
+    quarantined: int = 0
+    stats: Counter = field(default_factory=Counter)
+    templates: int = 0
+    seconds: float = 0.0
+
+    @property
+    def lines_per_s(self) -> float:
+        return self.lines_read / self.seconds if self.seconds else 0.0
+
+
+def year_dirs(paths: LogPilotPaths, year: int) -> tuple[Path, Path, Path]:
+    return (paths.parquet_dir / "logs" / f"year={year}", paths.parquet_dir / "quarantine" / f"year={year}",
+            paths.state_dir / "shards" / f"year={year}.json")
+
+
+def _write_quarantine(items: list[Quarantined], directory: Path, part: int) -> None:
+    table = quarantine_table([q.source for q in items], [q.source_offset for q in items],
+                             [q.raw for q in items], [q.reason for q in items])
+    pq.write_table(table, directory / f"part-{part:05d}.parquet", compression="zstd")
+
+
+def stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegistry, year: int,
+               progress: Progress | None = None, batch_lines: int = 200_000) -> StageResult:
+    """Read, parse, mask and mine one year's landing files into Parquet (never touches DuckDB)."""
+    start = time.perf_counter()
+    files = [f for f in list_landing_files(store, registry) if f.year == year]
+    ensure_layouts(store, registry, files)
+    logs_dir, quarantine_dir, shard_path = year_dirs(paths, year)
+    tmp_logs, tmp_q = logs_dir.with_name(logs_dir.name + ".tmp"), quarantine_dir.with_name(quarantine_dir.name + ".tmp")
+    for d in (tmp_logs, tmp_q):
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+    transformer = LineTransformer(registry, PIIMasker())
+    result = StageResult(year)
+    part = 0
+    for entry in sorted(files, key=lambda f: f.key):
+        result.files.append(entry.key)
+        for batch in read_lines(store.open(entry.key), entry.key, entry.gz, batch_lines):
+            part += 1
+            _stage_batch(transformer, entry, batch, year, tmp_logs, tmp_q, part, result)
+            if progress:
+                progress(len(batch) + len(batch.quarantined))
+    miners = [registry.miner(s) for s in sorted({s.service for s in registry.sources.values()})]
+    shard = shard_document(miners)
+    result.templates = len(shard["templates"])
+    result.seconds = time.perf_counter() - start
+    shard.update({"year": year, "layouts": {n: s.ts_layout for n, s in registry.sources.items()},
+                  "files": result.files, "lines_read": result.lines_read, "rows": result.rows,
+                  "quarantined": result.quarantined, "stats": dict(result.stats), "seconds": result.seconds})
+    for final, tmp in ((logs_dir, tmp_logs), (quarantine_dir, tmp_q)):
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+    write_json(shard_path, shard)
+    return result
+
+
+def _stage_batch(transformer: LineTransformer, entry: LandingFile, batch: LineBatch, year: int, logs_dir: Path,
+                 quarantine_dir: Path, part: int, result: StageResult) -> None:
+    result.lines_read += len(batch) + len(batch.quarantined)
+    quarantined = list(batch.quarantined)
+    for q in quarantined:
+        result.stats[f"quarantine.{q.reason}"] += 1
+    if batch.lines and entry.source_name is None:
+        quarantined += [Quarantined(entry.key, o, line, "no_source_declared")
+                        for o, line in zip(batch.offsets, batch.lines)]
+        result.stats["quarantine.no_source_declared"] += len(batch.lines)
+    elif batch.lines:
+        lines = pa.table({"source": pa.array([entry.key] * len(batch), pa.string()),
+                          "source_offset": pa.array(batch.offsets, pa.int64()), "raw": pa.array(batch.lines)})
+        out = transformer.transform(entry.source_name, lines, year, strict_year=True)
+        result.stats.update(out.stats)
+        result.rows += out.rows.num_rows
+        if out.rows.num_rows:
+            pq.write_table(out.rows, logs_dir / f"part-{part:05d}.parquet", compression="zstd")
+        if out.quarantine.num_rows:
+            pq.write_table(out.quarantine, quarantine_dir / f"q-{part:05d}.parquet", compression="zstd")
+            result.quarantined += out.quarantine.num_rows
+    if quarantined:
+        _write_quarantine(quarantined, quarantine_dir, part)
+        result.quarantined += len(quarantined)
+
+
+@dataclass
+class LoadResult:
+    year: int
+    rows: int
+    quarantined: int
+    lines_read: int
+    templates: int
+    seconds: float
+
+
+def load_year(paths: LogPilotPaths, registry: SchemaRegistry, year: int) -> LoadResult:
+    """Replace one year in DuckDB from its staged Parquet in a single transaction; refresh registry and stats."""
+    start = time.perf_counter()
+    logs_dir, quarantine_dir, shard_path = year_dirs(paths, year)
+    if not shard_path.exists():
+        raise FileNotFoundError(f"year {year} has not been staged ({shard_path} missing)")
+    shard = json.loads(shard_path.read_text())
+    registry.merge_shard(shard)
+    files = shard["files"]
+    logs_glob = str(logs_dir / "*.parquet")
+    q_glob = str(quarantine_dir / "*.parquet")
+    has_logs = any(logs_dir.glob("*.parquet"))
+    has_q = any(quarantine_dir.glob("*.parquet"))
+    with connect(paths.db_path) as con:
+        ensure_schema(con)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            registry.write_to_db(con)
+            con.execute("CREATE TEMP TABLE year_files AS SELECT source FROM loaded_files WHERE year = ? "
+                        "UNION SELECT unnest(?::VARCHAR[])", [year, files or [""]])
+            con.execute("DELETE FROM logs WHERE year = ? AND source IN (SELECT source FROM year_files)", [year])
+            con.execute("DELETE FROM quarantine WHERE source IN (SELECT source FROM year_files)")
+            if has_logs:
+                con.execute(f"""
+                    INSERT INTO logs SELECT p.event_id, p.ts, p.service, p.level,
+                        coalesce(a.template_id, p.template_id), p.message, p.params, p.source, p.source_offset,
+                        p.year, p.component
+                    FROM read_parquet('{logs_glob}') p LEFT JOIN template_aliases a ON a.alias_id = p.template_id""")
+            if has_q:
+                con.execute(f"INSERT INTO quarantine SELECT source, source_offset, raw, reason, seen_at "
+                            f"FROM read_parquet('{q_glob}')")
+            con.execute("DELETE FROM loaded_files WHERE year = ?", [year])
+            con.executemany("INSERT INTO loaded_files VALUES (?, ?, now())", [[year, f] for f in files])
+            refresh_templates(con, registry)
+            rows = con.execute("SELECT count(*) FROM logs WHERE year = ? AND source IN "
+                               "(SELECT source FROM loaded_files WHERE year = ?)", [year, year]).fetchone()[0]
+            quarantined = con.execute("SELECT count(*) FROM quarantine WHERE source IN "
+                                      "(SELECT source FROM loaded_files WHERE year = ?)", [year]).fetchone()[0]
+            con.execute("DROP TABLE year_files")
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    registry.save_snapshot(paths)
+    return LoadResult(year, rows, quarantined, shard["lines_read"], len(registry.templates),
+                      time.perf_counter() - start)
+
+
+def refresh_templates(con, registry: SchemaRegistry) -> None:
+    """Point old ids in ``logs`` at their current template and rebuild ``templates`` with stats from ``logs``."""
+    con.execute("UPDATE logs SET template_id = a.template_id FROM template_aliases a "
+                "WHERE logs.template_id = a.alias_id")
+    defs = pa.table({"template_id": list(registry.templates),
+                     "template": [t["template"] for t in registry.templates.values()],
+                     "service": [t["service"] for t in registry.templates.values()]})
+    con.register("template_defs", defs)
+    con.execute("DELETE FROM templates")
+    con.execute("""
+        INSERT INTO templates
+        SELECT d.template_id, d.template, d.service, s.first_seen, s.last_seen, coalesce(s.n, 0)
+        FROM template_defs d LEFT JOIN (
+            SELECT template_id, min(ts) AS first_seen, max(ts) AS last_seen, count(*) AS n FROM logs GROUP BY 1
+        ) s USING (template_id)""")
+    con.unregister("template_defs")
+
+
+def load_catalog(paths: LogPilotPaths) -> int:
+    """Replace ``system_catalog`` from the CSV (system_name, department, owner_email, criticality)."""
+    with connect(paths.db_path) as con:
+        ensure_schema(con)
+        con.execute("BEGIN TRANSACTION")
+        con.execute("DELETE FROM system_catalog")
+        con.execute("INSERT INTO system_catalog SELECT system_name, department, owner_email, criticality "
+                    "FROM read_csv(?, header = true, all_varchar = true)", [str(paths.catalog_csv)])
+        con.execute("COMMIT")
+        return con.execute("SELECT count(*) FROM system_catalog").fetchone()[0]
+
+
+def backfill_t1(paths: LogPilotPaths) -> datetime | None:
+    """T1: the latest event time among rows that came from landing files (not from the live stream)."""
+    with connect(paths.db_path, read_only=True) as con:
+        return con.execute("SELECT max(ts) FROM logs WHERE source IN (SELECT source FROM loaded_files)").fetchone()[0]
