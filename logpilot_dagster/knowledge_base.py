@@ -1,6 +1,7 @@
 """Runbook + log-template knowledge base (LlamaIndex over Chroma) with a hybrid second-stage re-ranker.
 
-Stage 1 recalls the nearest ``CANDIDATES`` runbook chunks and log templates by MiniLM cosine. Stage 2
+Stage 1 recalls the nearest ``CANDIDATES`` runbook chunks and log templates by MiniLM cosine, plus the top
+``CANDIDATES`` runbook chunks by BM25 over all chunks (so exact codes such as ``40P01`` are found). Stage 2
 (:class:`HybridReranker`) re-scores those candidates with
 
     score = 0.6 * cosine + 0.3 * BM25 / max(BM25 over the candidates) + 0.1 * service_match
@@ -185,15 +186,10 @@ class KnowledgeBase:
             "source": source,
             "file_hash": digest,
         }
-        document = Document(
-            text=text,
-            id_=source,
-            metadata=metadata,
-            excluded_embed_metadata_keys=["source", "file_hash"],
-            excluded_llm_metadata_keys=["source", "file_hash"],
-        )
+        document = Document(text=text, id_=source, metadata=metadata)
         nodes = MarkdownNodeParser(include_prev_next_rel=False).get_nodes_from_documents([document])
         for i, node in enumerate(nodes):
+            # Title and service are embedded with every section; bookkeeping keys are not.
             node.id_ = f"{source}#{i}"
             node.excluded_embed_metadata_keys = ["source", "file_hash", "header_path"]
             node.excluded_llm_metadata_keys = ["source", "file_hash", "header_path"]
@@ -222,12 +218,12 @@ class KnowledgeBase:
         """Vector top ``CANDIDATES`` plus BM25 top ``CANDIDATES`` over all chunks (exact codes like ``40P01``)."""
         hits = {hit.node.node_id: hit for hit in self._recall(self._runbooks, bundle, None)}
         chunks = self._runbook_collection.get(include=["documents", "metadatas", "embeddings"])
-        lexical = bm25_scores(bundle.query_str, chunks["documents"])
+        nodes = [metadata_dict_to_node(meta, text=doc) for meta, doc in zip(chunks["metadatas"], chunks["documents"])]
+        lexical = bm25_scores(bundle.query_str, [node.get_content(MetadataMode.EMBED) for node in nodes])
         query = np.asarray(bundle.embedding)
-        for i in sorted(range(len(lexical)), key=lexical.__getitem__, reverse=True)[:CANDIDATES]:
-            if lexical[i] > 0 and chunks["ids"][i] not in hits:
-                node = metadata_dict_to_node(chunks["metadatas"][i], text=chunks["documents"][i])
-                hits[node.node_id] = NodeWithScore(node=node, score=float(query @ chunks["embeddings"][i]))
+        for i in sorted(range(len(nodes)), key=lexical.__getitem__, reverse=True)[:CANDIDATES]:
+            if lexical[i] > 0 and nodes[i].node_id not in hits:
+                hits[nodes[i].node_id] = NodeWithScore(node=nodes[i], score=float(query @ chunks["embeddings"][i]))
         return list(hits.values())
 
     @staticmethod
