@@ -1,0 +1,17 @@
+"""The LogPilot code location: ``dagster dev -w workspace.yaml`` loads ``defs`` from here."""
+
+import dagster as dg
+
+from logpilot_dagster.defs import backfill_assets, vector_assets
+from logpilot_dagster.defs.resources import default_resources
+
+defs = dg.Definitions(
+    assets=[
+        backfill_assets.landing_files, backfill_assets.staged_year, backfill_assets.logs_table,
+        backfill_assets.system_catalog, backfill_assets.t1_watermark, vector_assets.template_vectors,
+    ],
+    asset_checks=[backfill_assets.line_accounting, backfill_assets.t1_is_sane],
+    sensors=[dg.AutomationConditionSensorDefinition(
+        "logpilot_automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING)],
+    resources=default_resources(),
+)

@@ -1,0 +1,125 @@
+"""Bootstrap assets, one partition per year: landing files -> templates + Parquet -> DuckDB ``logs`` -> T1."""
+
+import json
+from datetime import datetime, timedelta
+
+import dagster as dg
+from tqdm import tqdm
+
+from logpilot_dagster import backfill
+from logpilot_dagster.defs.partitions import yearly_partitions
+from logpilot_dagster.defs.resources import LandingZone, LogPilotHome
+from logpilot_dagster.registry import write_json
+from logpilot_dagster.warehouse import connect
+
+GROUP = "bootstrap"
+WRITER_POOL = "duckdb_writer"
+
+
+def _year(context: dg.AssetExecutionContext) -> int:
+    return int(context.partition_key)
+
+
+@dg.asset(partitions_def=yearly_partitions, group_name=GROUP, kinds={"s3", "file"})
+def landing_files(context: dg.AssetExecutionContext, logpilot: LogPilotHome,
+                  landing_zone: LandingZone) -> dg.MaterializeResult:
+    """The year's raw log files in the landing zone (local directory or S3 prefix), with their sources."""
+    paths = logpilot.paths
+    files = backfill.list_landing_files(landing_zone.store(paths), logpilot.registry())
+    year = _year(context)
+    mine = [f for f in files if f.year == year]
+    undated = [f.key for f in files if f.year is None]
+    if undated:
+        context.log.warning(f"{len(undated)} landing files have no year in path or header: {undated[:5]}")
+    return dg.MaterializeResult(metadata={
+        "files": len(mine), "bytes": sum(f.size for f in mine),
+        "undeclared_files": dg.MetadataValue.json([f.key for f in mine if f.source_name is None]),
+        "files_without_year": len(undated), "store": landing_zone.store(paths).uri,
+    })
+
+
+@dg.multi_asset(
+    partitions_def=yearly_partitions, group_name=GROUP,
+    specs=[
+        dg.AssetSpec("log_templates", description="Drain3 templates mined from the year (stable ids, aliases).",
+                     kinds={"python"}, deps=[landing_files], group_name=GROUP),
+        dg.AssetSpec("logs_parquet", description="The year's parsed, PII-masked lines as zstd Parquet (staging).",
+                     kinds={"parquet"}, deps=[landing_files], group_name=GROUP),
+    ],
+)
+def staged_year(context: dg.AssetExecutionContext, logpilot: LogPilotHome, landing_zone: LandingZone):
+    """Read, parse, mask and mine one year in a single streamed pass; never opens DuckDB, so years run in
+    parallel."""
+    paths = logpilot.paths
+    bar = tqdm(unit=" lines", desc=f"stage {context.partition_key}", disable=not logpilot.show_progress,
+               unit_scale=True)
+    try:
+        result = backfill.stage_year(paths, landing_zone.store(paths), logpilot.registry(), _year(context),
+                                     progress=bar.update)
+    finally:
+        bar.close()
+    quarantine = {k.split(".", 1)[1]: v for k, v in result.stats.items() if k.startswith("quarantine.")}
+    pii = {k.split(".", 1)[1]: v for k, v in result.stats.items() if k.startswith("pii.")}
+    yield dg.MaterializeResult(asset_key="log_templates", metadata={
+        "templates": result.templates, "pii_masked": dg.MetadataValue.json(pii)})
+    yield dg.MaterializeResult(asset_key="logs_parquet", metadata={
+        "lines_read": result.lines_read, "rows": result.rows, "quarantined": result.quarantined,
+        "quarantine_by_reason": dg.MetadataValue.json(quarantine), "files": len(result.files),
+        "seconds": round(result.seconds, 2), "lines_per_s": round(result.lines_per_s),
+        "path": dg.MetadataValue.path(str(backfill.year_dirs(paths, result.year)[0])),
+    })
+
+
+@dg.asset(partitions_def=yearly_partitions, group_name=GROUP, kinds={"duckdb"}, pool=WRITER_POOL,
+          deps=["logs_parquet", "log_templates"])
+def logs_table(context: dg.AssetExecutionContext, logpilot: LogPilotHome) -> dg.MaterializeResult:
+    """The DuckDB ``logs`` rows of the year, replaced in one transaction from the staged Parquet."""
+    result = backfill.load_year(logpilot.paths, logpilot.registry(), _year(context))
+    return dg.MaterializeResult(metadata={
+        "rows": result.rows, "quarantined": result.quarantined, "lines_read": result.lines_read,
+        "templates_total": result.templates, "seconds": round(result.seconds, 2),
+        "accounted": result.rows + result.quarantined == result.lines_read,
+    })
+
+
+@dg.asset_check(asset=logs_table, blocking=True, description="Every line read is in `logs` or `quarantine`.")
+def line_accounting(context: dg.AssetCheckExecutionContext, logpilot: LogPilotHome) -> dg.AssetCheckResult:
+    paths = logpilot.paths
+    year = int(context.op_execution_context.partition_key)
+    shard = json.loads(backfill.year_dirs(paths, year)[2].read_text())
+    with connect(paths.db_path, read_only=True) as con:
+        rows = con.execute("SELECT count(*) FROM logs WHERE year = ? AND source IN "
+                           "(SELECT source FROM loaded_files WHERE year = ?)", [year, year]).fetchone()[0]
+        quarantined = con.execute("SELECT count(*) FROM quarantine WHERE source IN "
+                                  "(SELECT source FROM loaded_files WHERE year = ?)", [year]).fetchone()[0]
+    return dg.AssetCheckResult(passed=rows + quarantined == shard["lines_read"], metadata={
+        "year": year, "lines_read": shard["lines_read"], "rows": rows, "quarantined": quarantined})
+
+
+@dg.asset(group_name=GROUP, kinds={"duckdb"}, pool=WRITER_POOL)
+def system_catalog(logpilot: LogPilotHome) -> dg.MaterializeResult:
+    """Services with their department, owner and criticality, from ``system_catalog.csv``."""
+    rows = backfill.load_catalog(logpilot.paths)
+    return dg.MaterializeResult(metadata={"rows": rows, "source": str(logpilot.paths.catalog_csv)})
+
+
+@dg.asset(group_name=GROUP, kinds={"duckdb"}, deps=[logs_table],
+          automation_condition=dg.AutomationCondition.eager())
+def t1_watermark(logpilot: LogPilotHome) -> dg.MaterializeResult:
+    """T1: the latest event time the backfill covers; live ingestion starts after it."""
+    paths = logpilot.paths
+    t1 = backfill.backfill_t1(paths)
+    if t1 is not None:
+        write_json(paths.state_dir / "t1.json", {"t1": t1.isoformat()})
+    return dg.MaterializeResult(metadata={"t1": t1.isoformat() if t1 else None})
+
+
+@dg.asset_check(asset=t1_watermark, blocking=True, description="T1 exists, is not in the future and matches logs.")
+def t1_is_sane(logpilot: LogPilotHome) -> dg.AssetCheckResult:
+    paths = logpilot.paths
+    t1 = backfill.backfill_t1(paths)
+    saved = json.loads((paths.state_dir / "t1.json").read_text())["t1"] if (paths.state_dir / "t1.json").exists() \
+        else None
+    ok = t1 is not None and t1 <= datetime.utcnow() + timedelta(minutes=5) and saved == t1.isoformat()
+    return dg.AssetCheckResult(passed=ok, metadata={"t1": t1.isoformat() if t1 else None, "published": saved})
+

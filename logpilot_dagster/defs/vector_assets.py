@@ -1,0 +1,23 @@
+"""Templates embedded into Chroma for semantic search by the agent."""
+
+
+import dagster as dg
+
+from logpilot_dagster.defs.resources import LogPilotHome
+from logpilot_dagster.vectors import sync_template_vectors
+from logpilot_dagster.warehouse import connect
+
+
+@dg.asset(group_name="search", kinds={"chromadb"}, deps=["logs_table"],
+          automation_condition=dg.AutomationCondition.eager())
+def template_vectors(logpilot: LogPilotHome) -> dg.MaterializeResult:
+    """Every template in ``templates`` embedded (MiniLM int8, offline) into the Chroma ``log_templates``
+    collection; only new or changed templates are embedded again."""
+    paths = logpilot.paths
+    with connect(paths.db_path, read_only=True) as con:
+        cur = con.execute("SELECT template_id, template, service, count, first_seen, last_seen FROM templates")
+        cols = [d[0] for d in cur.description]
+        templates = [dict(zip(cols, row)) for row in cur.fetchall()]
+    stats = sync_template_vectors(templates, paths.chroma_dir, prune=True)
+    return dg.MaterializeResult(metadata={**{k: v for k, v in stats.items() if k != "seconds"},
+                                          "templates": len(templates), "seconds": round(stats["seconds"], 2)})
