@@ -1,0 +1,79 @@
+"""Plain-text answers from query results and retrieved passages (no LLM needed)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from logpilot_dagster.agent.guard import QueryResult
+from logpilot_dagster.agent.planner import Plan
+
+MAX_TABLE_ROWS = 15
+
+REFUSAL = (
+    "I can only answer read-only questions about LogPilot's logs: counts, rates and trends, log search, root "
+    "causes with runbooks, and service ownership from the system catalog. I can't help with that request, and "
+    "I never change or delete data."
+)
+
+
+def fmt(value, column: str = "") -> str:
+    """Human formatting for one cell (no thousands separator in year/hour columns)."""
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value) if column.startswith(("year", "hour")) else f"{value:,}"
+    if isinstance(value, (float, Decimal)):
+        return f"{float(value):,.4g}"
+    return str(value)
+
+
+def table(result: QueryResult, limit: int = MAX_TABLE_ROWS) -> str:
+    """A small pipe table of the first ``limit`` rows."""
+    lines = [" | ".join(result.columns)]
+    lines += [" | ".join(fmt(v, c) for v, c in zip(row, result.columns)) for row in result.rows[:limit]]
+    if len(result.rows) > limit or result.truncated:
+        lines.append(f"... ({len(result.rows)}{'+' if result.truncated else ''} rows)")
+    return "\n".join(lines)
+
+
+def describe_result(plan: Plan, result: QueryResult) -> str:
+    """One sentence for a scalar, else a heading and a table."""
+    if not result.rows:
+        return f"No rows for {plan.description}."
+    if len(result.rows) == 1 and len(result.columns) == 1:
+        value = result.rows[0][0]
+        if plan.shape == "rate" and value is not None:
+            return f"{plan.description[0].upper()}{plan.description[1:]}: {float(value):.2%}."
+        if plan.shape == "first_last" and value is None:
+            return f"No lines found for the {plan.description}."
+        return f"{plan.description[0].upper()}{plan.description[1:]}: {fmt(value)}."
+    if plan.shape == "search":
+        lines = [f"{len(result.rows)} line(s) for {plan.description}, newest first:"]
+        lines += [f"{fmt(ts)} {service} {level} {message}" for ts, service, level, message in result.rows]
+        return "\n".join(lines[: MAX_TABLE_ROWS + 1])
+    return f"{plan.description[0].upper()}{plan.description[1:]}:\n{table(result)}"
+
+
+def describe_passages(passages: list, evidence: QueryResult | None, plan: Plan | None) -> str:
+    """Runbook guidance first, then related templates and the numbers behind them."""
+    parts = []
+    runbooks = [p for p in passages if p.kind == "runbook"]
+    if runbooks:
+        best = runbooks[0]
+        parts.append(f"From the runbook {best.source} ({best.title}):\n{best.text.strip()[:1200]}")
+        others = sorted({p.source for p in runbooks[1:]} - {best.source})
+        if others:
+            parts.append("See also: " + ", ".join(others))
+    templates = [p for p in passages if p.kind == "template"]
+    if templates:
+        parts.append("Related log templates:\n" + "\n".join(f"- {p.text}" for p in templates))
+    if evidence is not None and evidence.rows and plan is not None:
+        parts.append(describe_result(plan, evidence))
+    return "\n\n".join(parts) or "I found no runbook or log template related to this question."

@@ -1,0 +1,111 @@
+"""``LogPilotClient``: ask questions in English, get answers with the SQL, rows and sources behind them.
+
+``now`` (for "last week", "since yesterday 9am") defaults to the latest ``ts`` in ``logs``, so relative
+questions about an archive mean the same thing whenever they are asked; pass ``now=`` to pin another moment
+(``datetime.now()`` for wall-clock time). The client only reads: every query runs through the SQL guard on a
+read-only DuckDB connection.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from logpilot_dagster.agent.entities import Resolver, System
+from logpilot_dagster.agent.graph import Snapshot, Tools, build_graph
+from logpilot_dagster.agent.guard import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
+from logpilot_dagster.agent.llm import Backend, backend_from_env
+from logpilot_dagster.settings import LogPilotPaths
+from logpilot_dagster.warehouse import connect
+
+
+@dataclass
+class Answer:
+    """One answered question."""
+
+    question: str
+    answer: str
+    intent: str
+    sql: str | None
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    sources: list[str]
+    latency_ms: float
+    confidence: float = 0.0
+    trace: list[str] = field(default_factory=list)
+
+    def as_tuples(self) -> list[tuple]:
+        """Rows as tuples in column order (for comparing result sets)."""
+        return [tuple(row[c] for c in self.columns) for row in self.rows]
+
+
+class LogPilotClient:
+    """Question answering over one LogPilot home (DuckDB warehouse, Chroma vectors, runbooks)."""
+
+    def __init__(
+        self,
+        db_path: str | Path | None = None,
+        chroma_path: str | Path | None = None,
+        runbooks_dir: str | Path | None = None,
+        now: datetime | None = None,
+        backend: Backend | None = None,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ):
+        paths = LogPilotPaths.from_env()
+        self.db_path = Path(db_path or paths.db_path)
+        self.chroma_path = Path(chroma_path or paths.chroma_dir)
+        self.runbooks_dir = Path(runbooks_dir or paths.runbooks_dir)
+        self.now = now
+        self.backend = backend or backend_from_env()
+        self._graph = build_graph(
+            Tools(self.db_path, self.backend, lambda: self.knowledge_base, self._similar_templates, max_rows,
+                  timeout_s)
+        )
+
+    @cached_property
+    def knowledge_base(self):
+        """The runbook + template knowledge base (built on first RCA question)."""
+        from logpilot_dagster.knowledge_base import KnowledgeBase
+
+        return KnowledgeBase(self.chroma_path, self.runbooks_dir)
+
+    def _similar_templates(self, query: str, service: str | None) -> list[str]:
+        from logpilot_dagster.vectors import search_templates
+
+        hits = search_templates(query, self.chroma_path, k=3, service=service)
+        return [hit["template_id"] for hit in hits if hit["score"] >= 0.5]
+
+    def snapshot(self, now: datetime | None = None) -> Snapshot:
+        """The catalog, template texts and reference time, read in one short read-only connection."""
+        with connect(self.db_path, read_only=True) as con:
+            latest = con.execute("SELECT max(ts) FROM logs").fetchone()[0]
+            systems = [System(*row) for row in con.execute(
+                "SELECT system_name, department, owner_email, criticality FROM system_catalog ORDER BY system_name"
+            ).fetchall()]
+            templates = [row[0] for row in con.execute("SELECT template FROM templates").fetchall()]
+        return Snapshot(now or self.now or latest or datetime.now(), Resolver(systems), templates)
+
+    def ask(self, question: str, now: datetime | None = None) -> Answer:
+        """Answer ``question``; ``now`` overrides the client's reference time for this call."""
+        start = time.perf_counter()
+        state = self._graph.invoke({"question": question, "snapshot": self.snapshot(now), "trace": []})
+        result = state.get("result") if state["intent"] != "rca" else state.get("evidence")
+        plan = state.get("plan")
+        columns = result.columns if result else []
+        return Answer(
+            question=question,
+            answer=state["answer"],
+            intent=state["intent"],
+            sql=result.sql if result else (plan.sql if plan else None),
+            columns=columns,
+            rows=[dict(zip(columns, row)) for row in result.rows] if result else [],
+            sources=state.get("sources", []),
+            latency_ms=round((time.perf_counter() - start) * 1000, 2),
+            confidence=state.get("confidence", 0.0),
+            trace=state.get("trace", []),
+        )

@@ -1,0 +1,397 @@
+"""Offline text-to-SQL: slot filling over a parsed question, one SQL shape per question family.
+
+Conventions (also the golden set's): counts are ``n``; rates are fractions in ``[0, 1]`` named ``rate``
+(share of lines at the asked level, ERROR by default); grouped results lead with their group columns and are
+ordered by them, rankings by ``n`` descending then the group value; search returns ``ts, service, level,
+message`` newest first (20 lines unless a number is asked for); catalog lookups lead with ``system_name``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from logpilot_dagster.agent.grounding import SHAPE_WORDS, template_stems
+from logpilot_dagster.agent.question import ParsedQuestion
+
+SEARCH_STRATEGIES = ("phrase", "stems", "vectors")
+DEFAULT_SEARCH_LINES = 20
+DEFAULT_TOP = 5
+_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+                 "nine": 9, "ten": 10, "fifteen": 15, "twenty": 20}
+_NUM = r"(\d+|" + "|".join(_NUMBER_WORDS) + r")"
+_BUCKETS = {  # dimension -> (SQL expression, column name)
+    "year": ("l.year", "year"),
+    "quarter": ("date_trunc('quarter', l.ts)", "quarter"),
+    "month": ("date_trunc('month', l.ts)", "month"),
+    "week": ("date_trunc('week', l.ts)", "week"),
+    "day": ("date_trunc('day', l.ts)", "day"),
+    "hour": ("date_trunc('hour', l.ts)", "hour"),
+    "hour_of_day": ("hour(l.ts)", "hour_of_day"),
+}
+_DIMENSIONS = {
+    **_BUCKETS,
+    "service": ("l.service", "service"),
+    "level": ("l.level", "level"),
+    "source": ("l.source", "source"),
+    "department": ("c.department", "department"),
+    "criticality": ("c.criticality", "criticality"),
+}
+_DIM_WORDS = [
+    ("hour_of_day", r"hours?\s+of\s+(?:the\s+)?day"),
+    ("service", r"services?|systems?|apps?"),
+    ("level", r"levels?"),
+    ("source", r"sources?(?:\s+files?)?|files?"),
+    ("department", r"departments?|teams?|depts?|orgs?"),
+    ("criticality", r"criticality|criticalities"),
+    ("year", r"years?|yearly|annual(?:ly)?"),
+    ("quarter", r"quarters?|quarterly"),
+    ("month", r"months?|monthly"),
+    ("week", r"weeks?|weekly"),
+    ("day", r"days?|daily|dates?"),
+    ("hour", r"hours?|hourly"),
+]
+_GROUP_CUE = r"\b(?:per|by|each|every|across|breakdown|broken\s+down|split|grouped|for\s+each|for\s+every)\b"
+_RANK_CUE = r"\b(?:most|least|highest|lowest|fewest|biggest|largest|smallest|busiest|peak|noisiest|quietest|top|rank)"
+_ASCENDING_CUE = r"\b(?:least|lowest|fewest|smallest|quietest)\b"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to run for one attempt: SQL (or ``None`` for retrieval only) and how to describe it."""
+
+    sql: str | None
+    shape: str
+    description: str
+    strategy: str
+
+
+def quote(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _in(column: str, values: list[str]) -> str:
+    if len(values) == 1:
+        return f"{column} = {quote(values[0])}"
+    return f"{column} IN ({', '.join(quote(v) for v in values)})"
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"l.message ILIKE {quote('%' + escaped + '%')} ESCAPE '\\'"
+
+
+def _has(pattern: str, text: str) -> bool:
+    return re.search(pattern, text) is not None
+
+
+def _number(pattern: str, text: str) -> int | None:
+    match = re.search(pattern, text)
+    if not match:
+        return None
+    value = match.group(1)
+    return _NUMBER_WORDS.get(value) or int(value)
+
+
+def scope_filters(parsed: ParsedQuestion, levels: bool = True) -> list[str]:
+    """Predicates on ``logs l`` for the services, catalog attributes, levels and time the question names."""
+    entities, where = parsed.entities, []
+    if entities.services:
+        where.append(_in("l.service", entities.services))
+    for column, values in (
+        ("department", entities.departments),
+        ("criticality", entities.criticalities),
+        ("owner_email", entities.owners),
+    ):
+        if values:
+            where.append(f"l.service IN (SELECT system_name FROM system_catalog WHERE {_in(column, values)})")
+    if levels and entities.levels:
+        where.append(_in("l.level", entities.levels))
+    if parsed.time:
+        where.extend(parsed.time.range.sql("l.ts"))
+    return where
+
+
+def cue_phrase(residual: str) -> str | None:
+    """Unquoted text after "like", "containing", "mentioning" ... up to the next clause."""
+    match = re.search(
+        r"\b(?:like|containing|contains?|mentioning|mentions?|matching|that\s+says?|saying|says|with\s+the\s+words?|"
+        r"with\s+text|about|referencing|similar\s+to|for|with)\s+(.+?)(?=\s{2,}|\s+(?:from|in|on|by|during|since|"
+        r"between|over|at|within|logged|emitted|and|last|this)\b|[?.!,;]|$)",
+        residual,
+    )
+    if not match:
+        return None
+    words = [w for w in re.findall(r"[\w=./:-]+", match.group(1)) if w not in ("the", "a", "an", "some", "any")]
+    if not words or all(w in SHAPE_WORDS for w in words):
+        return None
+    return " ".join(words)
+
+
+def message_filters(parsed: ParsedQuestion, templates: list[str], strategy: str) -> list[str]:
+    """Message predicates: quoted and template phrases (``phrase``) or their stems (``stems``)."""
+    phrases = list(parsed.quoted) + list(parsed.phrases)
+    if strategy == "phrase":
+        cue = cue_phrase(parsed.residual)
+        if cue and not phrases:
+            phrases.append(cue)
+        if not phrases:
+            return [_like(s) for s in template_stems(parsed.residual, templates)]
+        return [_like(p) for p in phrases]
+    text = " ".join(phrases) + " " + parsed.residual
+    return [_like(s) for s in template_stems(text, templates)]
+
+
+def describe(parsed: ParsedQuestion, what: str = "lines") -> str:
+    """Human wording of the scope, e.g. "ERROR lines of payments-api in 2023"."""
+    entities = parsed.entities
+    parts = [f"{'/'.join(entities.levels)} {what}" if entities.levels else what]
+    if entities.services:
+        parts.append("of " + ", ".join(entities.services))
+    if entities.departments:
+        parts.append("of the " + ", ".join(entities.departments) + " department")
+    if entities.criticalities:
+        parts.append("of " + "/".join(entities.criticalities) + "-criticality services")
+    if parsed.quoted or parsed.phrases:
+        parts.append("matching " + ", ".join(repr(p) for p in parsed.quoted + parsed.phrases))
+    if parsed.time:
+        parts.append(parsed.time.range.label)
+    return " ".join(parts)
+
+
+def _dimensions(text: str) -> tuple[list[str], str | None]:
+    """(group-by dimensions, ranked dimension) named in the residual text."""
+    groups, ranked = [], None
+    which = re.search(r"\b(?:which|what)\s+(?:\w+\s+){0,2}?(" + "|".join(p for _, p in _DIM_WORDS) + r")\b", text)
+    if which and _has(_RANK_CUE, text):
+        ranked = next(d for d, p in _DIM_WORDS if re.fullmatch(p, which.group(1)))
+    rank_by = re.search(r"\b(?:rank|top\s+" + _NUM + r"?)\s*(" + "|".join(p for _, p in _DIM_WORDS) + r")\b", text)
+    if rank_by and not ranked:
+        ranked = next(d for d, p in _DIM_WORDS if re.fullmatch(p, rank_by.group(2)))
+    cue = re.search(_GROUP_CUE, text)
+    tail = text[cue.start():] if cue else ""
+    for dimension, pattern in _DIM_WORDS:
+        adverb = {"year": "yearly|annual", "quarter": "quarterly", "month": "monthly", "week": "weekly",
+                  "day": "daily", "hour": "hourly"}.get(dimension)
+        positions = [m.start() for m in re.finditer(rf"\b(?:{pattern})\b", tail)]
+        if adverb:
+            positions += [m.start() + len(text) for m in re.finditer(rf"\b(?:{adverb})\b", text)]
+        if positions and dimension != ranked and not (dimension == "hour" and "hour_of_day" in groups):
+            groups.append((min(positions), dimension))
+    return [d for _, d in sorted(groups)], ranked
+
+
+def _trend_bucket(parsed: ParsedQuestion) -> str:
+    rng = parsed.time.range if parsed.time else None
+    if rng and rng.start and rng.end and rng.end - rng.start <= timedelta(days=62):
+        return "day"
+    return "month"
+
+
+def plan_metrics(parsed: ParsedQuestion, templates: list[str], strategy: str = "phrase") -> Plan:
+    """Aggregation SQL over ``logs`` (joined to the catalog or templates where the question needs it)."""
+    text = parsed.residual
+    if _has(r"quarantin|malformed|unparseable|rejected", text):
+        return _plan_quarantine(parsed)
+    if _has(r"\balias", text):
+        return Plan("SELECT count(*) AS n FROM template_aliases", "count", "recorded template aliases", strategy)
+    dims, ranked = _dimensions(text)
+    rate = _has(r"\brate\b|\bratio\b|percent|\bshare\b|\bfraction\b|\bproportion\b", text)
+    where = scope_filters(parsed, levels=not rate) + message_filters(parsed, templates, strategy)
+    if _has(r"\b(?:compare|than|versus|vs)\b", text) and not dims and parsed.time and _multi_year(parsed):
+        dims = ["year"]
+    if _has(r"\btrend|over\s+time\b|\bgrow|\bchange", text) and not dims and not ranked:
+        dims = [_trend_bucket(parsed)]
+    joins = " JOIN system_catalog c ON c.system_name = l.service" if {"department", "criticality"} & set(
+        dims + [ranked or ""]
+    ) else ""
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    scope = describe(parsed)
+
+    first = _has(r"\bfirst\b|\bearliest\b|\boldest\b|\bstart", text)
+    last = _has(r"\blast\b|\blatest\b|\bmost\s+recent\b|\bnewest\b", text)
+    if (first or last) and not dims and not ranked and _has(r"\bwhen\b|\btime(?:stamp)?\b|\boccurrence|\bseen\b|"
+                                                             r"\bline\b|\bentry\b|\bdate\b", text):
+        func, column, word = ("min", "first_seen", "first") if first else ("max", "last_seen", "last")
+        sql = f"SELECT {func}(l.ts) AS {column} FROM logs l{clause}"
+        return Plan(sql, "first_last", f"{word} occurrence of {scope}", strategy)
+
+    if _has(r"\b(?:templates?|patterns?|messages?|kinds?|types?)\b", text) and _has(
+        r"\btop\b|\bmost\b|\bleast\b|\bfrequent|\bcommon\b|\boften\b|\bhighest\b", text
+    ) and not ranked:
+        return _plan_top(parsed, text, clause, scope, strategy)
+
+    select_dims = [_DIMENSIONS[d] for d in dims]
+    if rate:
+        levels = parsed.entities.levels or ["ERROR"]
+        measure = f"count_if({_in('l.level', levels)}) / count(*) AS rate"
+        description = f"share of {'/'.join(levels)} among {describe(_without_levels(parsed))}"
+        shape = "rate"
+    elif _has(r"\b(?:distinct|unique|different)\s+(?:\w+\s+)?templates?\b|how\s+many\s+templates", text):
+        measure, description, shape = "count(DISTINCT l.template_id) AS n", f"distinct templates in {scope}", "count"
+    elif _has(r"\b(?:distinct|unique|different)\s+messages?\b", text):
+        measure, description, shape = "count(DISTINCT l.message) AS n", f"distinct messages in {scope}", "count"
+    else:
+        measure, description, shape = "count(*) AS n", scope, "count"
+
+    average = re.search(r"\b(?:average|avg|mean)\b.*?\b(?:per|a|each)\s+(day|week|month|year|hour)\b|"
+                        r"\b(?:average|avg|mean)\s+(daily|weekly|monthly|yearly|hourly)\b", text)
+    if average and not rate:
+        bucket = average.group(1) or {"daily": "day", "weekly": "week", "monthly": "month", "yearly": "year",
+                                      "hourly": "hour"}[average.group(2)]
+        expression = _BUCKETS[bucket][0]
+        sql = (f"SELECT avg(n) AS avg_n FROM (SELECT {expression} AS bucket, count(*) AS n "
+               f"FROM logs l{joins}{clause} GROUP BY bucket)")
+        return Plan(sql, "average", f"average {description} per {bucket}", strategy)
+
+    if ranked:
+        expression, column = _DIMENSIONS[ranked]
+        joins = joins or (" JOIN system_catalog c ON c.system_name = l.service" if ranked in ("department", "criticality") else "")
+        order = "ASC" if _has(_ASCENDING_CUE, text) else "DESC"
+        metric = "rate" if rate else "n"
+        limit = _number(r"\btop\s+" + _NUM, text) or (None if _has(r"\brank", text) else 1)
+        sql = (f"SELECT {expression} AS {column}, {measure} FROM logs l{joins}{clause} GROUP BY {column} "
+               f"ORDER BY {metric} {order}, {column}" + (f" LIMIT {limit}" if limit else ""))
+        return Plan(sql, "ranking", f"{column} ranked by {description}", strategy)
+
+    if select_dims:
+        columns = ", ".join(f"{e} AS {c}" for e, c in select_dims)
+        names = ", ".join(c for _, c in select_dims)
+        sql = f"SELECT {columns}, {measure} FROM logs l{joins}{clause} GROUP BY {names} ORDER BY {names}"
+        return Plan(sql, "grouped", f"{description} by {', '.join(dims)}", strategy)
+    return Plan(f"SELECT {measure} FROM logs l{clause}", shape, description, strategy)
+
+
+def _without_levels(parsed: ParsedQuestion) -> ParsedQuestion:
+    return replace(parsed, entities=replace(parsed.entities, levels=[]))
+
+
+def _multi_year(parsed: ParsedQuestion) -> bool:
+    rng = parsed.time.range
+    return bool(rng.start and rng.end and rng.end.year - rng.start.year > 1)
+
+
+def _plan_top(parsed: ParsedQuestion, text: str, clause: str, scope: str, strategy: str) -> Plan:
+    limit = _number(r"\btop\s+" + _NUM, text) or _number(_NUM + r"\s+(?:most|least)\b", text)
+    if limit is None:
+        singular = _has(r"\b(?:which|what)\s+(?:\w+\s+)?(?:template|message|pattern)\b(?!s)", text)
+        limit = 1 if singular else DEFAULT_TOP
+    order = "ASC" if _has(_ASCENDING_CUE, text) else "DESC"
+    if _has(r"\bmessages?\b", text) and not _has(r"\btemplates?|patterns?\b", text):
+        sql = (f"SELECT l.message, count(*) AS n FROM logs l{clause} GROUP BY l.message "
+               f"ORDER BY n {order}, l.message LIMIT {limit}")
+        return Plan(sql, "top", f"top {limit} messages among {scope}", strategy)
+    sql = (f"SELECT l.template_id, t.template, count(*) AS n FROM logs l JOIN templates t "
+           f"ON t.template_id = l.template_id{clause} GROUP BY l.template_id, t.template "
+           f"ORDER BY n {order}, l.template_id LIMIT {limit}")
+    return Plan(sql, "top", f"top {limit} templates among {scope}", strategy)
+
+
+def _plan_quarantine(parsed: ParsedQuestion) -> Plan:
+    text, where = parsed.residual, []
+    if parsed.entities.services:
+        where.append("(" + " OR ".join(f"q.source ILIKE {quote('%' + s + '%')}" for s in parsed.entities.services) + ")")
+    if parsed.time:
+        where.extend(parsed.time.range.sql("q.seen_at"))
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    for column in ("reason", "source"):
+        if _has(rf"\b(?:per|by|each)\s+{column}", text):
+            sql = f"SELECT q.{column}, count(*) AS n FROM quarantine q{clause} GROUP BY q.{column} ORDER BY q.{column}"
+            return Plan(sql, "grouped", f"quarantined lines by {column}", "phrase")
+    return Plan(f"SELECT count(*) AS n FROM quarantine q{clause}", "count", "quarantined lines", "phrase")
+
+
+def plan_search(parsed: ParsedQuestion, templates: list[str], strategy: str, template_ids: list[str] = ()) -> Plan:
+    """Matching log lines, newest first; ``template_ids`` (from vector search) drive the ``vectors`` strategy."""
+    text = parsed.residual
+    limit = (_number(r"\b(?:latest|last|newest|recent|first|top|earliest|oldest|show|give\s+me|find)\s+" + _NUM, text)
+             or _number(_NUM + r"\s+(?:most\s+recent|latest|newest|recent|lines|messages|entries|examples|samples)",
+                        text)
+             or DEFAULT_SEARCH_LINES)
+    where = scope_filters(parsed)
+    if strategy == "vectors":
+        if not template_ids:
+            return Plan(None, "search", "no similar templates", strategy)
+        where.append(_in("l.template_id", list(template_ids)))
+    else:
+        where += message_filters(parsed, templates, strategy)
+    order = "ASC" if _has(r"\b(?:first|earliest|oldest)\b", text) else "DESC"
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    sql = (f"SELECT l.ts, l.service, l.level, l.message FROM logs l{clause} "
+           f"ORDER BY l.ts {order}, l.event_id LIMIT {min(limit, 200)}")
+    return Plan(sql, "search", describe(parsed), strategy)
+
+
+def plan_rca_evidence(parsed: ParsedQuestion) -> Plan:
+    """Supporting numbers for a root-cause question: the top ERROR/FATAL templates in scope."""
+    where = scope_filters(parsed, levels=False) + ["l.level IN ('ERROR', 'FATAL')"]
+    sql = (f"SELECT l.template_id, t.template, count(*) AS n FROM logs l JOIN templates t "
+           f"ON t.template_id = l.template_id WHERE {' AND '.join(where)} GROUP BY l.template_id, t.template "
+           f"ORDER BY n DESC, l.template_id LIMIT {DEFAULT_TOP}")
+    return Plan(sql, "top", f"most frequent ERROR/FATAL templates of {describe(_without_levels(parsed))}", "rag")
+
+
+_CATALOG_ATTRIBUTES = [
+    ("department", r"\bdepartments?\b|\bteams?\b|\bdept\b|\borg\b|\bpart\s+of\b|\bbelongs?\b|\bwhose\b"),
+    ("owner_email", r"\bowns?\b|\bowned\b|\bowners?\b|\bcontact\b|\bpage\b|\bon-?call\b|\bescalat|\bmaintain|"
+                    r"\bemail\b|\bmailbox\b|\bresponsible\b|\breach\b|\bcall\b|\bping\b"),
+    ("criticality", r"\bcriticality\b|\bcritical\b|\btier\b|\bpriority\b"),
+]
+
+
+def plan_catalog(parsed: ParsedQuestion) -> Plan:
+    """Lookups in ``system_catalog``: owners, departments, criticality, and counts over them."""
+    text, entities = parsed.residual, parsed.entities
+    where = []
+    if entities.services:
+        where.append(_in("system_name", entities.services))
+    for column, values in (("department", entities.departments), ("criticality", entities.criticalities),
+                           ("owner_email", entities.owners)):
+        if values:
+            where.append(_in(column, values))
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    attributes = [c for c, p in _CATALOG_ATTRIBUTES if _has(p, text)]
+    if _has(r"\b(?:which|what)\s+(?:team|department|dept|org)\b", text) and entities.services:
+        attributes = ["department"]
+    if entities.services:
+        attributes = attributes or ["department", "owner_email", "criticality"]
+        if "owner_email" in attributes and "department" in attributes and not _has(r"\bdepartment\b|\band\b", text):
+            attributes.remove("department")
+        columns = ", ".join(["system_name"] + attributes)
+        return Plan(f"SELECT {columns} FROM system_catalog{clause} ORDER BY system_name", "catalog",
+                    f"catalog entry of {', '.join(entities.services)}", "slots")
+    if _has(r"\bhow\s+many\b|\bcount\b|\bnumber\s+of\b", text) or _has(_RANK_CUE, text):
+        for column in ("department", "criticality"):
+            grouped = _has(rf"\b(?:per|by|each|every)\s+{column}", text) or _has(
+                rf"\b(?:which|what)\s+{column}", text)
+            if grouped:
+                order = f"n DESC, {column} LIMIT 1" if _has(_RANK_CUE, text) else column
+                return Plan(f"SELECT {column}, count(*) AS n FROM system_catalog{clause} GROUP BY {column} "
+                            f"ORDER BY {order}", "grouped", f"services per {column}", "slots")
+        if _has(r"\bdepartments\b", text) and not where:
+            return Plan("SELECT count(DISTINCT department) AS n FROM system_catalog", "count", "departments", "slots")
+        return Plan(f"SELECT count(*) AS n FROM system_catalog{clause}", "count", "services in the catalog", "slots")
+    if _has(r"\b(?:which|what|list|all|show)\b.*\bdepartments\b", text) and not where and not _has(
+            r"\bservices?\b|\bsystems?\b", text):
+        return Plan("SELECT DISTINCT department FROM system_catalog ORDER BY department", "catalog", "departments",
+                    "slots")
+    if where:
+        wanted = [a for a in attributes if a not in ("department", "owner_email")
+                  or _has(r"\bowners?\b|\bemails?\b|\bcontacts?\b" if a == "owner_email" else r"\bdepartments?\b",
+                          text)]
+        if entities.departments and "criticality" in wanted and not _has(r"\bcriticality\b", text):
+            wanted.remove("criticality")
+        if entities.criticalities and "criticality" in wanted:
+            wanted.remove("criticality")
+        columns = ", ".join(["system_name"] + wanted)
+        return Plan(f"SELECT {columns} FROM system_catalog{clause} ORDER BY system_name", "catalog",
+                    "services matching " + ", ".join(entities.departments + entities.criticalities + entities.owners),
+                    "slots")
+    columns = ", ".join(["system_name"] + attributes) if attributes else "*"
+    if _has(r"\b(?:sort|order)", text) and "criticality" in attributes:
+        order = "CASE criticality WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, system_name"
+    else:
+        order = "system_name"
+    return Plan(f"SELECT {columns} FROM system_catalog ORDER BY {order}", "catalog", "the system catalog", "slots")
