@@ -19,12 +19,12 @@ import pyarrow.compute as pc
 from drain3.drain import Drain
 
 WILDCARD = "<*>"
+#: PII placeholders are variables too: mining sees them as wildcards (the stored message keeps the placeholder).
+PII_PLACEHOLDERS = r"<(?:EMAIL|IP|CC|SSN)_REDACTED>"
 #: Generic variable shapes (RE2 and Python compatible), applied after PII masking, before mining.
 GENERIC_MASKS = (
     r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b",  # UUID
-    r"\b0[xX][0-9a-fA-F]+\b",  # hex literal
-    r"\b[0-9a-fA-F]*[0-9][0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\b",  # hex id with letters and digits (>= 1 each)
-    r"\b\d+(?:[.,:]\d+)*\b",  # integers, decimals, times, dotted numbers
+    r"[\w.:/-]*\d[\w.:/-]*",  # any word-ish token with a digit: numbers, hex, ids, versions, paths with ids
 )
 
 
@@ -43,7 +43,7 @@ class MinerConfig:
 
     @property
     def pattern(self) -> str | None:
-        return combine(tuple(self.masks) + (GENERIC_MASKS if self.generic_masks else ()))
+        return combine((PII_PLACEHOLDERS,) + tuple(self.masks) + (GENERIC_MASKS if self.generic_masks else ()))
 
 
 def template_id(service: str, template: str) -> str:

@@ -80,6 +80,10 @@ class SchemaRegistry:
             self._miners[service] = ServiceMiner(service, self.config_for(service), seed)
         return self._miners[service]
 
+    def active_miners(self) -> list[ServiceMiner]:
+        """The miners this registry has handed out (the services seen so far)."""
+        return [self._miners[s] for s in sorted(self._miners)]
+
     def resolve(self, template_id: str) -> str:
         return self.aliases.get(template_id, template_id)
 
@@ -104,7 +108,8 @@ class SchemaRegistry:
         that Drain would merge end up under one id, and the shard's ids stay resolvable as aliases."""
         by_service: dict[str, list[tuple[str, str]]] = {}
         for tid, entry in shard.get("templates", {}).items():
-            by_service.setdefault(entry["service"], []).append((tid, entry["template"]))
+            if tid not in self.templates:  # a verbatim known template needs no reconciliation
+                by_service.setdefault(entry["service"], []).append((tid, entry["template"]))
         for service, items in sorted(by_service.items()):
             miner = self.miner(service)
             items.sort(key=lambda item: item[1])

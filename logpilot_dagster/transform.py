@@ -61,20 +61,19 @@ class LineTransformer:
         self.masker = masker or PIIMasker()
 
     def transform(self, source_name: str, lines: pa.Table, year: int | None = None, *,
-                  strict_year: bool = False, match_first: bool = False) -> Transformed:
+                  match_first: bool = False) -> Transformed:
         """``lines`` has columns source, source_offset, raw (and optionally event_id).
 
-        ``year`` fills formats without a year; with ``strict_year`` rows whose timestamp falls in another year
-        are quarantined (``outside_partition``), so a partition only ever holds its own year.
-        ``match_first`` (the live path) matches known templates before mining unknown messages.
+        ``year`` (the backfill partition) fills formats without a year and becomes the rows' ``year``, so a
+        re-run replaces exactly what the partition loaded even when a file crosses New Year; without it the
+        year comes from each timestamp. ``match_first`` (the live path) matches known templates before mining.
         """
         spec = self.registry.sources.get(source_name)
         if spec is None:
             raise KeyError(f"unknown source {source_name!r}; declare it in sources.yaml")
-        return self._transform(spec, lines, year, strict_year, match_first)
+        return self._transform(spec, lines, year, match_first)
 
-    def _transform(self, spec: SourceSpec, lines: pa.Table, year: int | None, strict_year: bool,
-                   match_first: bool) -> Transformed:
+    def _transform(self, spec: SourceSpec, lines: pa.Table, year: int | None, match_first: bool) -> Transformed:
         stats: Counter = Counter()
         raw = lines.column("raw").combine_chunks()
         fmt = spec.header_format()
@@ -82,10 +81,6 @@ class LineTransformer:
         ok = parsed.ok
         reasons = pc.if_else(ok, pa.scalar(None, pa.string()),
                              pc.if_else(pc.is_valid(parsed.content), "bad_timestamp", "no_format_match"))
-        if strict_year and year is not None:
-            other_year = pc.fill_null(pc.and_(ok, pc.not_equal(pc.year(parsed.ts), year)), False)
-            reasons = pc.if_else(other_year, "outside_partition", reasons)
-            ok = pc.and_(ok, pc.invert(other_year))
         bad = pc.invert(ok)
         quarantine = pa.table({
             "source": pc.filter(lines.column("source"), bad), "source_offset": pc.filter(lines.column("source_offset"), bad),
@@ -117,7 +112,8 @@ class LineTransformer:
             "params": self._params(message, miner.config.pattern),
             "source": good.column("source").combine_chunks(),
             "source_offset": good.column("source_offset").combine_chunks(),
-            "year": pc.cast(pc.year(ts), pa.int32()), "component": pc.filter(parsed.component, ok),
+            "year": pa.array([year] * n, pa.int32()) if year else pc.cast(pc.year(ts), pa.int32()),
+            "component": pc.filter(parsed.component, ok),
         }, schema=LOGS_SCHEMA)
         stats["rows"] += n
         return Transformed(rows, quarantine.cast(QUARANTINE_SCHEMA), stats)

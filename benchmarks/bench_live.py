@@ -1,0 +1,169 @@
+"""Live ingestion benchmark on the embedded broker (tansu).
+
+1. Catch-up: produce N sample lines (8 services, real header formats, PII) to a fresh topic, drain it with a
+   plain kafka-python consumer (same client settings as the worker), then let the worker ingest it into DuckDB
+   with ``until_caught_up``. Reports both rates and worker / drain (target >= 0.8).
+2. Real time: with the worker running, produce at a fixed rate and measure produce -> visible-in-``logs``
+   latency (p50/p99), sampling the highest visible offset every 10 ms.
+
+    python benchmarks/bench_live.py [--records 1000000] [--rate 1000] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+from kafka import TopicPartition
+
+from logpilot_dagster.broker import BrokerSettings, EmbeddedBroker
+from logpilot_dagster.registry import SchemaRegistry
+from logpilot_dagster.sample_data import LAYOUTS, WEIGHTS, render_line, source_specs
+from logpilot_dagster.settings import LogPilotPaths
+from logpilot_dagster.sources import write_sources
+from logpilot_dagster.stream import IngestionWorker, LineProducer, LiveSettings
+from logpilot_dagster.stream.worker import run_ingestion
+
+SERVICES = list(LAYOUTS)
+
+
+def sample_lines(n: int, start: datetime, seed: int = 1) -> dict[str, list[bytes]]:
+    """``n`` lines spread over the services by their weights, timestamps ascending from ``start``."""
+    r = random.Random(seed)
+    by_service: dict[str, list[bytes]] = {s: [] for s in SERVICES}
+    services = r.choices(SERVICES, weights=[WEIGHTS[s] for s in SERVICES], k=n)
+    for i, service in enumerate(services):
+        by_service[service].append(render_line(service, start + timedelta(milliseconds=i * 10), r)[1].encode())
+    return by_service
+
+
+def produce(broker, paths: LogPilotPaths, by_service: dict[str, list[bytes]]) -> float:
+    t0 = time.perf_counter()
+    with LineProducer(broker, SchemaRegistry.load(paths)) as producer:
+        for service, lines in by_service.items():
+            for k in range(0, len(lines), 20_000):
+                producer.send(service, lines[k:k + 20_000])
+    return time.perf_counter() - t0
+
+
+def drain(broker, settings: LiveSettings, expected: int) -> float:
+    """Seconds for a plain consumer (the worker's client settings, no group) to read every record."""
+    consumer = broker.consumer(max_poll_records=settings.batch_size, fetch_max_bytes=64 * 1024 * 1024,
+                               max_partition_fetch_bytes=16 * 1024 * 1024)
+    tps = [TopicPartition(settings.broker.topic, p)
+           for p in sorted(consumer.partitions_for_topic(settings.broker.topic))]
+    consumer.assign(tps)
+    consumer.seek_to_beginning()
+    seen, t0 = 0, time.perf_counter()
+    while seen < expected:
+        for records in consumer.poll(timeout_ms=1000, max_records=settings.batch_size).values():
+            seen += len(records)
+    elapsed = time.perf_counter() - t0
+    consumer.close()
+    return elapsed
+
+
+def catch_up(broker, settings: LiveSettings, records: int) -> dict:
+    start = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(days=2)
+    t0 = time.perf_counter()
+    lines = sample_lines(records, start)
+    gen_s = time.perf_counter() - t0
+    produce_s = produce(broker, settings.paths, lines)
+    drain_s = drain(broker, settings, records)
+    stats = run_ingestion(settings, until_caught_up=True, broker=broker, report=lambda msg: None)
+    with duckdb.connect(str(settings.paths.db_path), read_only=True) as con:
+        rows, quarantined = con.execute("SELECT (SELECT count(*) FROM logs), (SELECT count(*) FROM quarantine)").fetchone()
+    drain_rate = records / drain_s
+    return {"records": records, "generate_s": gen_s, "produce_rate": records / produce_s, "drain_rate": drain_rate,
+            "worker_rate": stats.consumed / stats.elapsed_s, "ratio": stats.consumed / stats.elapsed_s / drain_rate,
+            "worker_s": stats.elapsed_s, "consumed": stats.consumed, "rows": rows, "quarantined": quarantined}
+
+
+def real_time(broker, settings: LiveSettings, rate: int, seconds: float) -> dict:
+    """Produce ``rate`` lines/s for ``seconds`` while the worker runs; latency until each row is in ``logs``."""
+    worker = IngestionWorker(settings, broker=broker, report=lambda msg: None)
+    con = duckdb.connect(str(settings.paths.db_path))  # same process: shares the worker's database instance
+    offsets0 = dict(con.execute('SELECT "partition", next_offset FROM stream_offsets').fetchall())
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    sent: dict[tuple[int, int], float] = {}  # (partition, offset) -> send time
+    visible: dict[tuple[int, int], float] = {}
+    done = threading.Event()
+
+    def watch() -> None:
+        high: dict[int, int] = dict(offsets0)
+        while not done.is_set() or len(visible) < len(sent):
+            now = time.perf_counter()
+            for partition, next_offset in con.execute(
+                    'SELECT "partition", next_offset FROM stream_offsets').fetchall():
+                for offset in range(high.get(partition, 0), next_offset):
+                    visible.setdefault((partition, offset), now)
+                high[partition] = next_offset
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    r = random.Random(2)
+    producer = broker.producer(linger_ms=0)
+    t0 = time.perf_counter()
+    n = int(rate * seconds)
+    for i in range(n):
+        due = t0 + i / rate
+        if (pause := due - time.perf_counter()) > 0:
+            time.sleep(pause)
+        service = SERVICES[i % len(SERVICES)]
+        now = datetime.now(timezone.utc)
+        line = render_line(service, now, r)[1].encode()
+        sent_at = time.perf_counter()
+        meta = producer.send(settings.broker.topic, key=service.encode(), value=line,
+                             timestamp_ms=int(now.timestamp() * 1000))
+        meta.add_callback(lambda md, t=sent_at: sent.__setitem__((md.partition, md.offset), t))
+    producer.flush()
+    deadline = time.perf_counter() + 30
+    while len(visible) < len(sent) and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    done.set()
+    watcher.join()
+    worker.request_stop()
+    thread.join()
+    producer.close()
+    con.close()
+    latencies = sorted(visible[k] - t for k, t in sent.items() if k in visible)
+    return {"lines": n, "seen": len(latencies), "p50_ms": 1000 * statistics.median(latencies),
+            "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))], "mode": worker.stats.mode}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--partitions", type=int, default=3)
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=20)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
+        paths = LogPilotPaths.from_env(Path(tmp)).ensure()
+        write_sources(paths.sources_file, source_specs())
+        broker_settings = BrokerSettings(topic="bench.raw", partitions=args.partitions)
+        settings = LiveSettings(paths=paths, broker=broker_settings)
+        with EmbeddedBroker(broker_settings) as broker:
+            c = catch_up(broker, settings, args.records)
+            print(f"catch-up: {c['records']} records ({args.partitions} partitions), generated in "
+                  f"{c['generate_s']:.1f}s, produced at {c['produce_rate']:.0f}/s")
+            print(f"  plain consumer drain: {c['drain_rate']:.0f} records/s")
+            print(f"  worker (into DuckDB): {c['worker_rate']:.0f} records/s ({c['worker_s']:.1f}s, "
+                  f"{c['rows']} rows, {c['quarantined']} quarantined)")
+            print(f"  worker / drain = {c['ratio']:.2f} (target >= 0.8)")
+            rt = real_time(broker, settings, args.rate, args.seconds)
+            print(f"real-time at {args.rate} lines/s for {args.seconds:.0f}s: {rt['seen']}/{rt['lines']} visible, "
+                  f"produce -> visible p50 {rt['p50_ms']:.0f} ms, p99 {rt['p99_ms']:.0f} ms (mode {rt['mode']})")
+
+
+if __name__ == "__main__":
+    main()

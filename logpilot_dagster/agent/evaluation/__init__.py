@@ -1,0 +1,1 @@
+"""Offline evaluation of the query agent over golden question sets."""

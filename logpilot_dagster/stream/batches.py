@@ -1,0 +1,120 @@
+"""Screened record groups -> one ``sink.Batch``: the shared ``LineTransformer`` (header parse, PII masking,
+match known templates first, mine only unknown ones), plus the live path's own event-time checks."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from logpilot_dagster.registry import SchemaRegistry
+from logpilot_dagster.settings import LogPilotPaths
+from logpilot_dagster.stream.event_time import ensure_layout
+from logpilot_dagster.stream.records import BAD_TIME, EARLIEST_EVENT_MS, FUTURE_SLACK_MS, Screened
+from logpilot_dagster.stream.sink import Batch
+from logpilot_dagster.transform import LOGS_SCHEMA, QUARANTINE_SCHEMA, LineTransformer, quarantine_table
+
+UNKNOWN_SOURCE, NO_TIME_LAYOUT = "unknown_source", "no_time_layout"
+TEMPLATES_SCHEMA = pa.schema([("template_id", pa.string()), ("template", pa.string()), ("service", pa.string())])
+
+
+def _naive_utc(ms: int) -> datetime:
+    return datetime(1970, 1, 1) + timedelta(milliseconds=ms)
+
+
+def _quarantine_all(lines: pa.Table, reason: str) -> pa.Table:
+    n = lines.num_rows
+    return quarantine_table(lines.column("source").to_pylist(), lines.column("source_offset").to_pylist(),
+                            lines.column("raw").to_pylist(), [reason] * n)
+
+
+class BatchBuilder:
+    """Holds the schema registry (reloaded when its snapshot changes) and turns screened records into a batch."""
+
+    def __init__(self, paths: LogPilotPaths) -> None:
+        self.paths = paths
+        self._snapshot_mtime: float | None = None
+        self.refresh()
+
+    def _snapshot_stamp(self) -> float | None:
+        try:
+            return self.paths.registry_snapshot.stat().st_mtime
+        except FileNotFoundError:
+            return None
+
+    def refresh(self) -> None:
+        """Reload the registry when the backfill saved a new snapshot (new sources, layouts or templates)."""
+        stamp = self._snapshot_stamp()
+        if stamp == self._snapshot_mtime and hasattr(self, "registry"):
+            return
+        self._snapshot_mtime = stamp
+        self.registry = SchemaRegistry.load(self.paths)
+        self.transformer = LineTransformer(self.registry)
+        self._aliases_seen: dict[str, str] = {}
+
+    def build(self, topic: str, screened: Screened, t1_ms: int | None, now_ms: int) -> tuple[Batch, int]:
+        """The batch to write and the number of lines dropped because their parsed time is at or before T1."""
+        rows, quarantine, services, skipped = [], [screened.quarantine], set(), 0
+        for group in screened.groups:
+            lines = group.lines
+            spec = self.registry.sources.get(group.source_name)
+            if spec is None:
+                quarantine.append(_quarantine_all(lines, UNKNOWN_SOURCE))
+                continue
+            if not ensure_layout(spec, lines.column("raw"), group.year):
+                quarantine.append(_quarantine_all(lines, NO_TIME_LAYOUT))
+                continue
+            out = self.transformer.transform(group.source_name, lines, group.year, match_first=True)
+            services.add(spec.service)
+            quarantine.append(out.quarantine)
+            kept, late, dropped = self._check_times(out.rows, lines, t1_ms, now_ms)
+            rows.append(kept)
+            quarantine.append(late)
+            skipped += dropped
+        return Batch(
+            topic=topic,
+            rows=pa.concat_tables(rows) if rows else LOGS_SCHEMA.empty_table(),
+            quarantine=pa.concat_tables([q.cast(QUARANTINE_SCHEMA) for q in quarantine]),
+            next_offsets=screened.next_offsets,
+            templates=self._templates(services),
+            aliases=self._new_aliases(services),
+        ), skipped
+
+    @staticmethod
+    def _check_times(rows: pa.Table, lines: pa.Table, t1_ms: int | None,
+                     now_ms: int) -> tuple[pa.Table, pa.Table, int]:
+        """Split transformed rows on their parsed event time: keep, quarantine (out of range), drop (<= T1)."""
+        ts = rows.column("ts")
+        low = pa.scalar(_naive_utc(EARLIEST_EVENT_MS), pa.timestamp("us"))
+        high = pa.scalar(_naive_utc(now_ms + FUTURE_SLACK_MS), pa.timestamp("us"))
+        bad = pc.or_(pc.less(ts, low), pc.greater(ts, high))
+        early = pc.less_equal(ts, pa.scalar(_naive_utc(t1_ms), pa.timestamp("us"))) if t1_ms is not None else None
+        keep = pc.invert(bad) if early is None else pc.and_(pc.invert(bad), pc.invert(early))
+        dropped = 0 if early is None else pc.sum(pc.and_(pc.invert(bad), early)).as_py() or 0
+        bad_offsets = pc.filter(rows.column("source_offset"), bad)
+        raw = pc.take(lines.column("raw"), pc.index_in(bad_offsets, value_set=lines.column("source_offset")))
+        n = len(bad_offsets)
+        late = quarantine_table(pc.filter(rows.column("source"), bad).to_pylist(), bad_offsets.to_pylist(),
+                                raw.to_pylist(), [BAD_TIME] * n)
+        return rows.filter(keep), late, dropped
+
+    def _templates(self, services: set[str]) -> pa.Table:
+        ids, texts, owners = [], [], []
+        for service in sorted(services):
+            for tid, text in self.registry.miner(service).templates().items():
+                ids.append(tid)
+                texts.append(text)
+                owners.append(service)
+        return pa.table([pa.array(ids, pa.string()), pa.array(texts, pa.string()), pa.array(owners, pa.string())],
+                        schema=TEMPLATES_SCHEMA)
+
+    def _new_aliases(self, services: set[str]) -> dict[str, str]:
+        """Aliases the miners recorded since the previous batch (old id -> current id)."""
+        new = {}
+        for service in services:
+            for old, current in self.registry.miner(service).aliases.items():
+                if self._aliases_seen.get(old) != current:
+                    new[old] = current
+        self._aliases_seen.update(new)
+        return new

@@ -1,0 +1,144 @@
+"""Kafka records -> lines for the transformer, with bad input set aside for ``quarantine`` (vectorised).
+
+A record is bad when its payload is empty, larger than 64 KiB or not UTF-8, or when its event time (the record
+timestamp, which the collector sets from the line) lies before 2000 or more than a day ahead. Records at or
+before T1 were already backfilled and are skipped. Each line's event id is derived from its Kafka coordinates
+and timestamp, so a replay of the same record always gets the same id (and a broker that lost its log and
+reuses offsets never produces ids that collide with older rows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from logpilot_dagster.transform import QUARANTINE_SCHEMA, quarantine_table, source_key
+
+MAX_RECORD_BYTES = 64 * 1024
+#: How much of a bad payload is kept in ``quarantine.raw``.
+QUARANTINE_RAW_CHARS = 4096
+EARLIEST_EVENT_MS = int(datetime(2000, 1, 1, tzinfo=timezone.utc).timestamp() * 1000)
+FUTURE_SLACK_MS = 24 * 3600 * 1000
+EMPTY, OVERSIZE, NOT_UTF8, BAD_TIME = "empty_record", "oversize_record", "not_utf8", "event_time_out_of_range"
+NO_KEY = "unknown"
+RECORD_SCHEMA = pa.schema([("partition", pa.int32()), ("offset", pa.int64()), ("timestamp", pa.int64()),
+                           ("key", pa.binary()), ("value", pa.binary())])
+
+
+def record_source(topic: str, partition: int) -> str:
+    """``logs.source`` / ``quarantine.source`` of a Kafka record: the topic and partition its offset belongs to."""
+    return f"{topic}/{partition}"
+
+
+def records_table(records: list) -> pa.Table:
+    """kafka-python ``ConsumerRecord``s as columns (the only per-record Python work on the consumer side)."""
+    return pa.table([
+        pa.array([r.partition for r in records], pa.int32()),
+        pa.array([r.offset for r in records], pa.int64()),
+        pa.array([r.timestamp for r in records], pa.int64()),
+        pa.array([r.key for r in records], pa.binary()),
+        pa.array([r.value for r in records], pa.binary()),
+    ], schema=RECORD_SCHEMA)
+
+
+@dataclass
+class LineGroup:
+    """Lines of one source name (record key) from one partition and one event year, ready for the transformer:
+    columns source, source_offset, raw, event_id."""
+
+    source_name: str
+    year: int
+    lines: pa.Table
+
+
+@dataclass
+class Screened:
+    groups: list[LineGroup]
+    quarantine: pa.Table
+    skipped_before_t1: int
+    next_offsets: dict[int, int]
+
+
+def _utf8(values: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(text, ok): the values as strings and which of them were valid UTF-8 (Python only when some are not)."""
+    try:
+        return values.cast(pa.string()), pa.array([True] * len(values))
+    except pa.ArrowInvalid:
+        texts, ok = [], []
+        for value in values.to_pylist():
+            try:
+                texts.append(value.decode("utf-8"))
+                ok.append(True)
+            except UnicodeDecodeError:
+                texts.append(None)
+                ok.append(False)
+        return pa.array(texts, pa.string()), pa.array(ok)
+
+
+def _reasons(table: pa.Table, now_ms: int) -> tuple[pa.Array, pa.Array]:
+    """(reason or null per record, text per record)."""
+    value = pc.fill_null(table.column("value").combine_chunks(), b"")
+    size = pc.binary_length(value)
+    oversize = pc.greater(size, MAX_RECORD_BYTES)
+    text, utf8_ok = _utf8(pc.if_else(oversize, b"", value))
+    text = pc.replace_substring_regex(text, r"[\r\n]+$", "")
+    empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(pc.fill_null(text, ""))), 0)
+    ts = table.column("timestamp")
+    bad_time = pc.or_(pc.less(ts, EARLIEST_EVENT_MS), pc.greater(ts, now_ms + FUTURE_SLACK_MS))
+    null = pa.scalar(None, pa.string())
+    reason = pc.if_else(bad_time, BAD_TIME, null)
+    reason = pc.if_else(pc.and_(utf8_ok, empty), EMPTY, reason)
+    reason = pc.if_else(pc.invert(utf8_ok), NOT_UTF8, reason)
+    reason = pc.if_else(oversize, OVERSIZE, reason)
+    return reason, text
+
+
+def _bad_raw(values: list[bytes | None]) -> list[str]:
+    return [(v or b"")[:QUARANTINE_RAW_CHARS].decode("utf-8", "backslashreplace") for v in values]
+
+
+def screen(table: pa.Table, topic: str, t1_ms: int | None, now_ms: int) -> Screened:
+    """Split a ``records_table`` into line groups, quarantine rows and skips (at or before T1)."""
+    next_offsets = {}
+    if table.num_rows:
+        last = table.group_by("partition").aggregate([("offset", "max")])
+        next_offsets = dict(zip(last.column("partition").to_pylist(),
+                                (o + 1 for o in last.column("offset_max").to_pylist())))
+    reason, text = _reasons(table, now_ms)
+    bad = pc.is_valid(reason)
+    bad_rows = table.filter(bad)
+    sources = [record_source(topic, p) for p in bad_rows.column("partition").to_pylist()]
+    quarantine = quarantine_table(sources, bad_rows.column("offset").to_pylist(),
+                                  _bad_raw(bad_rows.column("value").to_pylist()), pc.filter(reason, bad).to_pylist())
+    good = pc.invert(bad)
+    if t1_ms is not None:
+        after_t1 = pc.greater(table.column("timestamp"), t1_ms)
+        skipped = pc.sum(pc.and_(good, pc.invert(after_t1))).as_py() or 0
+        good = pc.and_(good, after_t1)
+    else:
+        skipped = 0
+    rows = table.filter(good).append_column("text", pc.filter(text, good))
+    ts = pc.cast(rows.column("timestamp"), pa.timestamp("ms"))
+    rows = rows.append_column("year", pc.year(ts))
+    keys = pc.fill_null(rows.column("key"), NO_KEY.encode()).cast(pa.string(), safe=False)
+    rows = rows.set_column(rows.schema.get_field_index("key"), "key", keys)
+    groups = []
+    combos = rows.select(["key", "partition", "year"]).group_by(["key", "partition", "year"]).aggregate([])
+    for key, partition, year in zip(*(combos.column(c).to_pylist() for c in ("key", "partition", "year"))):
+        part = rows.filter(pc.and_(pc.and_(pc.equal(rows.column("key"), key),
+                                           pc.equal(rows.column("partition"), partition)),
+                                   pc.equal(rows.column("year"), year)))
+        groups.append(LineGroup(key, year, _lines(topic, partition, part)))
+    return Screened(groups, quarantine.cast(QUARANTINE_SCHEMA), skipped, next_offsets)
+
+
+def _lines(topic: str, partition: int, part: pa.Table) -> pa.Table:
+    source = record_source(topic, partition)
+    offsets = part.column("offset")
+    prefix = pc.binary_join_element_wise(source_key(source), pc.cast(offsets, pa.string()), ":")
+    event_id = pc.binary_join_element_wise(prefix, pc.cast(part.column("timestamp"), pa.string()), "@")
+    return pa.table({"source": pa.array([source] * part.num_rows, pa.string()), "source_offset": offsets,
+                     "raw": part.column("text"), "event_id": event_id})

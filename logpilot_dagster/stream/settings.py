@@ -1,0 +1,37 @@
+"""Settings of the live path (broker + worker), from the environment or plain values (``dg.EnvVar``-friendly)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from logpilot_dagster.broker import BrokerSettings
+from logpilot_dagster.settings import LogPilotPaths
+
+DEFAULT_GROUP = "logpilot-ingest"
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """``batch_size`` caps the records per DuckDB transaction; ``max_latency_s`` caps how long a consumed record
+    may wait in memory before it is written (in real-time mode records are written as soon as the lag is 0)."""
+
+    paths: LogPilotPaths
+    broker: BrokerSettings = field(default_factory=BrokerSettings)
+    group_id: str = DEFAULT_GROUP
+    batch_size: int = 50_000
+    max_latency_s: float = 1.0
+
+    @classmethod
+    def from_env(cls, paths: LogPilotPaths | None = None, env: Mapping[str, str] | None = None) -> "LiveSettings":
+        """Broker variables (see ``BrokerSettings.from_env``) plus ``LOGPILOT_INGEST_GROUP``,
+        ``LOGPILOT_INGEST_BATCH_SIZE`` and ``LOGPILOT_INGEST_MAX_LATENCY_S``."""
+        env = os.environ if env is None else env
+        return cls(
+            paths=paths or LogPilotPaths.from_env(),
+            broker=BrokerSettings.from_env(env),
+            group_id=env.get("LOGPILOT_INGEST_GROUP") or DEFAULT_GROUP,
+            batch_size=int(env.get("LOGPILOT_INGEST_BATCH_SIZE") or 50_000),
+            max_latency_s=float(env.get("LOGPILOT_INGEST_MAX_LATENCY_S") or 1.0),
+        )

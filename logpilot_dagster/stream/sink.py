@@ -1,0 +1,93 @@
+"""One DuckDB transaction per batch: rows, quarantine, template stats and the consumed offsets together.
+
+Because ``stream_offsets`` commits with the rows, the worker resumes exactly after the last stored record
+whatever happened to the process or to the broker's group offsets. ``INSERT OR IGNORE`` on the event id is a
+second guard against replays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from logpilot_dagster.warehouse import connect, ensure_schema
+
+_UPSERT_TEMPLATES = """
+INSERT INTO templates
+SELECT i.template_id, d.template, d.service, min(i.ts), max(i.ts), count(*)
+FROM inserted_rows i JOIN batch_templates d USING (template_id)
+WHERE i.template_id NOT IN (SELECT template_id FROM batch_aliases)
+GROUP BY ALL
+ON CONFLICT (template_id) DO UPDATE SET
+    template = excluded.template,
+    first_seen = least(templates.first_seen, excluded.first_seen),
+    last_seen = greatest(templates.last_seen, excluded.last_seen),
+    count = templates.count + excluded.count
+"""
+_RECOUNT_ALIASED = """
+INSERT OR REPLACE INTO templates
+SELECT d.template_id, d.template, d.service, min(l.ts), max(l.ts), count(l.ts)
+FROM batch_templates d LEFT JOIN logs l USING (template_id)
+WHERE d.template_id IN (SELECT template_id FROM batch_aliases)
+GROUP BY ALL
+"""
+
+
+@dataclass
+class Batch:
+    """What one transaction writes. ``templates`` (template_id, template, service) must cover every id in
+    ``rows``; ``aliases`` maps ids that Drain generalised in this batch to their current id."""
+
+    topic: str
+    rows: pa.Table
+    quarantine: pa.Table
+    next_offsets: dict[int, int]
+    templates: pa.Table
+    aliases: dict[str, str]
+
+
+def stored_offsets(db_path: Path, topic: str) -> dict[int, int]:
+    """``partition -> next_offset`` from ``stream_offsets``."""
+    with connect(db_path) as con:
+        ensure_schema(con)
+        return dict(con.execute('SELECT "partition", next_offset FROM stream_offsets WHERE topic = ?',
+                                [topic]).fetchall())
+
+
+def write_batch(db_path: Path, batch: Batch) -> int:
+    """Commit the batch atomically; returns the number of rows actually inserted into ``logs``."""
+    aliases = pa.table({"alias_id": pa.array(list(batch.aliases), pa.string()),
+                        "template_id": pa.array(list(batch.aliases.values()), pa.string())})
+    with connect(db_path) as con:
+        ensure_schema(con)
+        con.register("batch_rows", batch.rows)
+        con.register("batch_quarantine", batch.quarantine)
+        con.register("batch_templates", batch.templates)
+        con.register("batch_aliases", aliases)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if batch.aliases:
+                con.execute("INSERT OR REPLACE INTO template_aliases SELECT alias_id, template_id, now() "
+                            "FROM batch_aliases")
+                con.execute("UPDATE logs SET template_id = a.template_id FROM batch_aliases a "
+                            "WHERE logs.template_id = a.alias_id")
+                con.execute("DELETE FROM templates WHERE template_id IN (SELECT alias_id FROM batch_aliases)")
+            inserted = con.execute("""
+                INSERT OR IGNORE INTO logs BY NAME
+                SELECT r.* REPLACE (coalesce(a.template_id, r.template_id) AS template_id)
+                FROM batch_rows r LEFT JOIN template_aliases a ON a.alias_id = r.template_id
+                RETURNING template_id, ts""").fetch_arrow_table()
+            con.register("inserted_rows", inserted)
+            con.execute(_UPSERT_TEMPLATES)
+            if batch.aliases:
+                con.execute(_RECOUNT_ALIASED)
+            con.execute("INSERT INTO quarantine BY NAME SELECT * FROM batch_quarantine")
+            con.executemany('INSERT OR REPLACE INTO stream_offsets VALUES (?, ?, ?, now())',
+                            [[batch.topic, p, o] for p, o in sorted(batch.next_offsets.items())])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return inserted.num_rows

@@ -1,0 +1,243 @@
+"""The ingestion worker: the raw topic -> DuckDB ``logs`` with an exactly-once effect.
+
+Start position per partition: ``stream_offsets`` in DuckDB when present, else the group's committed offset,
+else the earliest record. Each batch (up to ``batch_size`` records, or whatever arrived within
+``max_latency_s``, or everything up to the head in real-time mode) is screened, transformed and written in ONE
+DuckDB transaction together with the next offsets; the Kafka group commit follows and is only informative.
+A SIGKILL at any point therefore loses nothing and duplicates nothing: a restart re-reads exactly the records
+whose transaction did not commit.
+
+Modes: ``catch-up`` while the lag exceeds one batch, ``real-time`` otherwise. SIGTERM/SIGINT flush the pending
+batch and return.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from logpilot_dagster.broker import Broker, connect_broker
+from logpilot_dagster.stream.settings import LiveSettings
+from logpilot_dagster.stream.sink import stored_offsets
+from logpilot_dagster.stream.writer import BatchWriter, Written
+
+CATCH_UP, REAL_TIME = "catch-up", "real-time"
+REPORT_EVERY_S = 5.0
+IDLE_POLL_S = 0.2
+log = logging.getLogger("logpilot.stream")
+
+
+@dataclass
+class IngestStats:
+    """Totals of one run. ``lag``: records behind the head at the end; ``rate``: records consumed per second."""
+
+    consumed: int = 0
+    inserted: int = 0
+    skipped_before_t1: int = 0
+    quarantined: int = 0
+    lag: int = 0
+    mode: str = CATCH_UP
+    rate: float = 0.0
+    batches: int = 0
+    elapsed_s: float = 0.0
+
+    def summary(self) -> str:
+        return (f"[{self.mode}] consumed={self.consumed} inserted={self.inserted} "
+                f"skipped_before_t1={self.skipped_before_t1} quarantined={self.quarantined} lag={self.lag} "
+                f"rate={self.rate:.0f}/s batches={self.batches}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _epoch_ms(t1: datetime | None) -> int | None:
+    if t1 is None:
+        return None
+    if t1.tzinfo is None:  # DuckDB TIMESTAMPs are naive UTC
+        t1 = t1.replace(tzinfo=timezone.utc)
+    return int(t1.timestamp() * 1000)
+
+
+class IngestionWorker:
+    """Consumes the raw topic into DuckDB. ``broker`` defaults to ``connect_broker(settings.broker, ...)``."""
+
+    def __init__(self, settings: LiveSettings, t1: datetime | None = None, broker: Broker | None = None,
+                 report: Callable[[str], None] | None = None) -> None:
+        self.settings = settings
+        self.t1_ms = _epoch_ms(t1)
+        self.broker = broker or connect_broker(settings.broker, settings.paths.state_dir)
+        self.report = report or log.info
+        self.topic = settings.broker.topic
+        self.stats = IngestStats()
+        self._stop = threading.Event()
+        self._end_offsets: dict[TopicPartition, int] = {}
+
+    def request_stop(self) -> None:
+        """Finish the current poll, write what is pending and return from ``run`` (what SIGTERM does)."""
+        self._stop.set()
+
+    # -- start position ----------------------------------------------------------------------------------------
+    def _assign(self, consumer: KafkaConsumer) -> list[TopicPartition]:
+        self.broker.ensure_topic()
+        deadline = time.monotonic() + 30
+        while not (partitions := consumer.partitions_for_topic(self.topic)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topic {self.topic!r} has no partitions")
+            time.sleep(0.1)
+        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        return tps
+
+    def _resume(self, consumer: KafkaConsumer, tps: list[TopicPartition]) -> None:
+        """Seek to DuckDB's next offsets; detect a broker that lost its log (offsets reused from 0)."""
+        stored = stored_offsets(self.settings.paths.db_path, self.topic)
+        ends = consumer.end_offsets(tps)
+        for tp in tps:
+            next_offset = stored.get(tp.partition)
+            if next_offset is None:
+                continue
+            if next_offset > ends[tp] and not self._log_reaches(tp, next_offset):
+                self.report(f"partition {tp.partition}: the broker's log ends before the stored offset "
+                            f"{next_offset} (broker restarted without its data?); reading it from the start")
+                consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, next_offset)
+
+    def _log_reaches(self, tp: TopicPartition, next_offset: int) -> bool:
+        """True when the record at ``next_offset - 1`` exists (some brokers under-report the end offset)."""
+        probe = self.broker.consumer()
+        try:
+            probe.assign([tp])
+            probe.seek(tp, next_offset - 1)
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline:
+                for records in probe.poll(timeout_ms=500, max_records=1).values():
+                    return any(r.offset == next_offset - 1 for r in records)
+            return False
+        finally:
+            probe.close()
+
+    # -- lag ---------------------------------------------------------------------------------------------------
+    def _lag(self, consumer: KafkaConsumer, tps: list[TopicPartition], exact: bool = False) -> int:
+        """Records behind the head: from fetch responses' high watermarks, or an offsets request if ``exact``."""
+        if exact or len(self._end_offsets) < len(tps):
+            self._end_offsets = consumer.end_offsets(tps)
+        lag = 0
+        for tp in tps:
+            head = self._end_offsets[tp] if exact else consumer.highwater(tp)
+            if head is None:
+                head = self._end_offsets[tp]
+            lag += max(0, head - consumer.position(tp))
+        return lag
+
+    # -- the loop ----------------------------------------------------------------------------------------------
+    def run(self, until_caught_up: bool = False, max_seconds: float | None = None) -> IngestStats:
+        settings = self.settings
+        consumer = self.broker.consumer(group_id=settings.group_id, max_poll_records=settings.batch_size,
+                                        fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024)
+        writer = None
+        previous = self._install_signal_handlers()
+        start = last_report = time.monotonic()
+        pending: list = []
+        pending_since = 0.0
+        try:
+            writer = BatchWriter(settings.paths, self.topic, self.t1_ms)
+            tps = self._assign(consumer)
+            self._resume(consumer, tps)
+            self.report(f"ingesting {self.topic} ({len(tps)} partitions) from {self.broker.bootstrap_servers}, "
+                        f"T1={self.t1_ms}")
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if max_seconds is not None and now - start >= max_seconds:
+                    break
+                wait = IDLE_POLL_S if not pending else max(0.0, pending_since + settings.max_latency_s - now)
+                polled = consumer.poll(timeout_ms=int(wait * 1000), max_records=settings.batch_size - len(pending))
+                got = 0
+                for records in polled.values():
+                    pending.extend(records)
+                    got += len(records)
+                if got and len(pending) == got:
+                    pending_since = time.monotonic()
+                self._collect(writer.results(), consumer)
+                lag = self._lag(consumer, tps)
+                self._set_mode(CATCH_UP if lag > settings.batch_size else REAL_TIME)
+                due = time.monotonic() - pending_since >= settings.max_latency_s
+                if pending and (len(pending) >= settings.batch_size or lag == 0 or due):
+                    self._collect(writer.submit(pending, int(time.time() * 1000)), consumer)
+                    pending = []
+                if (until_caught_up and not got and not pending and writer.idle
+                        and self._lag(consumer, tps, exact=True) == 0):
+                    break
+                if time.monotonic() - last_report >= REPORT_EVERY_S:
+                    last_report = time.monotonic()
+                    self._update(start, lag)
+                    self.report(self.stats.summary())
+            if pending:
+                self._collect(writer.submit(pending, int(time.time() * 1000)), consumer)
+            self._collect(writer.finish(), consumer)
+            self._update(start, self._lag(consumer, tps, exact=True))
+            self.report(("stopped: " if self._stop.is_set() else "done: ") + self.stats.summary())
+            return self.stats
+        finally:
+            if writer is not None:
+                writer.close()
+            self._restore_signal_handlers(previous)
+            consumer.close()
+
+    def _set_mode(self, mode: str) -> None:
+        if mode != self.stats.mode:
+            self.report(f"mode: {self.stats.mode} -> {mode}")
+            self.stats.mode = mode
+
+    def _update(self, start: float, lag: int) -> None:
+        self.stats.elapsed_s = time.monotonic() - start
+        self.stats.rate = self.stats.consumed / self.stats.elapsed_s if self.stats.elapsed_s else 0.0
+        self.stats.lag = lag
+
+    def _collect(self, written: list[Written], consumer: KafkaConsumer) -> None:
+        """Count committed batches and mirror their offsets to the consumer group (informative only)."""
+        if not written:
+            return
+        offsets: dict[int, int] = {}
+        s = self.stats
+        for w in written:
+            s.consumed += w.consumed
+            s.inserted += w.inserted
+            s.skipped_before_t1 += w.skipped_before_t1
+            s.quarantined += w.quarantined
+            s.batches += 1
+            offsets.update(w.next_offsets)
+        try:
+            consumer.commit({TopicPartition(self.topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()})
+        except KafkaError as exc:  # DuckDB holds the truth; the group offset only helps other tools
+            self.report(f"group offset commit failed (harmless): {exc}")
+
+    def _install_signal_handlers(self) -> dict:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, lambda signum, frame: self.request_stop())
+        return previous
+
+    @staticmethod
+    def _restore_signal_handlers(previous: dict) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_ingestion(settings: LiveSettings, until_caught_up: bool = False, max_seconds: float | None = None,
+                  t1: datetime | None = None, broker: Broker | None = None,
+                  report: Callable[[str], None] | None = None) -> IngestStats:
+    """Run the worker once (the Dagster job ``live_ingestion`` calls this; pass ``context.log.info`` as report)."""
+    return IngestionWorker(settings, t1, broker, report).run(until_caught_up=until_caught_up,
+                                                              max_seconds=max_seconds)
