@@ -1,0 +1,16 @@
+"""Shared fixtures. ``sample_home`` is a small LOGPILOT_HOME built through the real Dagster assets."""
+
+import pytest
+
+from logpilot_dagster.settings import LogPilotPaths
+from logpilot_dagster_tests.pipeline import build_home
+
+SAMPLE_YEARS = (2022, 2023)
+
+
+@pytest.fixture(scope="session")
+def sample_home(tmp_path_factory) -> LogPilotPaths:
+    """Two sample years (40k lines, the bad files in 2023) backfilled, with catalog, T1 and template vectors."""
+    home = tmp_path_factory.mktemp("logpilot_home")
+    build_home(home, SAMPLE_YEARS, lines=40_000, vectors=True)
+    return LogPilotPaths.from_env(home)
