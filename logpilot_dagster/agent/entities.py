@@ -40,6 +40,7 @@ _CRIT_CUE = (
     r"\b({c})(?:[- ]criticality|[- ]priority|[- ]tier)?\s+(?:services?|systems?|apps?|applications?)\b"
     r"|\bcriticality\s+(?:of\s+|is\s+|=\s*|level\s+)?['\"]?({c})\b"
     r"|\b({c})[- ]criticality\b"
+    r"|\b(?:marked|rated|flagged|classified|tagged|labelled|labeled)\s+(?:as\s+)?({c})\b"
 )
 _EMAIL = re.compile(r"[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}", re.I)
 

@@ -54,6 +54,7 @@ class AgentState(TypedDict, total=False):
     strategies: list[str]
     attempt: int
     plan: Plan | None
+    planned: bool
     result: QueryResult | None
     error: str | None
     feedback: str | None
@@ -134,8 +135,8 @@ def build_graph(tools: Tools):
                     trace.append(f"plan[{strategy}]: rejected by guard: {exc}")
                     continue
             trace.append(f"plan[{strategy}]: {plan.sql}")
-            return {"plan": plan, "strategies": strategies, "trace": trace}
-        return {"plan": None, "strategies": [], "trace": trace + ["plan: no strategy left"]}
+            return {"plan": plan, "planned": True, "strategies": strategies, "trace": trace}
+        return {"planned": False, "strategies": [], "trace": trace + ["plan: no strategy left"]}
 
     def _make_plan(intent: str, strategy: str, parsed: ParsedQuestion, state: AgentState, trace: list) -> Plan | None:
         templates = state["snapshot"].templates
@@ -216,6 +217,9 @@ def build_graph(tools: Tools):
     def after_classify(state: AgentState) -> str:
         return "respond" if state["intent"] == "out_of_scope" else "plan"
 
+    def after_plan(state: AgentState) -> str:
+        return "act" if state["planned"] else "respond"
+
     def after_observe(state: AgentState) -> str:
         return "plan" if state.get("feedback") and state["strategies"] else "respond"
 
@@ -227,7 +231,7 @@ def build_graph(tools: Tools):
     graph.add_node("respond", respond_node)
     graph.add_edge(START, "classify")
     graph.add_conditional_edges("classify", after_classify, {"plan": "plan", "respond": "respond"})
-    graph.add_edge("plan", "act")
+    graph.add_conditional_edges("plan", after_plan, {"act": "act", "respond": "respond"})
     graph.add_edge("act", "observe")
     graph.add_conditional_edges("observe", after_observe, {"plan": "plan", "respond": "respond"})
     graph.add_edge("respond", END)

@@ -25,10 +25,11 @@ SHAPE_WORDS = frozenset(
     occurred occurrence occurrences occurs appear appeared appears show shows find search grep list display
     give get see seen saw look looks like similar containing contain contains mention mentions mentioning
     matching match example examples sample samples some any all overall whole entire fleet break broken
-    down breakdown compare compared comparison versus vs than more less fewer did does do was were when
+    breakdown compare compared comparison versus vs than more less fewer did does do was were when
     which what who whose where why there their our we us me my you your have has had lot lots distinct
     unique different total sum plot chart histogram graph grouped group order sorted sort rank ranked
-    ranking stats statistics numbers produce produced emit emitted write wrote written generate generated
+    ranking stats statistics produce produced emit emitted write wrote written generate generated store
+    stored storing keep kept exist exists existing
     record recorded report reported status between since before after during until yet so far far far
     least greatest largest smallest single each per criticality critical high medium low owner owners
     """.split()
@@ -74,17 +75,36 @@ def stem(word: str) -> str:
     return word
 
 
-def template_stems(text: str, templates: list[str]) -> list[str]:
-    """Stems of the non-shape words of ``text`` that prefix-match a template word (at least 4 characters)."""
-    vocabulary = {stem(w) for t in templates for w in _WORD.findall(_template_text(t)) if len(w) >= 3}
+def _content_words(text: str) -> list[str]:
+    text = text.lower()
+    if re.search(r"\bbr(?:eak|oken)\b", text):  # "break X down by level"
+        text = re.sub(r"\bdown\b", " ", text)
+    return [w for w in _WORD.findall(text) if w not in SHAPE_WORDS and w not in _EDGE_WORDS and len(w) >= 4]
+
+
+def _stem_match(mine: str, theirs: str) -> bool:
+    """Same stem, or one a prefix of the other when the shorter has at least 5 characters."""
+    if mine == theirs:
+        return True
+    short, long = sorted((mine, theirs), key=len)
+    return len(short) >= 5 and long.startswith(short)
+
+
+def template_stems(text: str, templates: list[str], min_share: float = 0.0) -> list[str]:
+    """Stems of the content words of ``text`` that match a template word's stem.
+
+    With ``min_share``, nothing is returned unless at least that share of the content words matched (a
+    phrase mostly foreign to the templates is not "like" any of them).
+    """
+    vocabulary = {stem(w) for t in templates for w in _WORD.findall(_template_text(t)) if len(w) >= 4}
+    words = _content_words(text)
     stems = []
-    for word in _WORD.findall(text.lower()):
-        if word in SHAPE_WORDS or word in _EDGE_WORDS or len(word) < 4:
-            continue
+    for word in words:
         mine = stem(word)
-        matches = [v for v in vocabulary if len(v) >= 4 and (v.startswith(mine) or mine.startswith(v))]
+        matches = [v for v in vocabulary if _stem_match(mine, v)]
         if matches:
             common = min([mine] + matches, key=len)
             if common not in stems:
                 stems.append(common)
-    return stems
+    grounded = sum(any(_stem_match(stem(w), s) or stem(w).startswith(s) for s in stems) for w in words)
+    return stems if words and grounded / len(words) >= min_share else []

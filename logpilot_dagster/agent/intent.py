@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -98,17 +98,39 @@ def build_model() -> Pipeline:
     return Pipeline([("features", features), ("classifier", classifier)])
 
 
+def content_words(masked: str) -> set[str]:
+    """Lower-case words of a masked question that carry meaning (no stop words, placeholders or numbers)."""
+    return {w for w in re.findall(r"[a-z][a-z0-9_-]+", masked)
+            if w not in ENGLISH_STOP_WORDS and w not in ("timeexpr", "num") and len(w) > 2}
+
+
+class IntentModel:
+    """The fitted pipeline plus the in-scope vocabulary used as a gate for out-of-scope questions."""
+
+    def __init__(self, masked: list[str], intents: list[str]):
+        self.pipeline = build_model().fit(masked, intents)
+        self.vocabulary = set().union(*(content_words(m) for m, i in zip(masked, intents) if i != "out_of_scope"))
+
+    def in_domain(self, parsed: ParsedQuestion) -> bool:
+        """Names a catalog entity, quotes or grounds a log phrase, or uses a word of the in-scope questions."""
+        e = parsed.entities
+        named = e.services or e.departments or e.levels or e.criticalities or e.owners
+        return bool(named or parsed.quoted or parsed.phrases or content_words(parsed.masked) & self.vocabulary)
+
+    def predict(self, parsed: ParsedQuestion) -> tuple[str, float]:
+        if _WRITE_REQUEST.match(QUOTED.sub(" ", parsed.text)) or not self.in_domain(parsed):
+            return "out_of_scope", 1.0
+        probabilities = self.pipeline.predict_proba([parsed.masked])[0]
+        best = probabilities.argmax()
+        return str(self.pipeline.classes_[best]), float(probabilities[best])
+
+
 @lru_cache(maxsize=4)
-def trained_model(path: Path = TRAINING_FILE) -> Pipeline:
+def trained_model(path: Path = TRAINING_FILE) -> IntentModel:
     """The classifier fitted on ``path`` (fitted once per process and path)."""
-    return build_model().fit(*masked_examples(path))
+    return IntentModel(*masked_examples(path))
 
 
 def classify(parsed: ParsedQuestion, path: Path = TRAINING_FILE) -> tuple[str, float]:
-    """(intent, probability) for a parsed question."""
-    if _WRITE_REQUEST.match(QUOTED.sub(" ", parsed.text)):
-        return "out_of_scope", 1.0
-    model = trained_model(path)
-    probabilities = model.predict_proba([parsed.masked])[0]
-    best = probabilities.argmax()
-    return str(model.classes_[best]), float(probabilities[best])
+    """(intent, probability) for a parsed question; write requests and off-domain questions are out of scope."""
+    return trained_model(path).predict(parsed)

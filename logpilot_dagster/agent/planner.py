@@ -52,7 +52,7 @@ _DIM_WORDS = [
     ("day", r"days?|daily|dates?"),
     ("hour", r"hours?|hourly"),
 ]
-_GROUP_CUE = r"\b(?:per|by|each|every|across|breakdown|broken\s+down|split|grouped|for\s+each|for\s+every)\b"
+_GROUP_CUE = r"\b(?:per|by|each|for\s+each|for\s+every|broken\s+down\s+by|split\s+by|grouped\s+by|of\s+each)"
 _RANK_CUE = r"\b(?:most|least|highest|lowest|fewest|biggest|largest|smallest|busiest|peak|noisiest|quietest|top|rank)"
 _ASCENDING_CUE = r"\b(?:least|lowest|fewest|smallest|quietest)\b"
 
@@ -140,8 +140,8 @@ def message_filters(parsed: ParsedQuestion, templates: list[str], strategy: str)
         if not phrases:
             return [_like(s) for s in template_stems(parsed.residual, templates)]
         return [_like(p) for p in phrases]
-    text = " ".join(phrases) + " " + parsed.residual
-    return [_like(s) for s in template_stems(text, templates)]
+    text = " ".join(phrases) + " " + (parsed.residual if not phrases else "")
+    return [_like(s) for s in template_stems(text, templates, min_share=0.5)]
 
 
 def describe(parsed: ParsedQuestion, what: str = "lines") -> str:
@@ -161,26 +161,41 @@ def describe(parsed: ParsedQuestion, what: str = "lines") -> str:
     return " ".join(parts)
 
 
+def _dimension_of(word: str) -> str:
+    return next(d for d, p in _DIM_WORDS if re.fullmatch(p, word))
+
+
 def _dimensions(text: str) -> tuple[list[str], str | None]:
-    """(group-by dimensions, ranked dimension) named in the residual text."""
-    groups, ranked = [], None
-    which = re.search(r"\b(?:which|what)\s+(?:\w+\s+){0,2}?(" + "|".join(p for _, p in _DIM_WORDS) + r")\b", text)
+    """(group-by dimensions, ranked dimension) named in the residual text.
+
+    A dimension groups when a cue introduces it ("per month", "by level and service", "for each
+    department") or as an adverb ("monthly"); "which service ... most" ranks by it.
+    """
+    words = "|".join(p for _, p in _DIM_WORDS)
+    ranked = None
+    which = re.search(rf"\b(?:which|what)\s+(?:\w+\s+){{0,2}}?({words})\b", text)
     if which and _has(_RANK_CUE, text):
-        ranked = next(d for d, p in _DIM_WORDS if re.fullmatch(p, which.group(1)))
-    rank_by = re.search(r"\b(?:rank|top\s+" + _NUM + r"?)\s*(" + "|".join(p for _, p in _DIM_WORDS) + r")\b", text)
+        ranked = _dimension_of(which.group(1))
+    rank_by = re.search(rf"\b(?:rank|top\s+{_NUM}?)\s*({words})\b", text)
     if rank_by and not ranked:
-        ranked = next(d for d, p in _DIM_WORDS if re.fullmatch(p, rank_by.group(2)))
-    cue = re.search(_GROUP_CUE, text)
-    tail = text[cue.start():] if cue else ""
-    for dimension, pattern in _DIM_WORDS:
-        adverb = {"year": "yearly|annual", "quarter": "quarterly", "month": "monthly", "week": "weekly",
-                  "day": "daily", "hour": "hourly"}.get(dimension)
-        positions = [m.start() for m in re.finditer(rf"\b(?:{pattern})\b", tail)]
-        if adverb:
-            positions += [m.start() + len(text) for m in re.finditer(rf"\b(?:{adverb})\b", text)]
-        if positions and dimension != ranked and not (dimension == "hour" and "hour_of_day" in groups):
-            groups.append((min(positions), dimension))
-    return [d for _, d in sorted(groups)], ranked
+        ranked = _dimension_of(rank_by.group(2))
+    found: list[tuple[int, str]] = []
+    chain = rf"({words})((?:\s*(?:,|and|then|/|&)\s*(?:the\s+)?(?:{words}))*)"
+    for match in re.finditer(rf"{_GROUP_CUE}\s+(?:the\s+|each\s+|every\s+)?{chain}", text):
+        found.append((match.start(1), _dimension_of(match.group(1))))
+        for extra in re.finditer(rf"\b({words})\b", match.group(2)):
+            found.append((match.start(2) + extra.start(), _dimension_of(extra.group(1))))
+    adverbs = {"yearly": "year", "annual": "year", "annually": "year", "quarterly": "quarter", "monthly": "month",
+               "weekly": "week", "daily": "day", "hourly": "hour"}
+    for match in re.finditer(rf"\b({'|'.join(adverbs)})\b", text):
+        found.append((match.start(), adverbs[match.group(1)]))
+    for match in re.finditer(r"\b(year|quarter|month|week|day|hour)[- ](?:by|over|to)[- ]\1\b", text):
+        found.append((match.start(), match.group(1)))
+    groups = []
+    for _, dimension in sorted(found):
+        if dimension != ranked and dimension not in groups:
+            groups.append(dimension)
+    return groups, ranked
 
 
 def _trend_bucket(parsed: ParsedQuestion) -> str:
@@ -190,8 +205,11 @@ def _trend_bucket(parsed: ParsedQuestion) -> str:
     return "month"
 
 
-def plan_metrics(parsed: ParsedQuestion, templates: list[str], strategy: str = "phrase") -> Plan:
-    """Aggregation SQL over ``logs`` (joined to the catalog or templates where the question needs it)."""
+def plan_metrics(parsed: ParsedQuestion, templates: list[str], strategy: str = "phrase") -> Plan | None:
+    """Aggregation SQL over ``logs`` (joined to the catalog or templates where the question needs it).
+
+    ``None`` when the strategy has nothing to add (``stems`` without a word matching a template).
+    """
     text = parsed.residual
     if _has(r"quarantin|malformed|unparseable|rejected", text):
         return _plan_quarantine(parsed)
@@ -199,7 +217,10 @@ def plan_metrics(parsed: ParsedQuestion, templates: list[str], strategy: str = "
         return Plan("SELECT count(*) AS n FROM template_aliases", "count", "recorded template aliases", strategy)
     dims, ranked = _dimensions(text)
     rate = _has(r"\brate\b|\bratio\b|percent|\bshare\b|\bfraction\b|\bproportion\b", text)
-    where = scope_filters(parsed, levels=not rate) + message_filters(parsed, templates, strategy)
+    messages = message_filters(parsed, templates, strategy)
+    if strategy == "stems" and not messages:
+        return None
+    where = scope_filters(parsed, levels=not rate) + messages
     if _has(r"\b(?:compare|than|versus|vs)\b", text) and not dims and parsed.time and _multi_year(parsed):
         dims = ["year"]
     if _has(r"\btrend|over\s+time\b|\bgrow|\bchange", text) and not dims and not ranked:
@@ -303,8 +324,13 @@ def _plan_quarantine(parsed: ParsedQuestion) -> Plan:
     return Plan(f"SELECT count(*) AS n FROM quarantine q{clause}", "count", "quarantined lines", "phrase")
 
 
-def plan_search(parsed: ParsedQuestion, templates: list[str], strategy: str, template_ids: list[str] = ()) -> Plan:
-    """Matching log lines, newest first; ``template_ids`` (from vector search) drive the ``vectors`` strategy."""
+def plan_search(
+    parsed: ParsedQuestion, templates: list[str], strategy: str, template_ids: list[str] = ()
+) -> Plan | None:
+    """Matching log lines, newest first; ``template_ids`` (from vector search) drive the ``vectors`` strategy.
+
+    ``None`` when the strategy has nothing to add (no stems, no similar templates).
+    """
     text = parsed.residual
     limit = (_number(r"\b(?:latest|last|newest|recent|first|top|earliest|oldest|show|give\s+me|find)\s+" + _NUM, text)
              or _number(_NUM + r"\s+(?:most\s+recent|latest|newest|recent|lines|messages|entries|examples|samples)",
@@ -313,10 +339,13 @@ def plan_search(parsed: ParsedQuestion, templates: list[str], strategy: str, tem
     where = scope_filters(parsed)
     if strategy == "vectors":
         if not template_ids:
-            return Plan(None, "search", "no similar templates", strategy)
+            return None
         where.append(_in("l.template_id", list(template_ids)))
     else:
-        where += message_filters(parsed, templates, strategy)
+        messages = message_filters(parsed, templates, strategy)
+        if strategy == "stems" and not messages:
+            return None
+        where += messages
     order = "ASC" if _has(r"\b(?:first|earliest|oldest)\b", text) else "DESC"
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     sql = (f"SELECT l.ts, l.service, l.level, l.message FROM logs l{clause} "
@@ -347,15 +376,18 @@ def plan_catalog(parsed: ParsedQuestion) -> Plan:
     where = []
     if entities.services:
         where.append(_in("system_name", entities.services))
-    for column, values in (("department", entities.departments), ("criticality", entities.criticalities),
-                           ("owner_email", entities.owners)):
-        if values:
-            where.append(_in(column, values))
+    else:
+        for column, values in (("department", entities.departments), ("criticality", entities.criticalities),
+                               ("owner_email", entities.owners)):
+            if values:
+                where.append(_in(column, values))
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     attributes = [c for c, p in _CATALOG_ATTRIBUTES if _has(p, text)]
     if _has(r"\b(?:which|what)\s+(?:team|department|dept|org)\b", text) and entities.services:
         attributes = ["department"]
     if entities.services:
+        if entities.criticalities and "criticality" not in attributes:
+            attributes.append("criticality")
         attributes = attributes or ["department", "owner_email", "criticality"]
         if "owner_email" in attributes and "department" in attributes and not _has(r"\bdepartment\b|\band\b", text):
             attributes.remove("department")
