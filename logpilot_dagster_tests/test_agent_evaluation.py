@@ -1,0 +1,63 @@
+"""The evaluator: Spider-style result comparison, the golden set's shape and independence, and the targets."""
+
+import re
+import shutil
+from collections import Counter
+from datetime import date, datetime
+
+import pytest
+
+from logpilot_dagster.agent import LogPilotClient
+from logpilot_dagster.agent.evaluation.runner import load_golden, run
+from logpilot_dagster.agent.evaluation.scorer import TARGETS, ordered, same_results, score, write_report
+from logpilot_dagster.agent.intent import INTENTS, load_examples
+from logpilot_dagster.knowledge_base import KnowledgeBase
+from logpilot_dagster.settings import SHIPPED_DATA
+
+
+def test_result_sets_compare_as_multisets_with_column_permutations():
+    gold = [("a", 1), ("b", 2), ("b", 2)]
+    assert same_results([(2, "b"), (1, "a"), (2, "b")], gold, respect_order=False)
+    assert not same_results([(2, "b"), (1, "a")], gold, respect_order=False)  # multiset, not set
+    assert not same_results([("b", 2), ("a", 1), ("b", 2)], gold, respect_order=True)
+    assert not same_results([("a", 1, 0), ("b", 2, 0), ("b", 2, 0)], gold, respect_order=False)
+    assert same_results([(0.1 + 0.2, datetime(2024, 1, 1))], [(0.3, datetime(2024, 1, 1))], respect_order=True)
+    assert not same_results([(date(2024, 1, 1),)], [(date(2024, 1, 2),)], respect_order=False)
+    assert ordered("SELECT a FROM t ORDER BY a") and not ordered("SELECT a FROM (SELECT a FROM t ORDER BY a)")
+
+
+def test_golden_set_covers_every_intent_and_is_not_the_training_set():
+    items = load_golden()
+    assert len(items) >= 150
+    assert set(Counter(i.intent for i in items)) == set(INTENTS)
+    assert {i.difficulty for i in items} == {"easy", "medium", "hard"}
+    assert all(i.gold_sql or i.gold_sources or i.gold_answer for i in items)
+    assert len({i.id for i in items}) == len(items)
+    training, _ = load_examples()
+    words = lambda text: set(re.findall(r"[a-z0-9]+", text.lower()))  # noqa: E731
+    for item in items:
+        asked = words(item.question)
+        closest = max(len(asked & words(t)) / len(asked | words(t)) for t in training)
+        assert closest < 0.7, item.question
+    runbooks = {p.name for p in (SHIPPED_DATA / "runbooks").glob("*.md")}
+    assert all(set(i.gold_sources) <= runbooks for i in items)
+
+
+@pytest.fixture(scope="module")
+def evaluation_home(sample_home, tmp_path_factory):
+    root = tmp_path_factory.mktemp("evaluation_home")
+    shutil.copy(sample_home.db_path, root / "logs.duckdb")
+    shutil.copytree(sample_home.chroma_dir, root / "chroma")
+    KnowledgeBase(root / "chroma", SHIPPED_DATA / "runbooks").build()
+    return root
+
+
+def test_golden_evaluation_meets_the_targets_offline(evaluation_home, tmp_path):
+    client = LogPilotClient(evaluation_home / "logs.duckdb", evaluation_home / "chroma", SHIPPED_DATA / "runbooks")
+    report = score(run(client, load_golden()))
+    json_path, md_path = write_report(report, tmp_path)
+    assert json_path.exists() and "## Per intent" in md_path.read_text()
+    assert report["intent_accuracy"] >= TARGETS["intent_accuracy"], report["failures"]
+    assert report["execution_accuracy"] >= TARGETS["execution_accuracy"], report["failures"]
+    assert report["retrieval_hit@5"] >= 0.8, report["failures"]
+    assert report["latency_p95_ms"] <= TARGETS["latency_p95_ms"]
