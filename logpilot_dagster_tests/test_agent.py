@@ -47,7 +47,9 @@ def rows(home, sql, *params):
 
 def test_count_question_matches_direct_sql(client, home):
     answer = client.ask("How many ERROR lines did payments-api log in 2023?")
-    expected = scalar(home, "SELECT count(*) FROM logs WHERE service = 'payments-api' AND level = 'ERROR' AND year = 2023")
+    expected = scalar(
+        home, "SELECT count(*) FROM logs WHERE service = 'payments-api' AND level = 'ERROR' AND year = 2023"
+    )
     assert expected > 0
     assert answer.intent == "metrics"
     assert answer.rows == [{"n": expected}]
@@ -58,7 +60,8 @@ def test_count_question_matches_direct_sql(client, home):
 def test_synonyms_and_department_join(client, home):
     gateway = client.ask("How many warnings did the gateway log in 2022?")
     assert gateway.rows[0]["n"] == scalar(
-        home, "SELECT count(*) FROM logs WHERE service = 'edge-gateway' AND level = 'WARN' AND year = 2022")
+        home, "SELECT count(*) FROM logs WHERE service = 'edge-gateway' AND level = 'WARN' AND year = 2022"
+    )
     per_department = client.ask("errors per department in 2023")
     assert [tuple(r.values()) for r in per_department.rows] == rows(
         home,
@@ -66,31 +69,41 @@ def test_synonyms_and_department_join(client, home):
         "WHERE l.level = 'ERROR' AND l.year = 2023 GROUP BY 1 ORDER BY 1",
     )
     identity = client.ask("How many FATAL lines did the Identity team's service log?")
-    assert identity.rows[0]["n"] == scalar(home, "SELECT count(*) FROM logs WHERE service = 'auth-service' AND level = 'FATAL'")
+    assert identity.rows[0]["n"] == scalar(
+        home, "SELECT count(*) FROM logs WHERE service = 'auth-service' AND level = 'FATAL'"
+    )
 
 
 def test_relative_time_uses_the_pinned_now(client, home):
     now = datetime(2023, 6, 15, 12, 0)
     answer = client.ask("How many errors in the last 30 days?", now=now)
-    expected = scalar(home, "SELECT count(*) FROM logs WHERE level = 'ERROR' AND ts >= ? - INTERVAL 30 DAY AND ts <= ?",
-                      now, now)
+    expected = scalar(
+        home, "SELECT count(*) FROM logs WHERE level = 'ERROR' AND ts >= ? - INTERVAL 30 DAY AND ts <= ?", now, now
+    )
     assert answer.rows[0]["n"] == expected > 0
     last_week = client.ask("How many lines did checkout-web log last week?", now=now)  # Mon 5 .. Sun 11 June 2023
     assert last_week.rows[0]["n"] == scalar(
-        home, "SELECT count(*) FROM logs WHERE service = 'checkout-web' AND ts >= '2023-06-05' AND ts < '2023-06-12'")
+        home, "SELECT count(*) FROM logs WHERE service = 'checkout-web' AND ts >= '2023-06-05' AND ts < '2023-06-12'"
+    )
     spring = client.ask("How many errors between March and May 2023?")
     assert spring.rows[0]["n"] == scalar(
-        home, "SELECT count(*) FROM logs WHERE level = 'ERROR' AND ts >= '2023-03-01' AND ts < '2023-06-01'")
+        home, "SELECT count(*) FROM logs WHERE level = 'ERROR' AND ts >= '2023-03-01' AND ts < '2023-06-01'"
+    )
 
 
 def test_ranking_and_top_templates(client, home):
     top = client.ask("Which service logged the most errors in 2022?")
     assert [tuple(r.values()) for r in top.rows] == rows(
-        home, "SELECT service, count(*) AS n FROM logs WHERE level = 'ERROR' AND year = 2022 GROUP BY 1 "
-              "ORDER BY n DESC, service LIMIT 1")
+        home,
+        "SELECT service, count(*) AS n FROM logs WHERE level = 'ERROR' AND year = 2022 GROUP BY 1 "
+        "ORDER BY n DESC, service LIMIT 1",
+    )
     templates = client.ask("Top 3 error templates for auth-service")
-    expected = rows(home, "SELECT l.template_id, t.template, count(*) AS n FROM logs l JOIN templates t USING (template_id) "
-                          "WHERE l.service = 'auth-service' AND l.level = 'ERROR' GROUP BY 1, 2 ORDER BY n DESC, 1 LIMIT 3")
+    expected = rows(
+        home,
+        "SELECT l.template_id, t.template, count(*) AS n FROM logs l JOIN templates t USING (template_id) "
+        "WHERE l.service = 'auth-service' AND l.level = 'ERROR' GROUP BY 1, 2 ORDER BY n DESC, 1 LIMIT 3",
+    )
     assert [tuple(r.values()) for r in templates.rows] == expected
     assert templates.sources == [f"template:{t[0]}" for t in expected]
 
@@ -98,7 +111,9 @@ def test_ranking_and_top_templates(client, home):
 def test_search_returns_matching_lines_newest_first(client):
     answer = client.ask("Show me lines like 'Connection pool exhausted' from payments-api")
     assert answer.intent == "search" and 0 < len(answer.rows) <= 20
-    assert all("connection pool exhausted" in r["message"].lower() and r["service"] == "payments-api" for r in answer.rows)
+    assert all(
+        "connection pool exhausted" in r["message"].lower() and r["service"] == "payments-api" for r in answer.rows
+    )
     stamps = [r["ts"] for r in answer.rows]
     assert stamps == sorted(stamps, reverse=True)
 
@@ -107,8 +122,9 @@ def test_search_corrects_itself_when_the_exact_phrase_finds_nothing(client):
     answer = client.ask("show me 5 lines about deadlocks waiting for ShareLocks")
     assert answer.intent == "search" and len(answer.rows) == 5
     assert all("deadlock" in r["message"].lower() for r in answer.rows)
-    assert any("observe: no line matched" in step or "observe: the query returned no rows" in step
-               for step in answer.trace)
+    assert any(
+        "observe: no line matched" in step or "observe: the query returned no rows" in step for step in answer.trace
+    )
 
 
 def test_catalog_and_rca_and_refusal(client):
@@ -129,8 +145,11 @@ def test_injected_log_line_never_changes_the_plan_or_the_data(client, home):
     question = "How many ERROR lines did auth-service log in 2023?"
     before = client.ask(question)
     with duckdb.connect(str(home.db_path)) as con:
-        con.execute("INSERT INTO logs (event_id, ts, service, level, message, year) VALUES "
-                    "('injected-1', TIMESTAMP '2023-05-01 12:00:00', 'auth-service', 'WARN', ?, 2023)", [INJECTION])
+        con.execute(
+            "INSERT INTO logs (event_id, ts, service, level, message, year) VALUES "
+            "('injected-1', TIMESTAMP '2023-05-01 12:00:00', 'auth-service', 'WARN', ?, 2023)",
+            [INJECTION],
+        )
         total = con.execute("SELECT count(*) FROM logs").fetchone()[0]
     after = client.ask(question)
     assert after.sql == before.sql and after.rows == before.rows
@@ -172,9 +191,13 @@ def test_llm_drafts_are_guarded_and_fall_back_to_the_offline_planner(home, llm_s
     backend = OpenAICompatibleBackend(f"http://127.0.0.1:{llm_server.server_port}/v1", "test-model", api_key="k")
     client = LogPilotClient(home.db_path, home.chroma_dir, SHIPPED_DATA / "runbooks", backend=backend)
     question = "How many ERROR lines did checkout-web log in 2022?"
-    expected = scalar(home, "SELECT count(*) FROM logs WHERE service = 'checkout-web' AND level = 'ERROR' AND year = 2022")
+    expected = scalar(
+        home, "SELECT count(*) FROM logs WHERE service = 'checkout-web' AND level = 'ERROR' AND year = 2022"
+    )
 
-    llm_server.reply = "```sql\nSELECT count(*) AS n FROM logs WHERE service = 'checkout-web' AND level = 'ERROR' AND year = 2022\n```"
+    llm_server.reply = (
+        "```sql\nSELECT count(*) AS n FROM logs WHERE service = 'checkout-web' AND level = 'ERROR' AND year = 2022\n```"
+    )
     drafted = client.ask(question)
     assert drafted.rows == [{"n": expected}]
     assert any(step.startswith("plan[llm]") for step in drafted.trace)
@@ -204,12 +227,28 @@ def test_cli_ask_and_evaluate(home, tmp_path, capsys):
     golden = tmp_path / "golden"
     golden.mkdir()
     (golden / "mini.jsonl").write_text(
-        json.dumps({"question": "How many FATAL lines were logged in 2023?", "intent": "metrics", "difficulty": "easy",
-                    "gold_sql": "SELECT count(*) FROM logs WHERE level = 'FATAL' AND year = 2023"}) + "\n"
-        + json.dumps({"question": "What is the capital of France?", "intent": "out_of_scope", "difficulty": "easy",
-                      "gold_answer": "refusal"}) + "\n"
+        json.dumps(
+            {
+                "question": "How many FATAL lines were logged in 2023?",
+                "intent": "metrics",
+                "difficulty": "easy",
+                "gold_sql": "SELECT count(*) FROM logs WHERE level = 'FATAL' AND year = 2023",
+            }
+        )
+        + "\n"
+        + json.dumps(
+            {
+                "question": "What is the capital of France?",
+                "intent": "out_of_scope",
+                "difficulty": "easy",
+                "gold_answer": "refusal",
+            }
+        )
+        + "\n"
     )
-    args = parser.parse_args(["--home", str(home.home), "evaluate", "--golden", str(golden), "--out", str(tmp_path / "out")])
+    args = parser.parse_args(
+        ["--home", str(home.home), "evaluate", "--golden", str(golden), "--out", str(tmp_path / "out")]
+    )
     assert args.func(args) == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["questions"] == 2 and report["intent_accuracy"] == 1.0 and report["execution_accuracy"] == 1.0

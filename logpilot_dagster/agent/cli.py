@@ -19,8 +19,10 @@ def _client(args: argparse.Namespace, now: datetime | None = None):
 def cmd_ask(args: argparse.Namespace) -> int:
     answer = _client(args, datetime.fromisoformat(args.now) if args.now else None).ask(args.question)
     if args.json:
-        payload = {k: getattr(answer, k) for k in ("question", "answer", "intent", "sql", "columns", "rows",
-                                                   "sources", "latency_ms")}
+        payload = {
+            k: getattr(answer, k)
+            for k in ("question", "answer", "intent", "sql", "columns", "rows", "sources", "latency_ms")
+        }
         print(json.dumps(payload, indent=2, default=str))
         return 0
     print(answer.answer)
@@ -42,9 +44,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     items = load_golden(args.golden or GOLDEN_DIR)
     report = score(run(_client(args), items))
     json_path, md_path = write_report(report, args.out or paths.home / "evaluation")
-    print(f"{report['questions']} questions: intent accuracy {report['intent_accuracy']}, SQL execution accuracy "
-          f"{report['execution_accuracy']}, retrieval hit@5 {report['retrieval_hit@5']}, "
-          f"latency p50 {report['latency_p50_ms']} ms / p95 {report['latency_p95_ms']} ms")
+    print(
+        f"{report['questions']} questions: intent accuracy {report['intent_accuracy']}, SQL execution accuracy "
+        f"{report['execution_accuracy']}, retrieval hit@5 {report['retrieval_hit@5']}, "
+        f"latency p50 {report['latency_p50_ms']} ms / p95 {report['latency_p95_ms']} ms"
+    )
     print(f"report: {md_path} and {json_path}")
     return 0 if all(report["targets"].values()) else 1
 

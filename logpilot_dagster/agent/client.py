@@ -63,8 +63,7 @@ class LogPilotClient:
         self.now = now
         self.backend = backend or backend_from_env()
         self._graph = build_graph(
-            Tools(self.db_path, self.backend, lambda: self.knowledge_base, self._similar_templates, max_rows,
-                  timeout_s)
+            Tools(self.db_path, self.backend, lambda: self.knowledge_base, self._similar_templates, max_rows, timeout_s)
         )
 
     @cached_property
@@ -84,9 +83,12 @@ class LogPilotClient:
         """The catalog, template texts and reference time, read in one short read-only connection."""
         with connect(self.db_path, read_only=True) as con:
             latest = con.execute("SELECT max(ts) FROM logs").fetchone()[0]
-            systems = [System(*row) for row in con.execute(
-                "SELECT system_name, department, owner_email, criticality FROM system_catalog ORDER BY system_name"
-            ).fetchall()]
+            systems = [
+                System(*row)
+                for row in con.execute(
+                    "SELECT system_name, department, owner_email, criticality FROM system_catalog ORDER BY system_name"
+                ).fetchall()
+            ]
             templates = [row[0] for row in con.execute("SELECT template FROM templates").fetchall()]
         return Snapshot(now or self.now or latest or datetime.now(), Resolver(systems), templates)
 

@@ -22,7 +22,12 @@ from logpilot_dagster.agent.guard import GuardError, QueryResult, check_sql, run
 from logpilot_dagster.agent.intent import classify
 from logpilot_dagster.agent.llm import Backend
 from logpilot_dagster.agent.planner import (
-    SEARCH_STRATEGIES, Plan, plan_catalog, plan_metrics, plan_rca_evidence, plan_search,
+    SEARCH_STRATEGIES,
+    Plan,
+    plan_catalog,
+    plan_metrics,
+    plan_rca_evidence,
+    plan_search,
 )
 from logpilot_dagster.agent.question import ParsedQuestion, parse_question
 
@@ -79,8 +84,12 @@ class Tools:
 
 def _hints(parsed: ParsedQuestion) -> str:
     e = parsed.entities
-    items = [f"services={e.services}", f"departments={e.departments}", f"levels={e.levels}",
-             f"criticalities={e.criticalities}"]
+    items = [
+        f"services={e.services}",
+        f"departments={e.departments}",
+        f"levels={e.levels}",
+        f"criticalities={e.criticalities}",
+    ]
     if parsed.time:
         r = parsed.time.range
         items.append(f"time: ts >= {r.start} and ts < {r.end} ({r.label})")
@@ -96,7 +105,9 @@ def _implausible(plan: Plan, result: QueryResult, parsed: ParsedQuestion) -> str
         if missing:
             return f"the draft ignores {missing}"
     if not result.rows:
-        return "the query returned no rows" if plan.shape in ("search", "first_last") or plan.strategy == "llm" else None
+        return (
+            "the query returned no rows" if plan.shape in ("search", "first_last") or plan.strategy == "llm" else None
+        )
     numbers = [v for row in result.rows for v in row if isinstance(v, (int, float)) and not isinstance(v, bool)]
     if any(v < 0 for v in numbers) or (plan.shape == "rate" and any(v > 1 for v in numbers)):
         return "implausible values (negative count or rate above 1)"
@@ -117,8 +128,14 @@ def build_graph(tools: Tools):
         strategies = list(OFFLINE_STRATEGIES[intent])
         if tools.backend.name != "offline" and intent in ("metrics", "search", "catalog"):
             strategies.insert(0, "llm")
-        return {"parsed": parsed, "intent": intent, "confidence": confidence, "strategies": strategies,
-                "attempt": 0, "trace": [f"classify: {intent} ({confidence:.2f}); masked={parsed.masked!r}"]}
+        return {
+            "parsed": parsed,
+            "intent": intent,
+            "confidence": confidence,
+            "strategies": strategies,
+            "attempt": 0,
+            "trace": [f"classify: {intent} ({confidence:.2f}); masked={parsed.masked!r}"],
+        }
 
     def plan_node(state: AgentState) -> dict:
         parsed, strategies = state["parsed"], list(state["strategies"])
@@ -173,8 +190,11 @@ def build_graph(tools: Tools):
         try:
             result = run_query(tools.db_path, plan.sql, tools.max_rows, tools.timeout_s)
         except (GuardError, duckdb.Error) as exc:
-            return {**updates, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
-                    "trace": [f"act: {type(exc).__name__}: {exc}"]}
+            return {
+                **updates,
+                "error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
+                "trace": [f"act: {type(exc).__name__}: {exc}"],
+            }
         key = "evidence" if state["intent"] == "rca" else "result"
         return {**updates, key: result, "trace": [f"act: {len(result.rows)} row(s) in {result.elapsed_ms:.0f} ms"]}
 
@@ -186,9 +206,12 @@ def build_graph(tools: Tools):
         if problem is None:
             return {"feedback": None}
         retry = bool(state["strategies"]) and state["attempt"] < MAX_RETRIES
-        return {"feedback": problem, "attempt": state["attempt"] + (1 if retry else 0),
-                "trace": [f"observe: {problem}; {'retrying' if retry else 'giving up'}"],
-                "strategies": state["strategies"] if retry else []}
+        return {
+            "feedback": problem,
+            "attempt": state["attempt"] + (1 if retry else 0),
+            "trace": [f"observe: {problem}; {'retrying' if retry else 'giving up'}"],
+            "strategies": state["strategies"] if retry else [],
+        }
 
     def respond_node(state: AgentState) -> dict:
         intent, plan = state["intent"], state.get("plan")

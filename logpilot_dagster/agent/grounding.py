@@ -10,8 +10,36 @@ from __future__ import annotations
 
 import re
 
-_EDGE_WORDS = {"the", "a", "an", "of", "for", "in", "on", "at", "to", "from", "by", "with", "and", "or", "is",
-               "are", "was", "were", "did", "do", "does", "that", "this", "which", "what", "how", "many", "much"}
+_EDGE_WORDS = {
+    "the",
+    "a",
+    "an",
+    "of",
+    "for",
+    "in",
+    "on",
+    "at",
+    "to",
+    "from",
+    "by",
+    "with",
+    "and",
+    "or",
+    "is",
+    "are",
+    "was",
+    "were",
+    "did",
+    "do",
+    "does",
+    "that",
+    "this",
+    "which",
+    "what",
+    "how",
+    "many",
+    "much",
+}
 #: Words that shape a question rather than describe a log message.
 SHAPE_WORDS = frozenset(
     """
@@ -42,7 +70,9 @@ def _template_text(template: str) -> str:
     return " " + " ".join(_WORD.findall(template.replace("<*>", " ").lower())) + " "
 
 
-def template_phrases(text: str, templates: list[str], blocked: list[tuple[int, int]] = ()) -> list[tuple[tuple[int, int], str]]:
+def template_phrases(
+    text: str, templates: list[str], blocked: list[tuple[int, int]] = ()
+) -> list[tuple[tuple[int, int], str]]:
     """Longest runs of 2+ words of ``text`` found verbatim in a template, as ``(span, phrase)``."""
     bodies = [_template_text(t) for t in templates]
     words = [m for m in _WORD.finditer(text.lower()) if all(m.end() <= s or m.start() >= e for s, e in blocked)]

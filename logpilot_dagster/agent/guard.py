@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
@@ -25,10 +24,33 @@ ALLOWED_TABLES = frozenset({"logs", "templates", "system_catalog", "quarantine",
 DEFAULT_MAX_ROWS = 200
 DEFAULT_TIMEOUT_S = 5.0
 _FORBIDDEN_NODES = (
-    exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command, exp.Copy,
-    exp.Set, exp.Pragma, exp.Attach, exp.Detach, exp.Use, exp.Transaction, exp.Commit, exp.Rollback,
-    exp.Into, exp.LoadData, exp.Describe, exp.Summarize, exp.Install, exp.ReadCSV, exp.ReadParquet,
-    exp.TruncateTable, exp.Grant, exp.Export,
+    exp.Insert,
+    exp.Update,
+    exp.Delete,
+    exp.Merge,
+    exp.Create,
+    exp.Drop,
+    exp.Alter,
+    exp.Command,
+    exp.Copy,
+    exp.Set,
+    exp.Pragma,
+    exp.Attach,
+    exp.Detach,
+    exp.Use,
+    exp.Transaction,
+    exp.Commit,
+    exp.Rollback,
+    exp.Into,
+    exp.LoadData,
+    exp.Describe,
+    exp.Summarize,
+    exp.Install,
+    exp.ReadCSV,
+    exp.ReadParquet,
+    exp.TruncateTable,
+    exp.Grant,
+    exp.Export,
 )
 #: DuckDB functions that reach files, the network, settings or the catalog internals.
 _FORBIDDEN_FUNCTION = re.compile(

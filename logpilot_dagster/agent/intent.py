@@ -38,25 +38,69 @@ _WRITE_REQUEST = re.compile(
 
 #: Hand-written cue words per intent family, as binary features beside the n-grams.
 CUES = {
-    "count": r"\bhow many\b|\bcount|\bnumber of\b|\btotal|\btally|\bvolume\b|\bhow often\b|\bhow much\b",
-    "rate": r"\brate\b|\bratio\b|percent|\bshare\b|\bfraction\b|proportion",
-    "trend": r"\btrend|\bover time\b|\bper (?:month|year|day|week|hour|quarter)\b|\bby (?:month|year|day|week|hour|quarter)\b|monthly|yearly|daily|weekly|hourly|histogram|\bgrow|\bchange",
-    "groupby": r"\b(?:per|by|each)\s+(?:svcname|service|level|department|criticality|source|template|levelname)",
-    "rank": r"\btop\b|\bmost\b|\bfewest\b|\bleast\b|\bhighest\b|\blowest\b|\bbusiest\b|\bpeak\b|\brank|\bnoisiest\b|\bbiggest\b",
-    "firstlast": r"\bwhen (?:did|was)\b|\bfirst (?:time|occurrence|seen)|\blast (?:time|occurrence|seen)|\bearliest\b",
-    "avg": r"\baverage\b|\bavg\b|\bmean\b",
-    "show": r"^\s*(?:show|find|search|grep|look|display|pull|retrieve|fetch|list|give me (?:some |a few )?(?:example|sample)|let me see)|\bexamples?\b|\bsamples?\b",
-    "lines": r"\blines?\b|\bmessages?\b|\bentries\b|\blog lines\b|\bevents?\b",
-    "like": r"\blike\b|\bcontain|\bmention|\bmatching\b|\bsimilar\b|\bsays?\b|\blook like\b|\bwith the word\b",
-    "why": r"\bwhy\b|\bcause|\broot\b|\bwrong\b|\bgoing on\b",
-    "fix": r"\bfix|\bresolve|\bremediat|\bmitigat|\btroubleshoot|\bdiagnos|\brecover|\bprevent|\bhandle|\bdebug\b|\btriage|\bplaybook|\brunbook|\bsteps?\b|\bwhat (?:should|do) (?:i|we)\b|\bhow (?:do|can|should) (?:i|we)\b|\bhow to\b|\bhelp\b|\bguide|\bexplain|\bmean\b",
-    "owner": r"\bowns?\b|\bowned\b|\bowner|\bresponsible\b|\bcontact\b|\bpage\b|\bon-?call\b|\bescalat|\bmaintain|\bwhose\b|\breach\b|\bcall\b|\bping\b",
-    "org": r"\bteam\b|\bdepartments?\b|\bdeptname\b|\bcatalog\b|\bcriticality\b|\bcritname\b|\btier\b|\bbelongs?\b|\bpart of\b|\borg\b",
-    "entity": r"\bsvcname\b|\blevelname\b|\bdeptname\b|\bcritname\b|\bowneremail\b|\bquotedphrase\b",
-    "time": r"\btimeexpr\b",
-    "domain": r"\blogs?\b|\blogged\b|\btemplates?\b|\bquarantin|\bservices?\b|\bsystems?\b|\bincident|\bspike|\berrors?\b|\btimeouts?\b|\bdeadlock|\bfailures?\b|\bfail",
-    "action": r"^\s*(?:please\s+)?(?:send|shut|open|book|schedule|scale|reboot|kill|mark|merge|play|reveal|forget|ignore|disregard|pretend|add|make|increase|overwrite|replace|write|translate|convert|recommend|tell me a|give me (?:the|your) (?:admin|system|api))",
-    "chitchat": r"^\s*(?:hi|hello|hey|thanks|thank you|bye|good (?:morning|evening|night))\b|\bwho are you\b|\bwho made you\b|\bwhat can you do\b",
+    "count": (
+        r"\bhow many\b|\bcount|\bnumber of\b|\btotal|\btally|\bvolume\b|\bhow often\b|"
+        r"\bhow much\b"
+    ),
+    "rate": (r"\brate\b|\bratio\b|percent|\bshare\b|\bfraction\b|proportion"),
+    "trend": (
+        r"\btrend|\bover time\b|\bper (?:month|year|day|week|hour|quarter)\b|"
+        r"\bby (?:month|year|day|week|hour|quarter)\b|monthly|yearly|daily|weekly|hourly|histogram|"
+        r"\bgrow|\bchange"
+    ),
+    "groupby": (r"\b(?:per|by|each)\s+(?:svcname|service|level|department|criticality|source|template|levelname)"),
+    "rank": (
+        r"\btop\b|\bmost\b|\bfewest\b|\bleast\b|\bhighest\b|\blowest\b|\bbusiest\b|"
+        r"\bpeak\b|\brank|\bnoisiest\b|\bbiggest\b"
+    ),
+    "firstlast": (
+        r"\bwhen (?:did|was)\b|\bfirst (?:time|occurrence|seen)|\blast (?:time|occurrence|seen)|"
+        r"\bearliest\b"
+    ),
+    "avg": (r"\baverage\b|\bavg\b|\bmean\b"),
+    "show": (
+        r"^\s*(?:show|find|search|grep|look|display|pull|retrieve|fetch|list|let me see|"
+        r"give me (?:some |a few )?(?:example|sample))|"
+        r"\bexamples?\b|\bsamples?\b"
+    ),
+    "lines": (r"\blines?\b|\bmessages?\b|\bentries\b|\blog lines\b|\bevents?\b"),
+    "like": (
+        r"\blike\b|\bcontain|\bmention|\bmatching\b|\bsimilar\b|\bsays?\b|\blook like\b|"
+        r"\bwith the word\b"
+    ),
+    "why": (r"\bwhy\b|\bcause|\broot\b|\bwrong\b|\bgoing on\b"),
+    "fix": (
+        r"\bfix|\bresolve|\bremediat|\bmitigat|\btroubleshoot|\bdiagnos|\brecover|\bprevent|"
+        r"\bhandle|\bdebug\b|\btriage|\bplaybook|\brunbook|\bsteps?\b|"
+        r"\bwhat (?:should|do) (?:i|we)\b|\bhow (?:do|can|should) (?:i|we)\b|\bhow to\b|\bhelp\b|"
+        r"\bguide|\bexplain|\bmean\b"
+    ),
+    "owner": (
+        r"\bowns?\b|\bowned\b|\bowner|\bresponsible\b|\bcontact\b|\bpage\b|\bon-?call\b|"
+        r"\bescalat|\bmaintain|\bwhose\b|\breach\b|\bcall\b|\bping\b"
+    ),
+    "org": (
+        r"\bteam\b|\bdepartments?\b|\bdeptname\b|\bcatalog\b|\bcriticality\b|\bcritname\b|"
+        r"\btier\b|\bbelongs?\b|\bpart of\b|\borg\b"
+    ),
+    "entity": (
+        r"\bsvcname\b|\blevelname\b|\bdeptname\b|\bcritname\b|\bowneremail\b|"
+        r"\bquotedphrase\b"
+    ),
+    "time": (r"\btimeexpr\b"),
+    "domain": (
+        r"\blogs?\b|\blogged\b|\btemplates?\b|\bquarantin|\bservices?\b|\bsystems?\b|"
+        r"\bincident|\bspike|\berrors?\b|\btimeouts?\b|\bdeadlock|\bfailures?\b|\bfail"
+    ),
+    "action": (
+        r"^\s*(?:please\s+)?(?:send|shut|open|book|schedule|scale|reboot|kill|mark|merge|play|reveal|forget|"
+        r"ignore|disregard|pretend|add|make|increase|overwrite|replace|write|translate|convert|recommend|"
+        r"tell me a|give me (?:the|your) (?:admin|system|api))"
+    ),
+    "chitchat": (
+        r"^\s*(?:hi|hello|hey|thanks|thank you|bye|good (?:morning|evening|night))\b|\bwho are you\b|"
+        r"\bwho made you\b|\bwhat can you do\b"
+    ),
 }
 _CUE_PATTERNS = [re.compile(pattern) for pattern in CUES.values()]
 
@@ -88,7 +132,10 @@ def build_model() -> Pipeline:
     """An untrained pipeline: masked text -> word(1-2) + char_wb(2-5) TF-IDF + cues -> logistic regression."""
     features = FeatureUnion(
         [
-            ("words", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"[\w@.-]+")),
+            (
+                "words",
+                TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"[\w@.-]+"),
+            ),
             ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)),
             ("cues", FunctionTransformer(cue_matrix)),
         ],
@@ -100,8 +147,11 @@ def build_model() -> Pipeline:
 
 def content_words(masked: str) -> set[str]:
     """Lower-case words of a masked question that carry meaning (no stop words, placeholders or numbers)."""
-    return {w for w in re.findall(r"[a-z][a-z0-9_-]+", masked)
-            if w not in ENGLISH_STOP_WORDS and w not in ("timeexpr", "num") and len(w) > 2}
+    return {
+        w
+        for w in re.findall(r"[a-z][a-z0-9_-]+", masked)
+        if w not in ENGLISH_STOP_WORDS and w not in ("timeexpr", "num") and len(w) > 2
+    }
 
 
 class IntentModel:

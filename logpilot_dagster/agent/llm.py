@@ -27,8 +27,11 @@ def schema_summary() -> str:
     lines = []
     for statement in sqlglot.parse(SCHEMA, read="duckdb"):
         if isinstance(statement, exp.Create) and statement.this.name in ALLOWED_TABLES:
-            columns = [f"{c.name} {c.args['kind'].sql('duckdb')}" for c in statement.this.expressions
-                       if isinstance(c, exp.ColumnDef)]
+            columns = [
+                f"{c.name} {c.args['kind'].sql('duckdb')}"
+                for c in statement.this.expressions
+                if isinstance(c, exp.ColumnDef)
+            ]
             lines.append(f"{statement.this.name}({', '.join(columns)})")
     return "\n".join(lines)
 

@@ -18,8 +18,20 @@ from logpilot_dagster.agent.question import ParsedQuestion
 SEARCH_STRATEGIES = ("phrase", "stems", "vectors")
 DEFAULT_SEARCH_LINES = 20
 DEFAULT_TOP = 5
-_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-                 "nine": 9, "ten": 10, "fifteen": 15, "twenty": 20}
+_NUMBER_WORDS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "fifteen": 15,
+    "twenty": 20,
+}
 _NUM = r"(\d+|" + "|".join(_NUMBER_WORDS) + r")"
 _BUCKETS = {  # dimension -> (SQL expression, column name)
     "year": ("l.year", "year"),
@@ -185,8 +197,16 @@ def _dimensions(text: str) -> tuple[list[str], str | None]:
         found.append((match.start(1), _dimension_of(match.group(1))))
         for extra in re.finditer(rf"\b({words})\b", match.group(2)):
             found.append((match.start(2) + extra.start(), _dimension_of(extra.group(1))))
-    adverbs = {"yearly": "year", "annual": "year", "annually": "year", "quarterly": "quarter", "monthly": "month",
-               "weekly": "week", "daily": "day", "hourly": "hour"}
+    adverbs = {
+        "yearly": "year",
+        "annual": "year",
+        "annually": "year",
+        "quarterly": "quarter",
+        "monthly": "month",
+        "weekly": "week",
+        "daily": "day",
+        "hourly": "hour",
+    }
     for match in re.finditer(rf"\b({'|'.join(adverbs)})\b", text):
         found.append((match.start(), adverbs[match.group(1)]))
     for match in re.finditer(r"\b(year|quarter|month|week|day|hour)[- ](?:by|over|to)[- ]\1\b", text):
@@ -225,23 +245,35 @@ def plan_metrics(parsed: ParsedQuestion, templates: list[str], strategy: str = "
         dims = ["year"]
     if _has(r"\btrend|over\s+time\b|\bgrow|\bchange", text) and not dims and not ranked:
         dims = [_trend_bucket(parsed)]
-    joins = " JOIN system_catalog c ON c.system_name = l.service" if {"department", "criticality"} & set(
-        dims + [ranked or ""]
-    ) else ""
+    joins = (
+        " JOIN system_catalog c ON c.system_name = l.service"
+        if {"department", "criticality"} & set(dims + [ranked or ""])
+        else ""
+    )
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     scope = describe(parsed)
 
     first = _has(r"\bfirst\b|\bearliest\b|\boldest\b|\bstart", text)
     last = _has(r"\blast\b|\blatest\b|\bmost\s+recent\b|\bnewest\b", text)
-    if (first or last) and not dims and not ranked and _has(r"\bwhen\b|\btime(?:stamp)?\b|\boccurrence|\bseen\b|"
-                                                             r"\bline\b|\bentry\b|\bdate\b", text):
+    if (
+        (first or last)
+        and not dims
+        and not ranked
+        and _has(
+            r"\bwhen\b|\btime(?:stamp)?\b|\boccurrence|\bseen\b|"
+            r"\bline\b|\bentry\b|\bdate\b",
+            text,
+        )
+    ):
         func, column, word = ("min", "first_seen", "first") if first else ("max", "last_seen", "last")
         sql = f"SELECT {func}(l.ts) AS {column} FROM logs l{clause}"
         return Plan(sql, "first_last", f"{word} occurrence of {scope}", strategy)
 
-    if _has(r"\b(?:templates?|patterns?|messages?|kinds?|types?)\b", text) and _has(
-        r"\btop\b|\bmost\b|\bleast\b|\bfrequent|\bcommon\b|\boften\b|\bhighest\b", text
-    ) and not ranked:
+    if (
+        _has(r"\b(?:templates?|patterns?|messages?|kinds?|types?)\b", text)
+        and _has(r"\btop\b|\bmost\b|\bleast\b|\bfrequent|\bcommon\b|\boften\b|\bhighest\b", text)
+        and not ranked
+    ):
         return _plan_top(parsed, text, clause, scope, strategy)
 
     select_dims = [_DIMENSIONS[d] for d in dims]
@@ -257,24 +289,37 @@ def plan_metrics(parsed: ParsedQuestion, templates: list[str], strategy: str = "
     else:
         measure, description, shape = "count(*) AS n", scope, "count"
 
-    average = re.search(r"\b(?:average|avg|mean)\b.*?\b(?:per|a|each)\s+(day|week|month|year|hour)\b|"
-                        r"\b(?:average|avg|mean)\s+(daily|weekly|monthly|yearly|hourly)\b", text)
+    average = re.search(
+        r"\b(?:average|avg|mean)\b.*?\b(?:per|a|each)\s+(day|week|month|year|hour)\b|"
+        r"\b(?:average|avg|mean)\s+(daily|weekly|monthly|yearly|hourly)\b",
+        text,
+    )
     if average and not rate:
-        bucket = average.group(1) or {"daily": "day", "weekly": "week", "monthly": "month", "yearly": "year",
-                                      "hourly": "hour"}[average.group(2)]
+        bucket = (
+            average.group(1)
+            or {"daily": "day", "weekly": "week", "monthly": "month", "yearly": "year", "hourly": "hour"}[
+                average.group(2)
+            ]
+        )
         expression = _BUCKETS[bucket][0]
-        sql = (f"SELECT avg(n) AS avg_n FROM (SELECT {expression} AS bucket, count(*) AS n "
-               f"FROM logs l{joins}{clause} GROUP BY bucket)")
+        sql = (
+            f"SELECT avg(n) AS avg_n FROM (SELECT {expression} AS bucket, count(*) AS n "
+            f"FROM logs l{joins}{clause} GROUP BY bucket)"
+        )
         return Plan(sql, "average", f"average {description} per {bucket}", strategy)
 
     if ranked:
         expression, column = _DIMENSIONS[ranked]
-        joins = joins or (" JOIN system_catalog c ON c.system_name = l.service" if ranked in ("department", "criticality") else "")
+        joins = joins or (
+            " JOIN system_catalog c ON c.system_name = l.service" if ranked in ("department", "criticality") else ""
+        )
         order = "ASC" if _has(_ASCENDING_CUE, text) else "DESC"
         metric = "rate" if rate else "n"
         limit = _number(r"\btop\s+" + _NUM, text) or (None if _has(r"\brank", text) else 1)
-        sql = (f"SELECT {expression} AS {column}, {measure} FROM logs l{joins}{clause} GROUP BY {column} "
-               f"ORDER BY {metric} {order}, {column}" + (f" LIMIT {limit}" if limit else ""))
+        sql = (
+            f"SELECT {expression} AS {column}, {measure} FROM logs l{joins}{clause} GROUP BY {column} "
+            f"ORDER BY {metric} {order}, {column}" + (f" LIMIT {limit}" if limit else "")
+        )
         return Plan(sql, "ranking", f"{column} ranked by {description}", strategy)
 
     if select_dims:
@@ -301,19 +346,25 @@ def _plan_top(parsed: ParsedQuestion, text: str, clause: str, scope: str, strate
         limit = 1 if singular else DEFAULT_TOP
     order = "ASC" if _has(_ASCENDING_CUE, text) else "DESC"
     if _has(r"\bmessages?\b", text) and not _has(r"\btemplates?|patterns?\b", text):
-        sql = (f"SELECT l.message, count(*) AS n FROM logs l{clause} GROUP BY l.message "
-               f"ORDER BY n {order}, l.message LIMIT {limit}")
+        sql = (
+            f"SELECT l.message, count(*) AS n FROM logs l{clause} GROUP BY l.message "
+            f"ORDER BY n {order}, l.message LIMIT {limit}"
+        )
         return Plan(sql, "top", f"top {limit} messages among {scope}", strategy)
-    sql = (f"SELECT l.template_id, t.template, count(*) AS n FROM logs l JOIN templates t "
-           f"ON t.template_id = l.template_id{clause} GROUP BY l.template_id, t.template "
-           f"ORDER BY n {order}, l.template_id LIMIT {limit}")
+    sql = (
+        f"SELECT l.template_id, t.template, count(*) AS n FROM logs l JOIN templates t "
+        f"ON t.template_id = l.template_id{clause} GROUP BY l.template_id, t.template "
+        f"ORDER BY n {order}, l.template_id LIMIT {limit}"
+    )
     return Plan(sql, "top", f"top {limit} templates among {scope}", strategy)
 
 
 def _plan_quarantine(parsed: ParsedQuestion) -> Plan:
     text, where = parsed.residual, []
     if parsed.entities.services:
-        where.append("(" + " OR ".join(f"q.source ILIKE {quote('%' + s + '%')}" for s in parsed.entities.services) + ")")
+        where.append(
+            "(" + " OR ".join(f"q.source ILIKE {quote('%' + s + '%')}" for s in parsed.entities.services) + ")"
+        )
     if parsed.time:
         where.extend(parsed.time.range.sql("q.seen_at"))
     clause = f" WHERE {' AND '.join(where)}" if where else ""
@@ -332,10 +383,11 @@ def plan_search(
     ``None`` when the strategy has nothing to add (no stems, no similar templates).
     """
     text = parsed.residual
-    limit = (_number(r"\b(?:latest|last|newest|recent|first|top|earliest|oldest|show|give\s+me|find)\s+" + _NUM, text)
-             or _number(_NUM + r"\s+(?:most\s+recent|latest|newest|recent|lines|messages|entries|examples|samples)",
-                        text)
-             or DEFAULT_SEARCH_LINES)
+    limit = (
+        _number(r"\b(?:latest|last|newest|recent|first|top|earliest|oldest|show|give\s+me|find)\s+" + _NUM, text)
+        or _number(_NUM + r"\s+(?:most\s+recent|latest|newest|recent|lines|messages|entries|examples|samples)", text)
+        or DEFAULT_SEARCH_LINES
+    )
     where = scope_filters(parsed)
     if strategy == "vectors":
         if not template_ids:
@@ -348,24 +400,31 @@ def plan_search(
         where += messages
     order = "ASC" if _has(r"\b(?:first|earliest|oldest)\b", text) else "DESC"
     clause = f" WHERE {' AND '.join(where)}" if where else ""
-    sql = (f"SELECT l.ts, l.service, l.level, l.message FROM logs l{clause} "
-           f"ORDER BY l.ts {order}, l.event_id LIMIT {min(limit, 200)}")
+    sql = (
+        f"SELECT l.ts, l.service, l.level, l.message FROM logs l{clause} "
+        f"ORDER BY l.ts {order}, l.event_id LIMIT {min(limit, 200)}"
+    )
     return Plan(sql, "search", describe(parsed), strategy)
 
 
 def plan_rca_evidence(parsed: ParsedQuestion) -> Plan:
     """Supporting numbers for a root-cause question: the top ERROR/FATAL templates in scope."""
     where = scope_filters(parsed, levels=False) + ["l.level IN ('ERROR', 'FATAL')"]
-    sql = (f"SELECT l.template_id, t.template, count(*) AS n FROM logs l JOIN templates t "
-           f"ON t.template_id = l.template_id WHERE {' AND '.join(where)} GROUP BY l.template_id, t.template "
-           f"ORDER BY n DESC, l.template_id LIMIT {DEFAULT_TOP}")
+    sql = (
+        f"SELECT l.template_id, t.template, count(*) AS n FROM logs l JOIN templates t "
+        f"ON t.template_id = l.template_id WHERE {' AND '.join(where)} GROUP BY l.template_id, t.template "
+        f"ORDER BY n DESC, l.template_id LIMIT {DEFAULT_TOP}"
+    )
     return Plan(sql, "top", f"most frequent ERROR/FATAL templates of {describe(_without_levels(parsed))}", "rag")
 
 
 _CATALOG_ATTRIBUTES = [
     ("department", r"\bdepartments?\b|\bteams?\b|\bdept\b|\borg\b|\bpart\s+of\b|\bbelongs?\b|\bwhose\b"),
-    ("owner_email", r"\bowns?\b|\bowned\b|\bowners?\b|\bcontact\b|\bpage\b|\bon-?call\b|\bescalat|\bmaintain|"
-                    r"\bemail\b|\bmailbox\b|\bresponsible\b|\breach\b|\bcall\b|\bping\b"),
+    (
+        "owner_email",
+        r"\bowns?\b|\bowned\b|\bowners?\b|\bcontact\b|\bpage\b|\bon-?call\b|\bescalat|\bmaintain|"
+        r"\bemail\b|\bmailbox\b|\bresponsible\b|\breach\b|\bcall\b|\bping\b",
+    ),
     ("criticality", r"\bcriticality\b|\bcritical\b|\btier\b|\bpriority\b"),
 ]
 
@@ -377,8 +436,11 @@ def plan_catalog(parsed: ParsedQuestion) -> Plan:
     if entities.services:
         where.append(_in("system_name", entities.services))
     else:
-        for column, values in (("department", entities.departments), ("criticality", entities.criticalities),
-                               ("owner_email", entities.owners)):
+        for column, values in (
+            ("department", entities.departments),
+            ("criticality", entities.criticalities),
+            ("owner_email", entities.owners),
+        ):
             if values:
                 where.append(_in(column, values))
     clause = f" WHERE {' AND '.join(where)}" if where else ""
@@ -392,38 +454,57 @@ def plan_catalog(parsed: ParsedQuestion) -> Plan:
         if "owner_email" in attributes and "department" in attributes and not _has(r"\bdepartment\b|\band\b", text):
             attributes.remove("department")
         columns = ", ".join(["system_name"] + attributes)
-        return Plan(f"SELECT {columns} FROM system_catalog{clause} ORDER BY system_name", "catalog",
-                    f"catalog entry of {', '.join(entities.services)}", "slots")
+        return Plan(
+            f"SELECT {columns} FROM system_catalog{clause} ORDER BY system_name",
+            "catalog",
+            f"catalog entry of {', '.join(entities.services)}",
+            "slots",
+        )
     if _has(r"\bhow\s+many\b|\bcount\b|\bnumber\s+of\b", text) or _has(_RANK_CUE, text):
         for column in ("department", "criticality"):
-            grouped = _has(rf"\b(?:per|by|each|every)\s+{column}", text) or _has(
-                rf"\b(?:which|what)\s+{column}", text)
+            grouped = _has(rf"\b(?:per|by|each|every)\s+{column}", text) or _has(rf"\b(?:which|what)\s+{column}", text)
             if grouped:
                 order = f"n DESC, {column} LIMIT 1" if _has(_RANK_CUE, text) else column
-                return Plan(f"SELECT {column}, count(*) AS n FROM system_catalog{clause} GROUP BY {column} "
-                            f"ORDER BY {order}", "grouped", f"services per {column}", "slots")
+                return Plan(
+                    f"SELECT {column}, count(*) AS n FROM system_catalog{clause} GROUP BY {column} ORDER BY {order}",
+                    "grouped",
+                    f"services per {column}",
+                    "slots",
+                )
         if _has(r"\bdepartments\b", text) and not where:
             return Plan("SELECT count(DISTINCT department) AS n FROM system_catalog", "count", "departments", "slots")
         return Plan(f"SELECT count(*) AS n FROM system_catalog{clause}", "count", "services in the catalog", "slots")
-    if _has(r"\b(?:which|what|list|all|show)\b.*\bdepartments\b", text) and not where and not _has(
-            r"\bservices?\b|\bsystems?\b", text):
-        return Plan("SELECT DISTINCT department FROM system_catalog ORDER BY department", "catalog", "departments",
-                    "slots")
+    if (
+        _has(r"\b(?:which|what|list|all|show)\b.*\bdepartments\b", text)
+        and not where
+        and not _has(r"\bservices?\b|\bsystems?\b", text)
+    ):
+        return Plan(
+            "SELECT DISTINCT department FROM system_catalog ORDER BY department", "catalog", "departments", "slots"
+        )
     if where:
-        wanted = [a for a in attributes if a not in ("department", "owner_email")
-                  or _has(r"\bowners?\b|\bemails?\b|\bcontacts?\b" if a == "owner_email" else r"\bdepartments?\b",
-                          text)]
+        wanted = [
+            a
+            for a in attributes
+            if a not in ("department", "owner_email")
+            or _has(r"\bowners?\b|\bemails?\b|\bcontacts?\b" if a == "owner_email" else r"\bdepartments?\b", text)
+        ]
         if entities.departments and "criticality" in wanted and not _has(r"\bcriticality\b", text):
             wanted.remove("criticality")
         if entities.criticalities and "criticality" in wanted:
             wanted.remove("criticality")
         columns = ", ".join(["system_name"] + wanted)
-        return Plan(f"SELECT {columns} FROM system_catalog{clause} ORDER BY system_name", "catalog",
-                    "services matching " + ", ".join(entities.departments + entities.criticalities + entities.owners),
-                    "slots")
+        return Plan(
+            f"SELECT {columns} FROM system_catalog{clause} ORDER BY system_name",
+            "catalog",
+            "services matching " + ", ".join(entities.departments + entities.criticalities + entities.owners),
+            "slots",
+        )
     columns = ", ".join(["system_name"] + attributes) if attributes else "*"
     if _has(r"\b(?:sort|order)", text) and "criticality" in attributes:
-        order = "CASE criticality WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, system_name"
+        order = (
+            "CASE criticality WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, system_name"
+        )
     else:
         order = "system_name"
     return Plan(f"SELECT {columns} FROM system_catalog ORDER BY {order}", "catalog", "the system catalog", "slots")

@@ -18,7 +18,10 @@ from logpilot_dagster.agent.grounding import template_phrases
 from logpilot_dagster.agent.timeparse import TimeMatch, find_time
 
 _PLACEHOLDERS = {
-    "service": "svcname", "department": "deptname", "criticality": "critname", "owner": "owneremail",
+    "service": "svcname",
+    "department": "deptname",
+    "criticality": "critname",
+    "owner": "owneremail",
     "level": "levelname",
 }
 QUOTED = re.compile(r"'([^']+)'|\"([^\"]+)\"|“([^”]+)”|‘([^’]+)’|`([^`]+)`")

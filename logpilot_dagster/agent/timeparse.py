@@ -15,9 +15,18 @@ MONTHS = {
     name: number
     for number, names in enumerate(
         [
-            ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"), ("may",),
-            ("june", "jun"), ("july", "jul"), ("august", "aug"), ("september", "sep", "sept"),
-            ("october", "oct"), ("november", "nov"), ("december", "dec"),
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
+            ("december", "dec"),
         ],
         start=1,
     )
@@ -25,10 +34,34 @@ MONTHS = {
 }
 _MONTH = r"(" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?"
 _YEAR = r"((?:19|20)\d\d)"
-_UNITS = {"minute": "minutes", "min": "minutes", "hour": "hours", "hr": "hours", "day": "days", "week": "weeks",
-          "month": "months", "year": "years"}
-_NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-                 "eight": 8, "nine": 9, "ten": 10, "twelve": 12, "fourteen": 14, "thirty": 30, "ninety": 90}
+_UNITS = {
+    "minute": "minutes",
+    "min": "minutes",
+    "hour": "hours",
+    "hr": "hours",
+    "day": "days",
+    "week": "weeks",
+    "month": "months",
+    "year": "years",
+}
+_NUMBER_WORDS = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "twelve": 12,
+    "fourteen": 14,
+    "thirty": 30,
+    "ninety": 90,
+}
 _TICK = timedelta(microseconds=1)
 
 
@@ -147,6 +180,7 @@ def _rules(now: datetime):
         def build(m):
             start, end = _calendar(m[1], offset, now)
             return start, end, m[0]
+
         return build
 
     def day_word(m):
@@ -188,17 +222,35 @@ def _rules(now: datetime):
     number = r"(\d+|" + "|".join(_NUMBER_WORDS) + r")"
     unit = r"(minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?)"
     return [
-        (rf"\b(?:between|from)\s+{_MONTH}\s*{_YEAR}?\s+(?:and|to|until|till|through|thru|-)\s+{_MONTH}\s*{_YEAR}?", month_range),
+        (
+            rf"\b(?:between|from)\s+{_MONTH}\s*{_YEAR}?\s+(?:and|to|until|till|through|thru|-)\s+{_MONTH}\s*{_YEAR}?",
+            month_range,
+        ),
         (rf"\b(?:between|from)\s+{_YEAR}\s+(?:and|to|until|till|through|thru|-)\s+{_YEAR}\b", year_range),
         (r"\bsince\s+(yesterday|today)\s*(?:at\s+)?(\d{1,2})(?::(\d\d))?\s*(am|pm)?\b", since_day_clock),
         (r"\bsince\s+(\d{4}-\d{2}-\d{2}(?:[ t]\d{2}:\d{2}(?::\d{2})?)?)", since_date),
         (rf"\bsince\s+{_MONTH}\s*{_YEAR}?\b", since_month),
         (rf"\bsince\s+{_YEAR}\b", since_year),
-        (r"\bsince\s+(yesterday|today)\b", lambda m: (datetime.combine(_day_anchor(m[1], now), time()), upto_now, m[0])),
-        (rf"\b(?:in\s+the\s+|over\s+the\s+|during\s+the\s+|within\s+the\s+|for\s+the\s+)?(?:last|past|previous)\s+{number}\s+{unit}\b", rolling),
-        (r"\b(?:in\s+the\s+|over\s+the\s+|during\s+the\s+|within\s+the\s+)?past\s+(hour|day|week|month|year)\b", rolling_one),
-        (r"\b(?:in\s+|during\s+|over\s+)?(?:the\s+)?(?:last|previous|prior)\s+(week|month|quarter|year)\b", calendar(-1)),
-        (r"\b(?:in\s+|during\s+|so\s+far\s+)?(?:this|the\s+current)\s+(week|month|quarter|year)(?:\s+so\s+far)?\b", calendar(0)),
+        (
+            r"\bsince\s+(yesterday|today)\b",
+            lambda m: (datetime.combine(_day_anchor(m[1], now), time()), upto_now, m[0]),
+        ),
+        (
+            rf"\b(?:in\s+the\s+|over\s+the\s+|during\s+the\s+|within\s+the\s+|for\s+the\s+)?(?:last|past|previous)\s+{number}\s+{unit}\b",
+            rolling,
+        ),
+        (
+            r"\b(?:in\s+the\s+|over\s+the\s+|during\s+the\s+|within\s+the\s+)?past\s+(hour|day|week|month|year)\b",
+            rolling_one,
+        ),
+        (
+            r"\b(?:in\s+|during\s+|over\s+)?(?:the\s+)?(?:last|previous|prior)\s+(week|month|quarter|year)\b",
+            calendar(-1),
+        ),
+        (
+            r"\b(?:in\s+|during\s+|so\s+far\s+)?(?:this|the\s+current)\s+(week|month|quarter|year)(?:\s+so\s+far)?\b",
+            calendar(0),
+        ),
         (r"\b(yesterday|today)\b", day_word),
         (rf"\bq([1-4])\s*(?:of\s+)?{_YEAR}\b", quarter),
         (r"\b(?:on\s+)?(\d{4}-\d{2}-\d{2})\b", iso_day),

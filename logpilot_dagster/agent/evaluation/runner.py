@@ -69,11 +69,30 @@ def run(client: LogPilotClient, items: list[GoldenItem], warmup: bool = True) ->
         try:
             answer = client.ask(item.question)
         except Exception as exc:  # an evaluation records failures instead of stopping at the first one
-            outcomes.append(Outcome(item, "error", None, [], [], [], "", (time.perf_counter() - started) * 1000,
-                                    error=f"{type(exc).__name__}: {exc}"))
+            outcomes.append(
+                Outcome(
+                    item,
+                    "error",
+                    None,
+                    [],
+                    [],
+                    [],
+                    "",
+                    (time.perf_counter() - started) * 1000,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+            )
             continue
-        outcome = Outcome(item, answer.intent, answer.sql, answer.columns, answer.as_tuples(), answer.sources,
-                          answer.answer, answer.latency_ms)
+        outcome = Outcome(
+            item,
+            answer.intent,
+            answer.sql,
+            answer.columns,
+            answer.as_tuples(),
+            answer.sources,
+            answer.answer,
+            answer.latency_ms,
+        )
         if item.gold_sql:
             try:
                 gold = run_query(client.db_path, item.gold_sql, max_rows=10_000, timeout_s=30)

@@ -80,8 +80,9 @@ def score(outcomes: list[Outcome]) -> dict:
     report = {
         "questions": len(outcomes),
         "intent_accuracy": round(accuracy_score(gold_intents, predicted), 4) if outcomes else 0.0,
-        "intent_report": classification_report(gold_intents, predicted, labels=list(INTENTS), output_dict=True,
-                                               zero_division=0),
+        "intent_report": classification_report(
+            gold_intents, predicted, labels=list(INTENTS), output_dict=True, zero_division=0
+        ),
         "execution_accuracy": round(sum(map(execution_match, sql_items)) / len(sql_items), 4) if sql_items else None,
         "sql_questions": len(sql_items),
         f"retrieval_hit@{HIT_K}": round(sum(map(retrieval_hit, rag_items)) / len(rag_items), 4) if rag_items else None,
@@ -97,7 +98,9 @@ def score(outcomes: list[Outcome]) -> dict:
         report["by_difficulty"][difficulty] = {
             "questions": len(group),
             "intent_accuracy": round(sum(o.intent == o.item.intent for o in group) / len(group), 4),
-            "execution_accuracy": round(sum(map(execution_match, sql_group)) / len(sql_group), 4) if sql_group else None,
+            "execution_accuracy": round(sum(map(execution_match, sql_group)) / len(sql_group), 4)
+            if sql_group
+            else None,
         }
     for o in outcomes:
         problems = []
@@ -108,8 +111,9 @@ def score(outcomes: list[Outcome]) -> dict:
         if o.item.gold_sources and not retrieval_hit(o):
             problems.append(f"no gold source in top {HIT_K}: {o.sources[:HIT_K]}")
         if problems:
-            report["failures"].append({"id": o.item.id, "question": o.item.question, "problems": problems,
-                                       "sql": o.sql})
+            report["failures"].append(
+                {"id": o.item.id, "question": o.item.question, "problems": problems, "sql": o.sql}
+            )
     report["targets"] = {name: _meets(name, report[name], goal) for name, goal in TARGETS.items()}
     return report
 
@@ -123,18 +127,22 @@ def _meets(name: str, value, goal: float) -> bool:
 def to_markdown(report: dict) -> str:
     """A readable summary of :func:`score`'s report."""
     hit = f"retrieval_hit@{HIT_K}"
+    targets, met = TARGETS, report["targets"]
     lines = [
         "# LogPilot agent evaluation",
         "",
-        f"Questions: {report['questions']} (SQL-scored: {report['sql_questions']}, RAG-scored: {report['rag_questions']})",
+        f"Questions: {report['questions']} (SQL-scored: {report['sql_questions']}, "
+        f"RAG-scored: {report['rag_questions']})",
         "",
         "| metric | value | target | met |",
         "| --- | --- | --- | --- |",
-        f"| intent accuracy | {report['intent_accuracy']} | >= {TARGETS['intent_accuracy']} | {report['targets']['intent_accuracy']} |",
-        f"| SQL execution accuracy | {report['execution_accuracy']} | >= {TARGETS['execution_accuracy']} | {report['targets']['execution_accuracy']} |",
+        f"| intent accuracy | {report['intent_accuracy']} | >= {targets['intent_accuracy']} "
+        f"| {met['intent_accuracy']} |",
+        f"| SQL execution accuracy | {report['execution_accuracy']} | >= {targets['execution_accuracy']} "
+        f"| {met['execution_accuracy']} |",
         f"| {hit} | {report[hit]} | - | - |",
         f"| latency p50 (ms) | {report['latency_p50_ms']} | - | - |",
-        f"| latency p95 (ms) | {report['latency_p95_ms']} | <= {TARGETS['latency_p95_ms']} | {report['targets']['latency_p95_ms']} |",
+        f"| latency p95 (ms) | {report['latency_p95_ms']} | <= {targets['latency_p95_ms']} | {met['latency_p95_ms']} |",
         "",
         "## Per intent",
         "",
@@ -143,9 +151,17 @@ def to_markdown(report: dict) -> str:
     ]
     for intent in INTENTS:
         row = report["intent_report"][intent]
-        lines.append(f"| {intent} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1-score']:.3f} | {int(row['support'])} |")
-    lines += ["", "## Per difficulty", "", "| difficulty | questions | intent accuracy | execution accuracy |",
-              "| --- | --- | --- | --- |"]
+        lines.append(
+            f"| {intent} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1-score']:.3f} "
+            f"| {int(row['support'])} |"
+        )
+    lines += [
+        "",
+        "## Per difficulty",
+        "",
+        "| difficulty | questions | intent accuracy | execution accuracy |",
+        "| --- | --- | --- | --- |",
+    ]
     for name, row in report["by_difficulty"].items():
         lines.append(f"| {name} | {row['questions']} | {row['intent_accuracy']} | {row['execution_accuracy']} |")
     lines += ["", f"## Failures ({len(report['failures'])})", ""]
