@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import yaml
@@ -122,14 +123,24 @@ def plain_drain3(contents: dict[str, list[str]]) -> tuple[float, dict[str, list[
     return elapsed, groups
 
 
-def logpilot_backfill(home: Path) -> tuple[float, int]:
-    paths = LogPilotPaths.from_env(home).ensure()
-    store = LocalObjectStore(paths.landing_zone)
+def _stage(home: Path, year: int) -> int:
+    paths = LogPilotPaths.from_env(home)
+    return stage_year(paths, LocalObjectStore(paths.landing_zone), SchemaRegistry.load(paths), year).lines_read
+
+
+def logpilot_backfill(home: Path, workers: int = 2) -> tuple[float, int]:
+    """Stage years in ``workers`` parallel processes and load each into DuckDB as soon as it is staged, one at a
+    time: the same shape as the Dagster deployment (one run per year, the DuckDB writer pool limited to 1)."""
+    LogPilotPaths.from_env(home).ensure()
+    years = sorted(set(YEARS.values()), key=lambda y: -sum(1 for s in YEARS if YEARS[s] == y))
     start = time.perf_counter()
     lines = 0
-    for year in sorted(set(YEARS.values())):
-        lines += stage_year(paths, store, SchemaRegistry.load(paths), year).lines_read
-        load_year(paths, SchemaRegistry.load(paths), year)
+    with ProcessPoolExecutor(workers) as pool:
+        pending = {pool.submit(_stage, home, year): year for year in years}
+        for done in as_completed(pending):
+            lines += done.result()
+            paths = LogPilotPaths.from_env(home)
+            load_year(paths, SchemaRegistry.load(paths), pending[done])
     return time.perf_counter() - start, lines
 
 

@@ -46,16 +46,20 @@ class LandingFile:
         return self.key.endswith(".gz")
 
 
+def head_lines(store: ObjectStore, key: str, n: int = 200) -> list[str]:
+    """The first ``n`` decodable lines of a landing file (reads only its start)."""
+    batch = next(read_lines(store.open(key), key, gz=key.endswith(".gz"), chunk_bytes=64 * 1024), None)
+    return batch.lines[:n] if batch else []
+
+
 def _header_year(store: ObjectStore, key: str, spec: SourceSpec) -> int | None:
     """Year of the first line with a parseable timestamp (for sources whose year is in the header)."""
-    fmt = spec.header_format()
-    for batch in read_lines(store.open(key), key, gz=key.endswith(".gz"), batch_lines=200):
-        if not batch.lines:
-            continue
-        parsed = fmt.parse(pa.array(batch.lines[:200]), None)
-        years = [ts.year for ts, ok in zip(parsed.ts.to_pylist(), parsed.ok.to_pylist()) if ok]
-        return years[0] if years else None
-    return None
+    lines = head_lines(store, key)
+    if not lines:
+        return None
+    parsed = spec.header_format().parse(pa.array(lines), None)
+    years = [ts.year for ts, ok in zip(parsed.ts.to_pylist(), parsed.ok.to_pylist()) if ok]
+    return years[0] if years else None
 
 
 def list_landing_files(store: ObjectStore, registry: SchemaRegistry) -> list[LandingFile]:
@@ -80,8 +84,7 @@ def ensure_layouts(store: ObjectStore, registry: SchemaRegistry, files: list[Lan
         sample = next((f for f in files if f.source_name == spec.name), None)
         if sample is None:
             continue
-        lines = next((b.lines for b in read_lines(store.open(sample.key), sample.key, sample.gz, 500) if b.lines), [])
-        spec.ts_layout = fmt.detect_layout(pa.array(lines[:500]), sample.year)
+        spec.ts_layout = fmt.detect_layout(pa.array(head_lines(store, sample.key)), sample.year)
         if spec.ts_layout is None:
             raise ValueError(f"source {spec.name!r}: no known time layout fits {sample.key}; set ts_layout")
 
@@ -233,17 +236,16 @@ def replace_year_rows(con, year: int, logs_glob: str | None) -> None:
     deleted, changed rows updated, new rows inserted in key order (sorted inserts build the index ~2.5x faster).
     """
     source = f"read_parquet('{logs_glob}')" if logs_glob else "(SELECT * FROM logs WHERE false)"
-    con.execute(f"""
-        CREATE TEMP TABLE staged AS
+    staged = f"""
         SELECT p.event_id, p.ts, p.service, p.level, coalesce(a.template_id, p.template_id) AS template_id,
                p.message, p.params, p.source, p.source_offset, p.year, p.component
-        FROM {source} p LEFT JOIN template_aliases a ON a.alias_id = p.template_id ORDER BY p.event_id""")
+        FROM {source} p LEFT JOIN template_aliases a ON a.alias_id = p.template_id ORDER BY p.event_id"""
     existing = con.execute("SELECT count(*) FROM logs WHERE year = ? AND source IN (SELECT source FROM year_files)",
                            [year]).fetchone()[0]
     if not existing:
-        con.execute("INSERT INTO logs SELECT * FROM staged")
-        con.execute("DROP TABLE staged")
+        con.execute(f"INSERT INTO logs {staged}")
         return
+    con.execute(f"CREATE TEMP TABLE staged AS {staged}")
     con.execute("""DELETE FROM logs WHERE year = ? AND source IN (SELECT source FROM year_files)
                    AND event_id NOT IN (SELECT event_id FROM staged)""", [year])
     con.execute("""

@@ -75,18 +75,24 @@ def parse_timestamps(text: pa.Array, layout: str, year: int | None, timezone: st
     return con.execute(sql).fetch_arrow_table().column(0).combine_chunks()
 
 
-def normalise_levels(level: pa.Array, content: pa.Array) -> pa.Array:
-    """Map raw level tokens to DEBUG/INFO/WARN/ERROR/FATAL; infer from the content when the header has none."""
-    upper = pc.utf8_upper(pc.utf8_trim_whitespace(level)) if level is not None else None
-    inferred = pc.if_else(
+def infer_levels(content: pa.Array) -> pa.Array:
+    """A level from the message text, for headers without one (or with an unknown token)."""
+    return pc.if_else(
         pc.match_substring_regex(content, r"(?i)\b(fatal|panic)\b"), "FATAL",
         pc.if_else(pc.match_substring_regex(content, r"(?i)(error|exception|fail|refused|denied|\bdown\b)"), "ERROR",
                    pc.if_else(pc.match_substring_regex(content, r"(?i)(\bwarn|too many|slow)"), "WARN", "INFO")))
-    if upper is None:
-        return inferred
-    keys = pa.array(list(LEVELS))
-    mapped = pc.take(pa.array(list(LEVELS.values())), pc.index_in(upper, value_set=keys))
-    return pc.coalesce(mapped, inferred)
+
+
+def normalise_levels(level: pa.Array | None, content: pa.Array) -> pa.Array:
+    """Map raw level tokens to DEBUG/INFO/WARN/ERROR/FATAL; infer from the content where that gives nothing."""
+    if level is None:
+        return infer_levels(content)
+    upper = pc.utf8_upper(pc.utf8_trim_whitespace(level))
+    mapped = pc.take(pa.array(list(LEVELS.values())), pc.index_in(upper, value_set=pa.array(list(LEVELS))))
+    missing = pc.is_null(mapped)
+    if not pc.any(missing).as_py():
+        return mapped
+    return pc.replace_with_mask(mapped, missing, pc.filter(infer_levels(content), missing))
 
 
 @dataclass

@@ -78,15 +78,15 @@ class GzipError(Exception):
         self.reason = reason
 
 
-def _chunks(stream: BinaryIO, gz: bool) -> Iterator[bytes]:
+def _chunks(stream: BinaryIO, gz: bool, chunk_bytes: int) -> Iterator[bytes]:
     """Decompressed chunks; a gzip stream that is cut short yields what it had, then raises ``GzipError``."""
     if not gz:
-        while chunk := stream.read(CHUNK_BYTES):
+        while chunk := stream.read(chunk_bytes):
             yield chunk
         return
     inflater = zlib.decompressobj(wbits=31)
     produced = fed = False
-    while compressed := stream.read(CHUNK_BYTES // 4):
+    while compressed := stream.read(max(chunk_bytes // 4, 4096)):
         while compressed:
             fed = True
             try:
@@ -104,13 +104,14 @@ def _chunks(stream: BinaryIO, gz: bool) -> Iterator[bytes]:
         raise GzipError("truncated_gzip" if produced else "bad_gzip")
 
 
-def read_lines(stream: BinaryIO, source: str, gz: bool = False, batch_lines: int = 200_000) -> Iterator[LineBatch]:
+def read_lines(stream: BinaryIO, source: str, gz: bool = False, batch_lines: int = 200_000,
+               chunk_bytes: int = CHUNK_BYTES) -> Iterator[LineBatch]:
     """Yield batches of at most about ``batch_lines`` good lines (plus their quarantined neighbours)."""
     batch = LineBatch(source)
     pending = b""
     base = 0
     seen_any = False
-    chunks = _chunks(stream, gz)
+    chunks = _chunks(stream, gz, chunk_bytes)
     while True:
         try:
             chunk = next(chunks, b"")

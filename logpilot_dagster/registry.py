@@ -58,12 +58,11 @@ class SchemaRegistry:
 
     def write_to_db(self, con: duckdb.DuckDBPyConnection) -> None:
         """Upsert rules, template texts and aliases (stats are rebuilt from ``logs`` by the loader)."""
-        for spec in self.sources.values():
-            fmt = spec.header_format().spec()
-            con.execute(
-                "INSERT OR REPLACE INTO format_rules VALUES (?, ?, ?, ?, ?, ?, ?, 'declared', now())",
-                [spec.name, spec.service, spec.format, fmt.get("regex"), [spec.ts_layout] if spec.ts_layout else [],
-                 spec.timezone, spec.year_from])
+        con.executemany(
+            "INSERT OR REPLACE INTO format_rules VALUES (?, ?, ?, ?, ?, ?, ?, 'declared', now())",
+            [[spec.name, spec.service, spec.format, spec.header_format().spec().get("regex"),
+              [spec.ts_layout] if spec.ts_layout else [], spec.timezone, spec.year_from]
+             for spec in self.sources.values()])
         if self.aliases:
             con.executemany("INSERT OR REPLACE INTO template_aliases VALUES (?, ?, now())",
                             [[old, new] for old, new in self.aliases.items()])

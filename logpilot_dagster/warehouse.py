@@ -94,13 +94,16 @@ def _is_lock_error(exc: Exception) -> bool:
 
 
 @contextmanager
-def connect(db_path: str | Path, read_only: bool = False, wait_s: float = 120.0) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open ``db_path`` for one unit of work, waiting (with jitter) while another process holds the lock."""
+def connect(db_path: str | Path, read_only: bool = False, wait_s: float = 120.0,
+            config: dict | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open ``db_path`` for one unit of work, waiting (with jitter) while another process holds the lock.
+
+    ``config`` goes to ``duckdb.connect`` (e.g. ``{"enable_external_access": False}`` for untrusted SQL)."""
     deadline = time.monotonic() + wait_s
     delay = 0.05
     while True:
         try:
-            con = duckdb.connect(str(db_path), read_only=read_only)
+            con = duckdb.connect(str(db_path), read_only=read_only, config=config or {})
             break
         except duckdb.IOException as exc:
             if not _is_lock_error(exc) or time.monotonic() > deadline:
