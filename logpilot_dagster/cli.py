@@ -86,7 +86,8 @@ def run_backfill(paths: LogPilotPaths, years: list[int], progress: bool = True) 
         summary.append(row)
         print(f"  {year}: {row['lines_read']:>10,} lines read  {row['rows']:>10,} rows  "
               f"{row['quarantined']:>5} quarantined  ({row['lines_per_s']:,} lines/s staging)")
-    dg.materialize([ba.system_catalog, ba.t1_watermark, ba.t1_is_sane, va.template_vectors], resources=resources,
+    dg.materialize([ba.system_catalog, ba.t1_watermark, ba.t1_is_sane, va.template_vectors, va.runbook_index],
+                   resources=resources,
                    instance=instance, tags={"logpilot/cli": "backfill"}, run_config=quiet_logs)
     return summary
 
@@ -131,9 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_dev)
 
+    from logpilot_dagster.agent.cli import register as register_agent
     from logpilot_dagster.demo import register as register_demo
+    from logpilot_dagster.stream.cli import register as register_stream
 
     register_demo(sub)
+    register_stream(sub)
+    register_agent(sub)
     return parser
 
 

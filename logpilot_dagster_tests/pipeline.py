@@ -28,7 +28,7 @@ def materialize_year(home: Path, year: int, instance: dg.DagsterInstance | None 
 
 
 def materialize_globals(home: Path, vectors: bool = False) -> dg.ExecuteInProcessResult:
-    result = dg.materialize(GLOBAL + ([va.template_vectors] if vectors else []), resources=resources(home))
+    result = dg.materialize(GLOBAL + ([va.template_vectors, va.runbook_index] if vectors else []), resources=resources(home))
     assert result.success
     return result
 

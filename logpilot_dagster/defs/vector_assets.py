@@ -1,9 +1,10 @@
-"""Templates embedded into Chroma for semantic search by the agent."""
+"""The agent's search indexes in Chroma: log templates and the runbook knowledge base."""
 
 
 import dagster as dg
 
 from logpilot_dagster.defs.resources import LogPilotHome
+from logpilot_dagster.knowledge_base import KnowledgeBase
 from logpilot_dagster.vectors import sync_template_vectors
 from logpilot_dagster.warehouse import connect
 
@@ -21,3 +22,13 @@ def template_vectors(logpilot: LogPilotHome) -> dg.MaterializeResult:
     stats = sync_template_vectors(templates, paths.chroma_dir, prune=True)
     return dg.MaterializeResult(metadata={**{k: v for k, v in stats.items() if k != "seconds"},
                                           "templates": len(templates), "seconds": round(stats["seconds"], 2)})
+
+
+@dg.asset(group_name="search", kinds={"chromadb", "llamaindex"}, deps=[template_vectors],
+          automation_condition=dg.AutomationCondition.eager())
+def runbook_index(logpilot: LogPilotHome) -> dg.MaterializeResult:
+    """Runbooks (markdown, chunked by heading) indexed with LlamaIndex into the Chroma ``runbooks`` collection;
+    unchanged files are skipped."""
+    paths = logpilot.paths
+    stats = KnowledgeBase(paths.chroma_dir, paths.runbooks_dir).build()
+    return dg.MaterializeResult(metadata={**stats, "runbooks_dir": str(paths.runbooks_dir)})
