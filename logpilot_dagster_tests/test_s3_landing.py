@@ -1,0 +1,55 @@
+"""The landing zone on S3 (dagster-aws S3Resource) against a real moto server on loopback."""
+
+import socket
+
+import boto3
+import duckdb
+import pytest
+from dagster_aws.s3 import S3Resource
+from moto.server import ThreadedMotoServer
+
+from logpilot_dagster.defs.resources import LandingZone
+from logpilot_dagster.sample_data import write_sample_home
+from logpilot_dagster_tests.pipeline import materialize_year, metadata
+
+
+@pytest.fixture
+def moto_endpoint():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def test_backfill_reads_the_landing_zone_from_s3(tmp_path, moto_endpoint, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    local = tmp_path / "local"
+    write_sample_home(local, total_lines=8_000, years=(2024,))
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="landing")
+    files = [p for p in (local / "landing_zone").rglob("*") if p.is_file()]
+    for path in files:
+        s3.upload_file(str(path), "landing", f"raw/{path.relative_to(local / 'landing_zone').as_posix()}")
+
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (remote / "sources.yaml").write_text((local / "sources.yaml").read_text())
+    zone = LandingZone(s3_bucket="landing", s3_prefix="raw",
+                       s3=S3Resource(endpoint_url=moto_endpoint, region_name="us-east-1"))
+    result = materialize_year(remote, 2024, landing_zone=zone)
+    assert metadata(result, "landing_files")["store"] == "s3://landing/raw"
+    assert metadata(result, "landing_files")["files"] == len(files)
+    materialize_year(local, 2024)
+
+    def rows(home):
+        con = duckdb.connect(str(home / "logs.duckdb"), read_only=True)
+        try:
+            return con.execute("SELECT count(*), sum(hash(event_id, template_id, message)) FROM logs").fetchone()
+        finally:
+            con.close()
+
+    assert rows(remote) == rows(local) and rows(remote)[0] > 7_000
