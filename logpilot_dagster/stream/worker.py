@@ -172,7 +172,7 @@ class IngestionWorker:
                 self._set_mode(CATCH_UP if lag > settings.batch_size else REAL_TIME)
                 due = time.monotonic() - pending_since >= settings.max_latency_s
                 if pending and (len(pending) >= settings.batch_size or lag == 0 or due):
-                    self._collect(writer.submit(pending, int(time.time() * 1000)), consumer)
+                    writer.submit(pending, int(time.time() * 1000))
                     pending = []
                 if (until_caught_up and not got and not pending and writer.idle
                         and self._lag(consumer, tps, exact=True) == 0):
@@ -182,7 +182,7 @@ class IngestionWorker:
                     self._update(start, lag)
                     self.report(self.stats.summary())
             if pending:
-                self._collect(writer.submit(pending, int(time.time() * 1000)), consumer)
+                writer.submit(pending, int(time.time() * 1000))
             self._collect(writer.finish(), consumer)
             self._update(start, self._lag(consumer, tps, exact=True))
             self.report(("stopped: " if self._stop.is_set() else "done: ") + self.stats.summary())

@@ -1,21 +1,22 @@
-"""The worker's write side, in a child process so that fetching overlaps screening, transforming and writing.
+"""The worker's pipeline behind the consumer: a transform process and a DuckDB write thread.
 
-kafka-python decodes records in pure Python and the transformer holds the GIL for part of its work, so a thread
-would not overlap them. The consumer process only turns records into Arrow columns and submits them; the child
-(one process, so batches commit strictly in submission order, one DuckDB transaction each) does the rest. At
-most ``QUEUED`` batches are in flight, which bounds memory and lets a slow warehouse hold the consumer back.
+kafka-python decodes records in pure Python, so the consumer thread keeps one core busy. Screening and the
+shared ``LineTransformer`` run in one child process (one, so the miner sees batches in order); the batches it
+returns are committed by a thread of the consumer process, strictly in submission order, one DuckDB transaction
+each (DuckDB releases the GIL while it works). At most ``QUEUED`` batches wait between the stages, which bounds
+memory and lets a slow warehouse hold the consumer back.
 
-The child ignores SIGINT/SIGTERM (the consumer process decides when to stop) and, on Linux, is killed with
-its parent, so after a SIGKILL of the worker no orphan commits a batch behind the restarted worker's back.
+The child ignores SIGINT/SIGTERM (the consumer decides when to stop) and, on Linux, dies with its parent.
 """
 
 from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import queue
 import signal
 import sys
-from collections import deque
+import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ import pyarrow as pa
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.stream.batches import BatchBuilder
 from logpilot_dagster.stream.records import records_table, screen
-from logpilot_dagster.stream.sink import write_batch
+from logpilot_dagster.stream.sink import Batch, write_batch
 
 QUEUED = 3
 _PR_SET_PDEATHSIG = 1
@@ -53,52 +54,88 @@ def _start_child(paths: LogPilotPaths) -> None:
     _builder = BatchBuilder(paths)
 
 
-def _write(records: pa.Table, topic: str, t1_ms: int | None, now_ms: int) -> Written:
+def _transform(records: pa.Table, topic: str, t1_ms: int | None, now_ms: int) -> tuple[Batch, int]:
+    """In the child: screen and transform one batch; returns it and the number of lines skipped (<= T1)."""
     _builder.refresh()
     screened = screen(records, topic, t1_ms, now_ms)
     batch, late = _builder.build(topic, screened, t1_ms, now_ms)
-    inserted = write_batch(_builder.paths.db_path, batch)
-    return Written(records.num_rows, inserted, screened.skipped_before_t1 + late, batch.quarantine.num_rows,
-                   batch.next_offsets)
+    return batch, screened.skipped_before_t1 + late
 
 
 class BatchWriter:
     """Submit consumed records; collect ``Written`` outcomes in order."""
 
     def __init__(self, paths: LogPilotPaths, topic: str, t1_ms: int | None) -> None:
+        self.db_path = paths.db_path
         self.topic = topic
         self.t1_ms = t1_ms
         self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_start_child, initargs=(paths,))
-        self._in_flight: deque[Future] = deque()
         self._pool.submit(int).result()  # start the child now, not with the first batch
+        self._transforming: queue.Queue[tuple[Future, int] | None] = queue.Queue(maxsize=QUEUED)
+        self._done: queue.Queue[Written] = queue.Queue()
+        self._error: BaseException | None = None
+        self._in_flight = 0
+        self._thread = threading.Thread(target=self._write_loop, name="logpilot-duckdb-writer", daemon=True)
+        self._thread.start()
 
     @property
     def idle(self) -> bool:
-        return not self._in_flight
+        return self._in_flight == 0
 
-    def submit(self, records: list, now_ms: int) -> list[Written]:
-        """Queue a batch; returns outcomes that had to be awaited to keep at most ``QUEUED`` in flight."""
-        self._in_flight.append(self._pool.submit(_write, records_table(records), self.topic, self.t1_ms, now_ms))
-        done = []
-        while len(self._in_flight) > QUEUED:
-            done.append(self._in_flight.popleft().result())
-        return done
+    def submit(self, records: list, now_ms: int) -> None:
+        """Queue a batch (blocks while ``QUEUED`` batches wait to be written)."""
+        future = self._pool.submit(_transform, records_table(records), self.topic, self.t1_ms, now_ms)
+        self._in_flight += 1
+        while True:
+            self._raise_if_failed()
+            try:
+                self._transforming.put((future, len(records)), timeout=0.2)
+                return
+            except queue.Full:
+                continue
 
     def results(self) -> list[Written]:
-        """Outcomes of the batches committed so far, in order; re-raises a failed batch's error."""
+        """Outcomes of the batches committed since the last call, in order; re-raises a pipeline failure."""
         done = []
-        while self._in_flight and self._in_flight[0].done():
-            done.append(self._in_flight.popleft().result())
+        while True:
+            try:
+                done.append(self._done.get_nowait())
+            except queue.Empty:
+                break
+        self._in_flight -= len(done)
+        self._raise_if_failed()
         return done
 
     def finish(self) -> list[Written]:
-        """Wait for every batch in flight."""
+        """Wait until everything submitted is committed."""
         done = []
-        while self._in_flight:
-            done.append(self._in_flight.popleft().result())
+        while self._in_flight > len(done):
+            self._raise_if_failed()
+            try:
+                done.append(self._done.get(timeout=0.2))
+            except queue.Empty:
+                continue
+        self._in_flight -= len(done)
         return done
 
     def close(self) -> None:
-        """Stop the child; batches not committed yet are dropped (they will be consumed again)."""
+        """Stop both stages; batches not committed yet are dropped (they will be consumed again)."""
+        if self._thread.is_alive() and self._error is None:
+            self._transforming.put(None)
+            self._thread.join()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise RuntimeError("live ingestion pipeline failed") from self._error
+
+    def _write_loop(self) -> None:
+        try:
+            while (item := self._transforming.get()) is not None:
+                future, consumed = item
+                batch, skipped = future.result()
+                inserted = write_batch(self.db_path, batch)
+                self._done.put(Written(consumed, inserted, skipped, batch.quarantine.num_rows, batch.next_offsets))
+        except BaseException as exc:  # surfaced to the consumer thread by submit/results/finish
+            self._error = exc

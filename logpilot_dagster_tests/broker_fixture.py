@@ -1,0 +1,58 @@
+"""Pytest fixtures for the live path: a real embedded broker (tansu on a free loopback port) and a small home.
+
+``conftest.py`` imports ``broker``; the live tests import the rest from here.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from logpilot_dagster.broker import BrokerSettings, EmbeddedBroker
+from logpilot_dagster.sample_data import render_line, source_specs
+from logpilot_dagster.settings import LogPilotPaths
+from logpilot_dagster.sources import write_sources
+from logpilot_dagster.stream import LiveSettings
+
+
+@pytest.fixture
+def broker():
+    """A fresh embedded broker (memory storage) whose raw topic ``test.raw`` has 3 partitions."""
+    with EmbeddedBroker(BrokerSettings(topic="test.raw", partitions=3)) as running:
+        yield running
+
+
+@pytest.fixture
+def live_home(tmp_path) -> LogPilotPaths:
+    """A LOGPILOT_HOME with the sample ``sources.yaml`` (eight services, their real header formats)."""
+    paths = LogPilotPaths.from_env(tmp_path / "home").ensure()
+    write_sources(paths.sources_file, source_specs())
+    return paths
+
+
+@pytest.fixture
+def live_settings(live_home, broker) -> LiveSettings:
+    """Small batches, so a few thousand records already make several transactions."""
+    return LiveSettings(paths=live_home, broker=broker.settings, batch_size=500, max_latency_s=0.3)
+
+
+def sample_lines(service: str, n: int, start: datetime, step: timedelta = timedelta(seconds=1),
+                 seed: int = 0) -> list[bytes]:
+    """``n`` lines of ``service`` in its own header format, one per ``step`` from ``start`` (UTC)."""
+    r = random.Random(seed)
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=timezone.utc)
+    return [render_line(service, start + i * step, r)[1].encode() for i in range(n)]
+
+
+def recent(hours: float = 1.0) -> datetime:
+    """A whole second ``hours`` ago (UTC, naive like DuckDB TIMESTAMPs)."""
+    return (datetime.now(timezone.utc) - timedelta(hours=hours)).replace(tzinfo=None, microsecond=0)
+
+
+def write_lines(path: Path, lines: list[bytes], mode: str = "ab") -> None:
+    with open(path, mode) as fh:
+        fh.write(b"".join(line + b"\n" for line in lines))

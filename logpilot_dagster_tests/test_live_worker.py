@@ -1,0 +1,120 @@
+"""The ingestion worker against a real embedded broker and a real DuckDB file."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+from logpilot_dagster.registry import SchemaRegistry
+from logpilot_dagster.sample_data import render_line
+from logpilot_dagster.stream import CATCH_UP, REAL_TIME, IngestionWorker, LineProducer, run_ingestion
+from logpilot_dagster.warehouse import connect
+from logpilot_dagster_tests.broker_fixture import broker, live_home, live_settings, recent, sample_lines  # noqa: F401
+
+
+def produce(broker, paths, service: str, lines: list[bytes]) -> None:
+    with LineProducer(broker, SchemaRegistry.load(paths)) as producer:
+        producer.send(service, lines)
+
+
+def query(paths, sql: str):
+    with connect(paths.db_path, read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_records_at_or_before_t1_are_skipped_and_never_doubled(broker, live_settings):
+    paths = live_settings.paths
+    start = recent(hours=2)
+    produce(broker, paths, "payments-api", sample_lines("payments-api", 1000, start))
+    t1 = start + timedelta(seconds=499)
+
+    first = run_ingestion(live_settings, until_caught_up=True, t1=t1, broker=broker)
+    again = run_ingestion(live_settings, until_caught_up=True, t1=t1, broker=broker)
+
+    assert (first.consumed, first.inserted, first.skipped_before_t1, first.lag) == (1000, 500, 500, 0)
+    assert (again.consumed, again.inserted) == (0, 0)
+    [(rows, ids, oldest)] = query(paths, "SELECT count(*), count(DISTINCT event_id), min(ts) FROM logs")
+    assert (rows, ids) == (500, 500) and oldest > t1
+    assert query(paths, "SELECT sum(next_offset) FROM stream_offsets") == [(1000,)]
+
+
+def test_catch_up_then_real_time(broker, live_settings):
+    paths = live_settings.paths
+    produce(broker, paths, "auth-service", sample_lines("auth-service", 3000, recent(hours=3)))
+    messages: list[str] = []
+    worker = IngestionWorker(live_settings, broker=broker, report=messages.append)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        _wait_for(lambda: worker.stats.consumed >= 3000)
+        assert worker.stats.mode == REAL_TIME
+        produce(broker, paths, "auth-service", sample_lines("auth-service", 50, recent(hours=0.01), seed=1))
+        _wait_for(lambda: worker.stats.consumed >= 3050)
+    finally:
+        worker.request_stop()
+        thread.join()
+    assert f"mode: {CATCH_UP} -> {REAL_TIME}" in messages
+    assert messages[-1].startswith("stopped: ") and worker.stats.inserted == 3050
+    assert query(paths, "SELECT count(*), count(DISTINCT event_id) FROM logs") == [(3050, 3050)]
+    assert query(paths, "SELECT sum(count) FROM templates WHERE service = 'auth-service'") == [(3050,)]
+
+
+def test_bad_records_are_quarantined_and_ingestion_goes_on(broker, live_settings):
+    paths, topic = live_settings.paths, live_settings.broker.topic
+    now = datetime.now(timezone.utc)
+    now_ms = int(now.timestamp() * 1000)
+    good = sample_lines("payments-api", 10, recent(hours=1))
+    future_line = render_line("payments-api", now + timedelta(days=3), __import__("random").Random(1))[1].encode()
+    bad = {  # value, key, record timestamp -> expected reason
+        "empty_record": (b"", b"payments-api", now_ms),
+        "not_utf8": (b"\xff\xfe not utf-8 \xc3\x28", b"payments-api", now_ms),
+        "oversize_record": (b"x" * (70 * 1024), b"payments-api", now_ms),
+        "event_time_out_of_range": (good[0], b"payments-api", now_ms + 3 * 86_400_000),
+        "unknown_source": (b"BATCH 0001 started", b"legacy-batch", now_ms),
+        "no_format_match": (b"this line has no header at all", b"payments-api", now_ms),
+    }
+    producer = broker.producer()
+    offsets = {}
+    for reason, (value, key, ts) in bad.items():
+        meta = producer.send(topic, key=key, value=value, timestamp_ms=ts).get(timeout=10)
+        offsets[reason] = (f"{topic}/{meta.partition}", meta.offset)
+    before_2000 = producer.send(topic, key=b"payments-api", value=good[1], timestamp_ms=946_684_799_000).get(10)
+    parsed_future = producer.send(topic, key=b"payments-api", value=future_line, timestamp_ms=now_ms).get(10)
+    producer.close()
+    produce(broker, paths, "payments-api", good)
+
+    stats = run_ingestion(live_settings, until_caught_up=True, broker=broker)
+
+    assert (stats.consumed, stats.quarantined, stats.inserted) == (18, 8, 10)
+    rows = query(paths, "SELECT reason, source, source_offset FROM quarantine")
+    found = {(reason, source, offset) for reason, source, offset in rows}
+    for reason, (source, offset) in offsets.items():
+        assert (reason, source, offset) in found
+    assert ("event_time_out_of_range", f"{topic}/{before_2000.partition}", before_2000.offset) in found
+    assert ("event_time_out_of_range", f"{topic}/{parsed_future.partition}", parsed_future.offset) in found
+    assert query(paths, "SELECT raw FROM quarantine WHERE reason = 'not_utf8'") == [("\\xff\\xfe not utf-8 \\xc3(",)]
+    assert query(paths, "SELECT count(*) FROM logs") == [(10,)]
+
+
+def test_broker_that_lost_its_log_is_read_again_from_the_start(broker, live_settings):
+    """A memory broker restarts empty and hands out offsets 0.. again: new records must not be mistaken for
+    (or collide with) the ones already stored."""
+    paths = live_settings.paths
+    produce(broker, paths, "inventory-db", sample_lines("inventory-db", 300, recent(hours=2)))
+    assert run_ingestion(live_settings, until_caught_up=True, broker=broker).inserted == 300
+    broker.kill()
+    broker.start()  # same port, empty log
+    produce(broker, paths, "inventory-db", sample_lines("inventory-db", 200, recent(hours=1), seed=2))
+
+    stats = run_ingestion(live_settings, until_caught_up=True, broker=broker)
+
+    assert (stats.consumed, stats.inserted) == (200, 200)
+    assert query(paths, "SELECT count(*), count(DISTINCT event_id) FROM logs") == [(500, 500)]
+
+
+def _wait_for(condition, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
