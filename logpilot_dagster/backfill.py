@@ -117,7 +117,7 @@ def _write_quarantine(items: list[Quarantined], directory: Path, part: int) -> N
 
 
 def stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegistry, year: int,
-               progress: Progress | None = None, batch_lines: int = 200_000) -> StageResult:
+               progress: Progress | None = None, batch_lines: int = 100_000) -> StageResult:
     """Read, parse, mask and mine one year's landing files into Parquet (never touches DuckDB)."""
     start = time.perf_counter()
     files = [f for f in list_landing_files(store, registry) if f.year == year]

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from logpilot_dagster.defs import backfill_assets, vector_assets
+from logpilot_dagster.defs import backfill_assets, live, vector_assets
 from logpilot_dagster.defs.resources import default_resources
 
 defs = dg.Definitions(
@@ -12,7 +12,11 @@ defs = dg.Definitions(
         vector_assets.runbook_index,
     ],
     asset_checks=[backfill_assets.line_accounting, backfill_assets.t1_is_sane],
-    sensors=[dg.AutomationConditionSensorDefinition(
-        "logpilot_automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING)],
-    resources=default_resources(),
+    jobs=[live.live_ingestion],
+    sensors=[
+        live.t1_gate,
+        dg.AutomationConditionSensorDefinition("logpilot_automation", target=dg.AssetSelection.all(),
+                                               default_status=dg.DefaultSensorStatus.RUNNING),
+    ],
+    resources={**default_resources(), "live": live.live_resource()},
 )
