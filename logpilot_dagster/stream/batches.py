@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -14,6 +15,7 @@ from logpilot_dagster.stream.event_time import ensure_layout
 from logpilot_dagster.stream.records import BAD_TIME, EARLIEST_EVENT_MS, FUTURE_SLACK_MS, Screened
 from logpilot_dagster.stream.sink import Batch
 from logpilot_dagster.transform import LOGS_SCHEMA, QUARANTINE_SCHEMA, LineTransformer, quarantine_table
+from logpilot_dagster.warehouse import connect
 
 UNKNOWN_SOURCE, NO_TIME_LAYOUT = "unknown_source", "no_time_layout"
 TEMPLATES_SCHEMA = pa.schema([("template_id", pa.string()), ("template", pa.string()), ("service", pa.string())])
@@ -44,14 +46,30 @@ class BatchBuilder:
             return None
 
     def refresh(self) -> None:
-        """Reload the registry when the backfill saved a new snapshot (new sources, layouts or templates)."""
+        """Reload the registry when the backfill saved a new snapshot (new sources, layouts or templates).
+
+        Templates mined live exist only in DuckDB's ``templates``; they seed the miners too, so a restarted
+        worker gives known shapes the ids they already have."""
         stamp = self._snapshot_stamp()
         if stamp == self._snapshot_mtime and hasattr(self, "registry"):
             return
         self._snapshot_mtime = stamp
         self.registry = SchemaRegistry.load(self.paths)
+        for tid, entry in self._stored_templates().items():
+            if tid not in self.registry.aliases:
+                self.registry.templates.setdefault(tid, entry)
         self.transformer = LineTransformer(self.registry)
         self._aliases_seen: dict[str, str] = {}
+
+    def _stored_templates(self) -> dict[str, dict]:
+        if not self.paths.db_path.exists():
+            return {}
+        with connect(self.paths.db_path, read_only=True) as con:
+            try:
+                rows = con.execute("SELECT template_id, template, service FROM templates").fetchall()
+            except duckdb.CatalogException:
+                return {}
+        return {tid: {"template": text, "service": service} for tid, text, service in rows}
 
     def build(self, topic: str, screened: Screened, t1_ms: int | None, now_ms: int) -> tuple[Batch, int]:
         """The batch to write and the number of lines dropped because their parsed time is at or before T1."""

@@ -96,6 +96,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    logging.getLogger("kafka").setLevel(logging.WARNING)
     settings = LiveSettings.from_env(_paths(args))
     paths = settings.paths
     t1 = datetime.fromisoformat(args.t1) if args.t1 else backfill_t1(paths) if paths.db_path.exists() else None
