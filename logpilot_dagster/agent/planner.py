@@ -14,25 +14,12 @@ from datetime import timedelta
 
 from logpilot_dagster.agent.grounding import SHAPE_WORDS, template_stems
 from logpilot_dagster.agent.question import ParsedQuestion
+from logpilot_dagster.agent.timeparse import NUMBER_WORDS
 
 SEARCH_STRATEGIES = ("phrase", "stems", "vectors")
 DEFAULT_SEARCH_LINES = 20
 DEFAULT_TOP = 5
-_NUMBER_WORDS = {
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "fifteen": 15,
-    "twenty": 20,
-}
-_NUM = r"(\d+|" + "|".join(_NUMBER_WORDS) + r")"
+_NUM = r"(\d+|" + "|".join(NUMBER_WORDS) + r")"
 _BUCKETS = {  # dimension -> (SQL expression, column name)
     "year": ("l.year", "year"),
     "quarter": ("date_trunc('quarter', l.ts)", "quarter"),
@@ -104,7 +91,7 @@ def _number(pattern: str, text: str) -> int | None:
     if not match:
         return None
     value = match.group(1)
-    return _NUMBER_WORDS.get(value) or int(value)
+    return NUMBER_WORDS.get(value) or int(value)
 
 
 def scope_filters(parsed: ParsedQuestion, levels: bool = True) -> list[str]:

@@ -44,24 +44,12 @@ _UNITS = {
     "month": "months",
     "year": "years",
 }
-_NUMBER_WORDS = {
-    "a": 1,
-    "an": 1,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "twelve": 12,
-    "fourteen": 14,
-    "thirty": 30,
-    "ninety": 90,
+#: Spelled-out numbers in questions ("top five", "last three weeks").
+NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+    "twelve": 12, "fourteen": 14, "fifteen": 15, "twenty": 20, "thirty": 30, "ninety": 90,
 }
+_NUMBER_WORDS = {"a": 1, "an": 1, **NUMBER_WORDS}  # "a week ago"
 _TICK = timedelta(microseconds=1)
 
 
