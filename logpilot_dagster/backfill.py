@@ -212,7 +212,7 @@ def load_year(paths: LogPilotPaths, registry: SchemaRegistry, year: int) -> Load
                 con.execute(f"INSERT INTO quarantine SELECT source, source_offset, raw, reason, seen_at "
                             f"FROM read_parquet('{q_glob}')")
             con.execute("DELETE FROM loaded_files WHERE year = ?", [year])
-            con.executemany("INSERT INTO loaded_files VALUES (?, ?, now())", [[year, f] for f in files])
+            con.execute("INSERT INTO loaded_files SELECT ?, unnest(?::VARCHAR[]), now()", [year, files])
             refresh_templates(con, registry)
             rows = con.execute("SELECT count(*) FROM logs WHERE year = ? AND source IN "
                                "(SELECT source FROM loaded_files WHERE year = ?)", [year, year]).fetchone()[0]

@@ -50,6 +50,23 @@ def _duck() -> duckdb.DuckDBPyConnection:
     return _local.con
 
 
+def _strptime_sql(layout: str, year: int | None) -> str:
+    """DuckDB expression parsing column ``s`` with ``layout`` (the year is prepended for layouts without one)."""
+    if not needs_year(layout):
+        return f"try_strptime(s, '{layout}')"
+    if year is None:
+        raise ValueError(f"time layout {layout!r} has no year and none was given")
+    return f"try_strptime('{int(year)} ' || s, '%Y {layout}')"
+
+
+def first_layout(text: pa.Array, year: int | None) -> str | None:
+    """The first of ``TS_CANDIDATES`` that parses every value (one DuckDB pass over the sample)."""
+    tbl = pa.table({"s": text})
+    checks = ", ".join(f"count({_strptime_sql(layout, year or 2000)})" for layout in TS_CANDIDATES)
+    counts = _duck().execute(f"SELECT count(s), {checks} FROM tbl").fetchone()
+    return next((layout for layout, n in zip(TS_CANDIDATES, counts[1:]) if n == counts[0] > 0), None)
+
+
 def needs_year(layout: str) -> bool:
     return layout != EPOCH and "%Y" not in layout and "%y" not in layout
 
@@ -61,12 +78,7 @@ def parse_timestamps(text: pa.Array, layout: str, year: int | None, timezone: st
     if layout == EPOCH:
         expr = "make_timestamp(CAST(TRY_CAST(s AS DOUBLE) * 1000000 AS BIGINT))"
         return con.execute(f"SELECT {expr} AS ts FROM tbl").fetch_arrow_table().column(0).combine_chunks()
-    if needs_year(layout):
-        if year is None:
-            raise ValueError(f"time layout {layout!r} has no year and none was given")
-        expr = f"try_strptime('{int(year)} ' || s, '%Y {layout}')"
-    else:
-        expr = f"try_strptime(s, '{layout}')"
+    expr = _strptime_sql(layout, year)
     if "%z" in layout:
         expr = f"CAST(timezone('UTC', {expr}) AS TIMESTAMP)"
     elif timezone.upper() != "UTC":
@@ -174,11 +186,7 @@ class LoghubFormat(HeaderFormat):
         epoch = pc.drop_null(self.ts_text(parts, EPOCH))
         if len(epoch) and pc.all(pc.match_substring_regex(epoch, EPOCH_RE)).as_py():
             return EPOCH
-        text = self.ts_text(parts, None)
-        for layout in TS_CANDIDATES:
-            if pc.all(pc.is_valid(parse_timestamps(text, layout, year or 2000, "UTC"))).as_py():
-                return layout
-        return None
+        return first_layout(self.ts_text(parts, None), year)
 
     def parse(self, raw: pa.Array, year: int | None) -> Parsed:
         parts = self.extract(raw)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from logpilot_dagster.mining import MinerConfig, ServiceMiner
 from logpilot_dagster.settings import LogPilotPaths
@@ -58,14 +59,17 @@ class SchemaRegistry:
 
     def write_to_db(self, con: duckdb.DuckDBPyConnection) -> None:
         """Upsert rules, template texts and aliases (stats are rebuilt from ``logs`` by the loader)."""
-        con.executemany(
-            "INSERT OR REPLACE INTO format_rules VALUES (?, ?, ?, ?, ?, ?, ?, 'declared', now())",
-            [[spec.name, spec.service, spec.format, spec.header_format().spec().get("regex"),
-              [spec.ts_layout] if spec.ts_layout else [], spec.timezone, spec.year_from]
-             for spec in self.sources.values()])
-        if self.aliases:
-            con.executemany("INSERT OR REPLACE INTO template_aliases VALUES (?, ?, now())",
-                            [[old, new] for old, new in self.aliases.items()])
+        specs = list(self.sources.values())
+        rules = pa.table({
+            "source_name": [s.name for s in specs], "service": [s.service for s in specs],
+            "log_format": [s.format for s in specs],
+            "regex": [s.header_format().spec().get("regex") for s in specs],
+            "ts_formats": pa.array([[s.ts_layout] if s.ts_layout else [] for s in specs], pa.list_(pa.string())),
+            "timezone": [s.timezone for s in specs], "year_from": [s.year_from for s in specs]})
+        aliases = pa.table({"alias_id": list(self.aliases), "template_id": list(self.aliases.values())},
+                           schema=pa.schema([("alias_id", pa.string()), ("template_id", pa.string())]))
+        con.execute("INSERT OR REPLACE INTO format_rules SELECT *, 'declared', now() FROM rules")
+        con.execute("INSERT OR REPLACE INTO template_aliases SELECT *, now() FROM aliases")
 
     # -- templates ------------------------------------------------------------------------------------------
     def config_for(self, service: str) -> MinerConfig:
