@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import random
 import time
+from datetime import datetime, timedelta
 
 from logpilot_dagster.cli import cmd_sample, run_backfill, use_home
 from logpilot_dagster.settings import LogPilotPaths
@@ -15,6 +17,41 @@ QUESTIONS = (
     "What should I do about payment gateway timeouts?",
     "Show me lines like deadlock detected from inventory-db",
 )
+
+
+def live_phase(paths: LogPilotPaths, t1: datetime, per_service: int = 1_000) -> None:
+    """Start the embedded broker, produce lines around T1 (the old ones must be skipped, the new ones land),
+    and run the ``live_ingestion`` Dagster job until it has caught up."""
+    import dagster as dg
+
+    from logpilot_dagster.broker import EmbeddedBroker, announce_file
+    from logpilot_dagster.defs.live import LiveIngestion, live_ingestion
+    from logpilot_dagster.defs.resources import default_resources
+    from logpilot_dagster.registry import SchemaRegistry
+    from logpilot_dagster.sample_data import LAYOUTS, render_line
+    from logpilot_dagster.stream.producer import LineProducer
+    from logpilot_dagster.stream.settings import LiveSettings
+
+    settings = LiveSettings.from_env(paths)
+    r = random.Random(2026)
+    with EmbeddedBroker(settings.broker, announce_file=announce_file(paths.state_dir)) as broker:
+        broker.ensure_topic()
+        with LineProducer(broker, SchemaRegistry.load(paths)) as producer:
+            for service in LAYOUTS:
+                old = [render_line(service, t1 - timedelta(minutes=i), r)[1] for i in range(20)]
+                new = [render_line(service, t1 + timedelta(seconds=3 * i), r)[1] for i in range(1, per_service + 1)]
+                producer.send(service, [line.encode() for line in old + new])
+        print(f"   produced {len(LAYOUTS) * (per_service + 20):,} lines to {broker.bootstrap_servers} "
+              f"({len(LAYOUTS) * 20} at or before T1)")
+        resources = {**default_resources(), "live": LiveIngestion(bootstrap_servers=broker.bootstrap_servers)}
+        result = live_ingestion.execute_in_process(
+            resources=resources, instance=dg.DagsterInstance.get(),
+            run_config={"ops": {"consume_raw_topic": {"config": {"t1": t1.isoformat(), "until_caught_up": True}}},
+                        "loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+    stats = result.output_for_node("consume_raw_topic")
+    print(f"   live_ingestion: consumed {stats['consumed']:,}, inserted {stats['inserted']:,}, skipped at/before T1 "
+          f"{stats['skipped_before_t1']:,}, quarantined {stats['quarantined']:,}, lag {stats['lag']}, "
+          f"mode {stats['mode']}")
 
 
 def ask_questions(paths: LogPilotPaths) -> None:
@@ -47,6 +84,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                   "FROM templates UNION ALL SELECT 'quarantine', count(*) FROM quarantine").fetchall())
     print(f"   {sum(r['lines_read'] for r in summary):,} lines -> logs={counts['logs']:,} "
           f"templates={counts['templates']:,} quarantine={counts['quarantine']:,}; T1 = {t1}")
+    print("== 3/4 live: embedded Kafka-compatible broker (tansu) -> live_ingestion job, catch-up from T1")
+    live_phase(paths, t1)
     print("== 4/4 the query agent (offline planner; set LOGPILOT_LLM_BASE_URL/MODEL to draft with an LLM)")
     ask_questions(paths)
     print(f"\n== done in {time.perf_counter() - start:.0f}s")

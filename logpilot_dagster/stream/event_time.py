@@ -7,8 +7,10 @@ import time
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logpilot_dagster.formats import LoghubFormat
+from logpilot_dagster.formats import LoghubFormat, needs_year
 from logpilot_dagster.sources import SourceSpec
+
+DAY_MS = 24 * 3600 * 1000
 
 
 def ensure_layout(spec: SourceSpec, raw: pa.Array, year: int) -> bool:
@@ -29,6 +31,14 @@ def event_times_ms(spec: SourceSpec | None, lines: list[str], now_ms: int | None
     year = time.gmtime(now_ms // 1000).tm_year
     if not ensure_layout(spec, raw, year):
         return [now_ms] * len(lines)
-    ts = spec.header_format().parse(raw, year).ts
-    millis = pc.divide(pc.cast(pc.cast(ts, pa.timestamp("us")), pa.int64()), 1000)
+    fmt = spec.header_format()
+    millis = _millis(fmt.parse(raw, year).ts)
+    if needs_year(spec.ts_layout):  # syslog-style: a time that would lie ahead belongs to last year (Dec 31 in Jan)
+        ahead = pc.greater(millis, now_ms + DAY_MS)
+        if pc.any(ahead).as_py():
+            millis = pc.if_else(ahead, _millis(fmt.parse(raw, year - 1).ts), millis)
     return pc.fill_null(millis, now_ms).to_pylist()
+
+
+def _millis(ts: pa.Array) -> pa.Array:
+    return pc.divide(pc.cast(pc.cast(ts, pa.timestamp("us")), pa.int64()), 1000)
