@@ -33,7 +33,7 @@ def event_times_ms(spec: SourceSpec | None, lines: list[str], now_ms: int | None
         return [now_ms] * len(lines)
     fmt = spec.header_format()
     millis = _millis(fmt.parse(raw, year).ts)
-    if needs_year(spec.ts_layout):  # syslog-style: a time that would lie ahead belongs to last year (Dec 31 in Jan)
+    if spec.ts_layout and needs_year(spec.ts_layout):  # syslog-style: a time that would lie ahead belongs to last year (Dec 31 in Jan)
         ahead = pc.greater(millis, now_ms + DAY_MS)
         if pc.any(ahead).as_py():
             millis = pc.if_else(ahead, _millis(fmt.parse(raw, year - 1).ts), millis)
