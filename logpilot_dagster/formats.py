@@ -43,11 +43,17 @@ LEVELS = {
 _local = threading.local()
 
 
-def _duck() -> duckdb.DuckDBPyConnection:
-    """A per-thread in-memory DuckDB used as a vectorised time parser (never the warehouse file)."""
+def arrow_sql(sql: str, params: list | None = None, **columns: pa.Array) -> pa.Table:
+    """Run ``sql`` over ``columns`` (a table named ``t``) on a per-thread in-memory DuckDB (never the
+    warehouse file): DuckDB's vectorised strptime, JSON and regex functions for Arrow columns."""
     if not hasattr(_local, "con"):
         _local.con = duckdb.connect(config={"threads": 1})
-    return _local.con
+    con = _local.con
+    con.register("t", pa.table(columns))
+    try:
+        return con.execute(sql, params or []).fetch_arrow_table()
+    finally:
+        con.unregister("t")
 
 
 def _strptime_sql(layout: str, year: int | None) -> str:
@@ -61,9 +67,8 @@ def _strptime_sql(layout: str, year: int | None) -> str:
 
 def first_layout(text: pa.Array, year: int | None) -> str | None:
     """The first of ``TS_CANDIDATES`` that parses every value (one DuckDB pass over the sample)."""
-    tbl = pa.table({"s": text})
     checks = ", ".join(f"count({_strptime_sql(layout, year or 2000)})" for layout in TS_CANDIDATES)
-    counts = _duck().execute(f"SELECT count(s), {checks} FROM tbl").fetchone()
+    counts = [c[0].as_py() for c in arrow_sql(f"SELECT count(s), {checks} FROM t", s=text).columns]
     return next((layout for layout, n in zip(TS_CANDIDATES, counts[1:]) if n == counts[0] > 0), None)
 
 
@@ -73,18 +78,15 @@ def needs_year(layout: str) -> bool:
 
 def parse_timestamps(text: pa.Array, layout: str, year: int | None, timezone: str = "UTC") -> pa.Array:
     """Parse a string column with one layout into UTC ``timestamp[us]``; unparseable values become null."""
-    con = _duck()
-    tbl = pa.table({"s": text})
     if layout == EPOCH:
         expr = "make_timestamp(CAST(TRY_CAST(s AS DOUBLE) * 1000000 AS BIGINT))"
-        return con.execute(f"SELECT {expr} AS ts FROM tbl").fetch_arrow_table().column(0).combine_chunks()
+        return arrow_sql(f"SELECT {expr} AS ts FROM t", s=text).column(0).combine_chunks()
     expr = _strptime_sql(layout, year)
     if "%z" in layout:
         expr = f"CAST(timezone('UTC', {expr}) AS TIMESTAMP)"
     elif timezone.upper() != "UTC":
         expr = f"CAST(timezone('UTC', timezone('{timezone}', CAST({expr} AS TIMESTAMP))) AS TIMESTAMP)"
-    sql = f"SELECT CAST({expr} AS TIMESTAMP) AS ts FROM tbl"
-    return con.execute(sql).fetch_arrow_table().column(0).combine_chunks()
+    return arrow_sql(f"SELECT CAST({expr} AS TIMESTAMP) AS ts FROM t", s=text).column(0).combine_chunks()
 
 
 def infer_levels(content: pa.Array) -> pa.Array:
@@ -225,13 +227,12 @@ class JsonLinesFormat(HeaderFormat):
         return "coalesce(" + ", ".join(f"json_extract_string(j, '$.\"{k}\"')" for k in keys) + ")"
 
     def parse(self, raw: pa.Array, year: int | None) -> Parsed:
-        tbl = pa.table({"raw": raw})
         sql = (
             "SELECT " + self._first(self.ts_keys) + " AS ts, " + self._first(self.level_keys) + " AS level, "
             + self._first(self.message_keys) + " AS content, " + self._first(self.component_keys) + " AS component "
-            "FROM (SELECT CASE WHEN json_valid(raw) AND starts_with(ltrim(raw), '{') THEN raw::JSON END AS j FROM tbl)"
+            "FROM (SELECT CASE WHEN json_valid(raw) AND starts_with(ltrim(raw), '{') THEN raw::JSON END AS j FROM t)"
         )
-        cols = _duck().execute(sql).fetch_arrow_table()
+        cols = arrow_sql(sql, raw=raw)
         ts = parse_timestamps(cols["ts"].combine_chunks(), self.ts_layout or "%Y-%m-%dT%H:%M:%S.%fZ", year,
                               self.timezone)
         content = cols["content"].combine_chunks()

@@ -68,8 +68,14 @@ class SchemaRegistry:
             "timezone": [s.timezone for s in specs], "year_from": [s.year_from for s in specs]})
         aliases = pa.table({"alias_id": list(self.aliases), "template_id": list(self.aliases.values())},
                            schema=pa.schema([("alias_id", pa.string()), ("template_id", pa.string())]))
-        con.execute("INSERT OR REPLACE INTO format_rules SELECT *, 'declared', now() FROM rules")
-        con.execute("INSERT OR REPLACE INTO template_aliases SELECT *, now() FROM aliases")
+        con.register("rules", rules)
+        con.register("aliases", aliases)
+        try:
+            con.execute("INSERT OR REPLACE INTO format_rules SELECT *, 'declared', now() FROM rules")
+            con.execute("INSERT OR REPLACE INTO template_aliases SELECT *, now() FROM aliases")
+        finally:
+            con.unregister("rules")
+            con.unregister("aliases")
 
     # -- templates ------------------------------------------------------------------------------------------
     def config_for(self, service: str) -> MinerConfig:

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logpilot_dagster.formats import _duck
+from logpilot_dagster.formats import arrow_sql
 from logpilot_dagster.pii import PIIMasker
 from logpilot_dagster.registry import SchemaRegistry
 from logpilot_dagster.sources import SourceSpec
@@ -136,6 +136,5 @@ class LineTransformer:
         """Values behind the wildcards: every match of the variable masks, in order (DuckDB, vectorised)."""
         if pattern is None or len(message) == 0:
             return pa.array([[] for _ in range(len(message))], pa.list_(pa.string()))
-        tbl = pa.table({"m": message})
-        out = _duck().execute("SELECT regexp_extract_all(m, ?) AS p FROM tbl", [pattern]).fetch_arrow_table()
+        out = arrow_sql("SELECT regexp_extract_all(m, ?) AS p FROM t", [pattern], m=message)
         return out.column(0).combine_chunks().cast(pa.list_(pa.string()))
