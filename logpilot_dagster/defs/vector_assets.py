@@ -1,11 +1,8 @@
 """The agent's search indexes in Chroma: log templates and the runbook knowledge base."""
 
-
 import dagster as dg
 
 from logpilot_dagster.defs.resources import LogPilotHome
-from logpilot_dagster.knowledge_base import KnowledgeBase
-from logpilot_dagster.vectors import sync_template_vectors
 from logpilot_dagster.warehouse import connect
 
 
@@ -14,6 +11,8 @@ from logpilot_dagster.warehouse import connect
 def template_vectors(logpilot: LogPilotHome) -> dg.MaterializeResult:
     """Every template in ``templates`` embedded (MiniLM int8, offline) into the Chroma ``log_templates``
     collection; only new or changed templates are embedded again."""
+    from logpilot_dagster.vectors import sync_template_vectors  # chromadb: imported only by runs that need it
+
     paths = logpilot.paths
     with connect(paths.db_path, read_only=True) as con:
         cur = con.execute("SELECT template_id, template, service, count, first_seen, last_seen FROM templates")
@@ -29,6 +28,8 @@ def template_vectors(logpilot: LogPilotHome) -> dg.MaterializeResult:
 def runbook_index(logpilot: LogPilotHome) -> dg.MaterializeResult:
     """Runbooks (markdown, chunked by heading) indexed with LlamaIndex into the Chroma ``runbooks`` collection;
     unchanged files are skipped."""
+    from logpilot_dagster.knowledge_base import KnowledgeBase  # llama-index: imported only by runs that need it
+
     paths = logpilot.paths
     stats = KnowledgeBase(paths.chroma_dir, paths.runbooks_dir).build()
     return dg.MaterializeResult(metadata={**stats, "runbooks_dir": str(paths.runbooks_dir)})
