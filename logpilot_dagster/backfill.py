@@ -2,8 +2,8 @@
 
 ``stage_year`` never opens the DuckDB file, so several years can stage at once; it writes
 ``parquet/logs/year=Y/*.parquet``, ``parquet/quarantine/year=Y/*.parquet`` and a shard document
-``state/shards/year=Y.json`` (templates, aliases, files, counts). ``load_year`` then replaces the year in one
-transaction (delete-then-insert) with a single ``INSERT ... FROM read_parquet`` over every shard file.
+``state/shards/year=Y.json`` (templates, aliases, files, counts). ``load_year`` then replaces the year's rows in
+one transaction from a single ``read_parquet`` over every file of the year, whichever shard wrote it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 import shutil
 import time
 from collections import Counter
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +32,6 @@ from logpilot_dagster.transform import LineTransformer, quarantine_table
 from logpilot_dagster.warehouse import connect, ensure_schema
 
 Progress = Callable[[int], None]
-UNDECLARED = "__undeclared__"
 
 
 @dataclass
@@ -48,7 +48,8 @@ class LandingFile:
 
 def head_lines(store: ObjectStore, key: str, n: int = 200) -> list[str]:
     """The first ``n`` decodable lines of a landing file (reads only its start)."""
-    batch = next(read_lines(store.open(key), key, gz=key.endswith(".gz"), chunk_bytes=64 * 1024), None)
+    with closing(store.open(key)) as stream:
+        batch = next(read_lines(stream, key, gz=key.endswith(".gz"), batch_lines=n, chunk_bytes=64 * 1024), None)
     return batch.lines[:n] if batch else []
 
 
@@ -132,11 +133,12 @@ def stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegistr
     part = 0
     for entry in sorted(files, key=lambda f: f.key):
         result.files.append(entry.key)
-        for batch in read_lines(store.open(entry.key), entry.key, entry.gz, batch_lines):
-            part += 1
-            _stage_batch(transformer, entry, batch, year, tmp_logs, tmp_q, part, result)
-            if progress:
-                progress(len(batch) + len(batch.quarantined))
+        with closing(store.open(entry.key)) as stream:
+            for batch in read_lines(stream, entry.key, entry.gz, batch_lines):
+                part += 1
+                _stage_batch(transformer, entry, batch, year, tmp_logs, tmp_q, part, result)
+                if progress:
+                    progress(len(batch) + len(batch.quarantined))
     shard = shard_document(registry.active_miners())
     result.templates = len(shard["templates"])
     result.seconds = time.perf_counter() - start
