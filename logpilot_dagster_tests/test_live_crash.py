@@ -11,6 +11,7 @@ import time
 
 import duckdb
 import psutil
+import pytest
 
 from logpilot_dagster.registry import SchemaRegistry
 from logpilot_dagster.stream import LineProducer
@@ -44,16 +45,27 @@ def stored_rows(paths) -> int:
             return 0
 
 
-def start_worker(env: dict) -> subprocess.Popen:
-    """Start ``ingest`` and return once it is consuming (its "ingesting ..." log line)."""
-    proc = subprocess.Popen(INGEST, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for line in proc.stderr:
-        if "ingesting" in line:
-            return proc
-    raise AssertionError(f"the worker exited with {proc.wait()}")
+@pytest.fixture
+def start_worker():
+    """Start ``ingest`` and return once it is consuming (its "ingesting ..." log line); killed at teardown."""
+    started: list[subprocess.Popen] = []
+
+    def start(env: dict) -> subprocess.Popen:
+        proc = subprocess.Popen(INGEST, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        started.append(proc)
+        for line in proc.stderr:
+            if "ingesting" in line:
+                return proc
+        raise AssertionError(f"the worker exited with {proc.wait()}")
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
-def test_sigkill_mid_stream_then_restart_stores_every_record_exactly_once(broker, live_home):
+def test_sigkill_mid_stream_then_restart_stores_every_record_exactly_once(broker, live_home, start_worker):
     produced = produce_sample(broker, live_home, per_service=1000)
     env = worker_env(live_home, broker, batch_size=20)
     rows_after_kill = []
@@ -82,7 +94,7 @@ def test_sigkill_mid_stream_then_restart_stores_every_record_exactly_once(broker
         assert con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 0
 
 
-def test_sigterm_flushes_and_exits_cleanly(broker, live_home):
+def test_sigterm_flushes_and_exits_cleanly(broker, live_home, start_worker):
     produced = produce_sample(broker, live_home, per_service=1000)
     proc = start_worker(worker_env(live_home, broker, batch_size=20))
     time.sleep(0.5)

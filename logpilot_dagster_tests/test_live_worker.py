@@ -118,3 +118,23 @@ def _wait_for(condition, timeout_s: float = 60.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def test_running_worker_rides_out_a_broker_restart(broker, live_settings):
+    paths = live_settings.paths
+    produce(broker, paths, "search-indexer", sample_lines("search-indexer", 300, recent(hours=2)))
+    messages: list[str] = []
+    worker = IngestionWorker(live_settings, broker=broker, report=messages.append)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        _wait_for(lambda: worker.stats.consumed >= 300)
+        broker.kill()
+        broker.start()  # same port, empty log: offsets start at 0 again
+        produce(broker, paths, "search-indexer", sample_lines("search-indexer", 200, recent(hours=1), seed=3))
+        _wait_for(lambda: worker.stats.consumed >= 500)
+    finally:
+        worker.request_stop()
+        thread.join()
+    assert any("resuming from the stored offsets" in m for m in messages)
+    assert query(paths, "SELECT count(*), count(DISTINCT event_id) FROM logs") == [(500, 500)]

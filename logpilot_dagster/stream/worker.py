@@ -8,7 +8,8 @@ A SIGKILL at any point therefore loses nothing and duplicates nothing: a restart
 whose transaction did not commit.
 
 Modes: ``catch-up`` while the lag exceeds one batch, ``real-time`` otherwise. SIGTERM/SIGINT flush the pending
-batch and return.
+batch and return. When the broker goes away the worker commits what is in flight, waits, and resumes from
+DuckDB's offsets once it is back (so a memory broker that restarted empty is read again from the start).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, RetriableError
 from kafka.structs import OffsetAndMetadata
 
 from logpilot_dagster.broker import Broker, connect_broker
@@ -33,6 +34,11 @@ from logpilot_dagster.stream.writer import BatchWriter, Written
 CATCH_UP, REAL_TIME = "catch-up", "real-time"
 REPORT_EVERY_S = 5.0
 IDLE_POLL_S = 0.2
+PENDING_POLL_S = 0.02
+BROKER_TIMEOUT_MS = 5000
+#: How long ``until_caught_up`` runs wait for an unreachable broker before failing (others wait forever).
+BROKER_GIVE_UP_S = 60.0
+PARTIAL_IN_FLIGHT = 2
 log = logging.getLogger("logpilot.stream")
 
 
@@ -68,14 +74,17 @@ def _epoch_ms(t1: datetime | None) -> int | None:
 
 
 class IngestionWorker:
-    """Consumes the raw topic into DuckDB. ``broker`` defaults to ``connect_broker(settings.broker, ...)``."""
+    """Consumes the raw topic into DuckDB. ``broker`` defaults to ``connect_broker(settings.broker, ...)``;
+    ``report`` receives progress lines, ``on_commit`` every committed batch (``Written``)."""
 
     def __init__(self, settings: LiveSettings, t1: datetime | None = None, broker: Broker | None = None,
-                 report: Callable[[str], None] | None = None) -> None:
+                 report: Callable[[str], None] | None = None,
+                 on_commit: Callable[[Written], None] | None = None) -> None:
         self.settings = settings
         self.t1_ms = _epoch_ms(t1)
         self.broker = broker or connect_broker(settings.broker, settings.paths.state_dir)
         self.report = report or log.info
+        self.on_commit = on_commit
         self.topic = settings.broker.topic
         self.stats = IngestStats()
         self._stop = threading.Event()
@@ -98,14 +107,17 @@ class IngestionWorker:
         return tps
 
     def _resume(self, consumer: KafkaConsumer, tps: list[TopicPartition]) -> None:
-        """Seek to DuckDB's next offsets; detect a broker that lost its log (offsets reused from 0)."""
+        """Seek every partition to DuckDB's next offset, else the group's committed offset, else the start;
+        detect a broker that lost its log (offsets reused from 0)."""
         stored = stored_offsets(self.settings.paths.db_path, self.topic)
-        ends = consumer.end_offsets(tps)
+        ends = consumer.end_offsets(tps, timeout_ms=BROKER_TIMEOUT_MS)
         for tp in tps:
             next_offset = stored.get(tp.partition)
             if next_offset is None:
-                continue
-            if next_offset > ends[tp] and not self._log_reaches(tp, next_offset):
+                next_offset = consumer.committed(tp, timeout_ms=BROKER_TIMEOUT_MS)
+            if next_offset is None:
+                consumer.seek_to_beginning(tp)
+            elif next_offset > ends[tp] and not self._log_reaches(tp, next_offset):
                 self.report(f"partition {tp.partition}: the broker's log ends before the stored offset "
                             f"{next_offset} (broker restarted without its data?); reading it from the start")
                 consumer.seek_to_beginning(tp)
@@ -126,11 +138,41 @@ class IngestionWorker:
         finally:
             probe.close()
 
+    def _log_was_reset(self, consumer: KafkaConsumer, tps: list[TopicPartition]) -> bool:
+        """True when a partition's log no longer reaches our position (a memory broker restarted empty)."""
+        try:
+            ends = consumer.end_offsets(tps, timeout_ms=BROKER_TIMEOUT_MS)
+        except KafkaError:
+            return False
+        return any(consumer.position(tp) > ends[tp] and not self._log_reaches(tp, consumer.position(tp))
+                   for tp in tps)
+
+    def _recover(self, consumer: KafkaConsumer, tps: list[TopicPartition], writer: BatchWriter,
+                 problem: str, give_up_s: float | None) -> None:
+        """Commit the batches in flight, wait for the broker, resume from DuckDB's offsets."""
+        self.report(f"{problem}: committing the batches in flight, then resuming from the stored offsets")
+        self._collect(writer.finish(), consumer)
+        deadline = None if give_up_s is None else time.monotonic() + give_up_s
+        while not self._stop.is_set():
+            try:
+                self._resume(consumer, tps)
+                self.report("broker reachable again; resumed from the stored offsets")
+                return
+            except RetriableError:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise
+                self._stop.wait(1.0)
+
     # -- lag ---------------------------------------------------------------------------------------------------
     def _lag(self, consumer: KafkaConsumer, tps: list[TopicPartition], exact: bool = False) -> int:
-        """Records behind the head: from fetch responses' high watermarks, or an offsets request if ``exact``."""
+        """Records behind the head: from fetch responses' high watermarks, or an offsets request if ``exact``
+        (-1 when the broker does not answer in time)."""
         if exact or len(self._end_offsets) < len(tps):
-            self._end_offsets = consumer.end_offsets(tps)
+            try:
+                self._end_offsets = consumer.end_offsets(tps, timeout_ms=BROKER_TIMEOUT_MS)
+            except KafkaError as exc:
+                self.report(f"no end offsets from the broker: {exc}")
+                return -1
         lag = 0
         for tp in tps:
             head = self._end_offsets[tp] if exact else consumer.highwater(tp)
@@ -147,6 +189,7 @@ class IngestionWorker:
         writer = None
         previous = self._install_signal_handlers()
         start = last_report = time.monotonic()
+        give_up_s = BROKER_GIVE_UP_S if until_caught_up else None
         pending: list = []
         pending_since = 0.0
         try:
@@ -159,8 +202,14 @@ class IngestionWorker:
                 now = time.monotonic()
                 if max_seconds is not None and now - start >= max_seconds:
                     break
-                wait = IDLE_POLL_S if not pending else max(0.0, pending_since + settings.max_latency_s - now)
-                polled = consumer.poll(timeout_ms=int(wait * 1000), max_records=settings.batch_size - len(pending))
+                wait = IDLE_POLL_S if not pending else PENDING_POLL_S
+                try:
+                    polled = consumer.poll(timeout_ms=int(wait * 1000),
+                                           max_records=settings.batch_size - len(pending))
+                except RetriableError as exc:
+                    pending = []  # not committed: the resume reads these records again
+                    self._recover(consumer, tps, writer, f"broker unreachable ({exc})", give_up_s)
+                    continue
                 got = 0
                 for records in polled.values():
                     pending.extend(records)
@@ -171,16 +220,23 @@ class IngestionWorker:
                 lag = self._lag(consumer, tps)
                 self._set_mode(CATCH_UP if lag > settings.batch_size else REAL_TIME)
                 due = time.monotonic() - pending_since >= settings.max_latency_s
-                if pending and (len(pending) >= settings.batch_size or lag == 0 or due):
+                # A partial batch goes out once the head is reached or it is due, but only while the pipeline
+                # has room: under load, records keep gathering into fewer, larger transactions.
+                if pending and (len(pending) >= settings.batch_size
+                                or (writer.in_flight < PARTIAL_IN_FLIGHT and (lag == 0 or due))):
                     writer.submit(pending, int(time.time() * 1000))
                     pending = []
-                if (until_caught_up and not got and not pending and writer.idle
+                if (until_caught_up and not got and not pending and writer.in_flight == 0
                         and self._lag(consumer, tps, exact=True) == 0):
                     break
                 if time.monotonic() - last_report >= REPORT_EVERY_S:
                     last_report = time.monotonic()
                     self._update(start, lag)
                     self.report(self.stats.summary())
+                    if self._log_was_reset(consumer, tps):
+                        pending = []
+                        self._recover(consumer, tps, writer, "the broker's log no longer reaches our position",
+                                      give_up_s)
             if pending:
                 writer.submit(pending, int(time.time() * 1000))
             self._collect(writer.finish(), consumer)
@@ -210,6 +266,8 @@ class IngestionWorker:
         offsets: dict[int, int] = {}
         s = self.stats
         for w in written:
+            if self.on_commit is not None:
+                self.on_commit(w)
             s.consumed += w.consumed
             s.inserted += w.inserted
             s.skipped_before_t1 += w.skipped_before_t1
@@ -217,7 +275,8 @@ class IngestionWorker:
             s.batches += 1
             offsets.update(w.next_offsets)
         try:
-            consumer.commit({TopicPartition(self.topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()})
+            consumer.commit({TopicPartition(self.topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()},
+                            timeout_ms=BROKER_TIMEOUT_MS)
         except KafkaError as exc:  # DuckDB holds the truth; the group offset only helps other tools
             self.report(f"group offset commit failed (harmless): {exc}")
 

@@ -1,24 +1,29 @@
-"""The worker's pipeline behind the consumer: a transform process and a DuckDB write thread.
+"""The worker's pipeline behind the consumer: a transform process, then a DuckDB write process.
 
-kafka-python decodes records in pure Python, so the consumer thread keeps one core busy. Screening and the
-shared ``LineTransformer`` run in one child process (one, so the miner sees batches in order); the batches it
-returns are committed by a thread of the consumer process, strictly in submission order, one DuckDB transaction
-each (DuckDB releases the GIL while it works). At most ``QUEUED`` batches wait between the stages, which bounds
-memory and lets a slow warehouse hold the consumer back.
+Each stage costs about as much CPU per record as kafka-python's decoding in the consumer, so each gets its own
+process: screening and the shared ``LineTransformer`` in one (one, so the miner sees batches in order), the
+DuckDB transactions in another, strictly in submission order, one transaction per batch. A thread of the
+consumer process hands batches from one stage to the next. At most ``QUEUED`` batches wait for the writer,
+which bounds memory and lets a slow warehouse hold the consumer back.
 
-The child ignores SIGINT/SIGTERM (the consumer decides when to stop) and, on Linux, dies with its parent.
+The children ignore SIGINT/SIGTERM (the consumer decides when to stop) and, on Linux, die with their parent:
+after a SIGKILL of the worker no orphan can commit a batch behind the back of the restarted worker (a
+transaction cut short is rolled back by DuckDB).
 """
 
 from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import os
 import queue
 import signal
 import sys
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -40,18 +45,30 @@ class Written:
     skipped_before_t1: int
     quarantined: int
     next_offsets: dict[int, int]
+    committed_at: float  # epoch seconds, taken right after COMMIT: from then on the rows are visible
 
 
 _builder: BatchBuilder | None = None
 
 
-def _start_child(paths: LogPilotPaths) -> None:
+def _start_child(parent_pid: int, paths: LogPilotPaths | None) -> None:
+    """Initialise a stage process; the transform stage gets ``paths`` (its registry lives in the child)."""
     global _builder
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    _builder = BatchBuilder(paths)
+    if os.getppid() != parent_pid:  # the parent died before the line above took effect
+        os._exit(1)
+    if paths is not None:
+        _builder = BatchBuilder(paths)
+
+
+def _stage(paths: LogPilotPaths | None) -> tuple[ProcessPoolExecutor, Future]:
+    """A one-process pool, started now rather than with the first batch (wait for the returned future)."""
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_start_child,
+                               initargs=(os.getpid(), paths))
+    return pool, pool.submit(int)
 
 
 def _transform(records: pa.Table, topic: str, t1_ms: int | None, now_ms: int) -> tuple[Batch, int]:
@@ -62,6 +79,11 @@ def _transform(records: pa.Table, topic: str, t1_ms: int | None, now_ms: int) ->
     return batch, screened.skipped_before_t1 + late
 
 
+def _commit(db_path: Path, batch: Batch) -> tuple[int, float]:
+    """In the write process: one transaction; returns rows inserted and when it committed."""
+    return write_batch(db_path, batch), time.time()
+
+
 class BatchWriter:
     """Submit consumed records; collect ``Written`` outcomes in order."""
 
@@ -69,9 +91,9 @@ class BatchWriter:
         self.db_path = paths.db_path
         self.topic = topic
         self.t1_ms = t1_ms
-        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_start_child, initargs=(paths,))
-        self._pool.submit(int).result()  # start the child now, not with the first batch
+        (self._transformer, transformer_up), (self._writer, writer_up) = _stage(paths), _stage(None)
+        transformer_up.result()
+        writer_up.result()
         self._transforming: queue.Queue[tuple[Future, int] | None] = queue.Queue(maxsize=QUEUED)
         self._done: queue.Queue[Written] = queue.Queue()
         self._error: BaseException | None = None
@@ -80,12 +102,13 @@ class BatchWriter:
         self._thread.start()
 
     @property
-    def idle(self) -> bool:
-        return self._in_flight == 0
+    def in_flight(self) -> int:
+        """Batches submitted and not yet returned by ``results``/``finish``."""
+        return self._in_flight
 
     def submit(self, records: list, now_ms: int) -> None:
         """Queue a batch (blocks while ``QUEUED`` batches wait to be written)."""
-        future = self._pool.submit(_transform, records_table(records), self.topic, self.t1_ms, now_ms)
+        future = self._transformer.submit(_transform, records_table(records), self.topic, self.t1_ms, now_ms)
         self._in_flight += 1
         while True:
             self._raise_if_failed()
@@ -124,7 +147,8 @@ class BatchWriter:
         if self._thread.is_alive() and self._error is None:
             self._transforming.put(None)
             self._thread.join()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for pool in (self._transformer, self._writer):
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
@@ -135,7 +159,8 @@ class BatchWriter:
             while (item := self._transforming.get()) is not None:
                 future, consumed = item
                 batch, skipped = future.result()
-                inserted = write_batch(self.db_path, batch)
-                self._done.put(Written(consumed, inserted, skipped, batch.quarantine.num_rows, batch.next_offsets))
+                inserted, committed_at = self._writer.submit(_commit, self.db_path, batch).result()
+                self._done.put(Written(consumed, inserted, skipped, batch.quarantine.num_rows, batch.next_offsets,
+                                       committed_at))
         except BaseException as exc:  # surfaced to the consumer thread by submit/results/finish
             self._error = exc
