@@ -5,7 +5,8 @@ from datetime import datetime
 
 import dagster as dg
 
-from logpilot_dagster.broker import BrokerSettings
+from logpilot_dagster.broker import BrokerSettings, announce_file
+from logpilot_dagster.broker.embedded import announced_bootstrap
 from logpilot_dagster.defs.resources import LogPilotHome
 from logpilot_dagster.stream.settings import DEFAULT_GROUP, LiveSettings
 from logpilot_dagster.stream.worker import run_ingestion
@@ -64,13 +65,16 @@ def live_ingestion():
 
 
 @dg.sensor(job=live_ingestion, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
-def t1_gate(context: dg.SensorEvaluationContext):
-    """Skip until ``t1_watermark`` has been materialized; then launch once per T1 value (the run key).
-    Reads T1 from the event log only: a sensor never opens the DuckDB file."""
+def t1_gate(context: dg.SensorEvaluationContext, logpilot: LogPilotHome, live: LiveIngestion):
+    """Skip until ``t1_watermark`` has been materialized and a broker is reachable; then launch once per T1
+    value (the run key). Reads T1 from the event log only: a sensor never opens the DuckDB file."""
     event = context.instance.get_latest_materialization_event(T1_KEY)
     materialization = event.asset_materialization if event else None
     t1 = materialization.metadata.get("t1").value if materialization and "t1" in materialization.metadata else None
     if not t1:
         return dg.SkipReason("waiting for the backfill to publish T1 (t1_watermark)")
+    if not live.bootstrap_servers and announced_bootstrap(announce_file(logpilot.paths.state_dir)) is None:
+        return dg.SkipReason("T1 is published but no broker is up: run `logpilot broker` or set "
+                             "LOGPILOT_KAFKA_BOOTSTRAP")
     return dg.RunRequest(run_key=f"t1:{t1}", tags={"logpilot/t1": t1},
                          run_config={"ops": {"consume_raw_topic": {"config": {"t1": t1}}}})
