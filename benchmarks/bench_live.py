@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import random
 import statistics
 import tempfile
@@ -86,35 +87,48 @@ def catch_up(broker, settings: LiveSettings, records: int) -> dict:
             "worker_s": stats.elapsed_s, "consumed": stats.consumed, "rows": rows, "quarantined": quarantined}
 
 
+def produce_at_rate(bootstrap: str, topic: str, rate: int, seconds: float, out: multiprocessing.Queue) -> None:
+    """In its own process: send ``rate`` lines/s; hands back {(partition, offset): send time}."""
+    from kafka import KafkaProducer
+
+    sent: dict[tuple[int, int], float] = {}
+    r = random.Random(2)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+    t0 = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        if (pause := t0 + i / rate - time.perf_counter()) > 0:
+            time.sleep(pause)
+        service = SERVICES[i % len(SERVICES)]
+        now = datetime.now(timezone.utc)
+        meta = producer.send(topic, key=service.encode(), value=render_line(service, now, r)[1].encode(),
+                             timestamp_ms=int(now.timestamp() * 1000))
+        meta.add_callback(lambda md, t=time.time(): sent.__setitem__((md.partition, md.offset), t))
+    producer.flush()
+    producer.close()
+    out.put(sent)
+
+
 def real_time(broker, settings: LiveSettings, rate: int, seconds: float) -> dict:
-    """Produce ``rate`` lines/s for ``seconds`` while the worker runs; latency from send until the transaction
-    holding the line committed (the worker's ``on_commit`` hook; nothing else touches the DuckDB file)."""
-    sent: dict[tuple[int, int], float] = {}  # (partition, offset) -> send time
+    """Produce ``rate`` lines/s for ``seconds`` (from another process) while the worker runs; latency from each
+    send until the DuckDB transaction holding its row committed (the worker's ``on_commit`` hook)."""
     commits: list = []
     worker = IngestionWorker(settings, broker=broker, report=lambda msg: None, on_commit=commits.append)
     with duckdb.connect(str(settings.paths.db_path), read_only=True) as con:
         start_offsets = dict(con.execute('SELECT "partition", next_offset FROM stream_offsets').fetchall())
     thread = threading.Thread(target=worker.run)
     thread.start()
-    r = random.Random(2)
-    producer = broker.producer(linger_ms=0)
-    t0 = time.perf_counter()
     n = int(rate * seconds)
-    for i in range(n):
-        if (pause := t0 + i / rate - time.perf_counter()) > 0:
-            time.sleep(pause)
-        service = SERVICES[i % len(SERVICES)]
-        now = datetime.now(timezone.utc)
-        meta = producer.send(settings.broker.topic, key=service.encode(), value=render_line(service, now, r)[1].encode(),
-                             timestamp_ms=int(now.timestamp() * 1000))
-        meta.add_callback(lambda md, t=time.time(): sent.__setitem__((md.partition, md.offset), t))
-    producer.flush()
+    out = multiprocessing.get_context("spawn").Queue()
+    producer = multiprocessing.get_context("spawn").Process(
+        target=produce_at_rate, args=(broker.bootstrap_servers, settings.broker.topic, rate, seconds, out))
+    producer.start()
+    sent = out.get()
+    producer.join()
     deadline = time.perf_counter() + 30
     while sum(w.consumed for w in commits) < n and time.perf_counter() < deadline:
         time.sleep(0.05)
     worker.request_stop()
     thread.join()
-    producer.close()
     visible, high = {}, dict(start_offsets)
     for w in commits:
         for partition, next_offset in w.next_offsets.items():

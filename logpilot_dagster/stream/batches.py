@@ -90,13 +90,16 @@ class BatchBuilder:
             rows.append(kept)
             quarantine.append(late)
             skipped += dropped
+        rows = pa.concat_tables(rows) if rows else LOGS_SCHEMA.empty_table()
+        aliases = self._new_aliases(services)
         return Batch(
             topic=topic,
-            rows=pa.concat_tables(rows) if rows else LOGS_SCHEMA.empty_table(),
+            rows=rows,
             quarantine=pa.concat_tables([q.cast(QUARANTINE_SCHEMA) for q in quarantine]),
             next_offsets=screened.next_offsets,
-            templates=self._templates(services),
-            aliases=self._new_aliases(services),
+            templates=self._templates(services, set(rows.column("template_id").unique().to_pylist())
+                                      | set(aliases.values())),
+            aliases=aliases,
         ), skipped
 
     @staticmethod
@@ -110,17 +113,19 @@ class BatchBuilder:
         early = pc.less_equal(ts, pa.scalar(_naive_utc(t1_ms), pa.timestamp("us"))) if t1_ms is not None else None
         keep = pc.invert(bad) if early is None else pc.and_(pc.invert(bad), pc.invert(early))
         dropped = 0 if early is None else pc.sum(pc.and_(pc.invert(bad), early)).as_py() or 0
-        bad_offsets = pc.filter(rows.column("source_offset"), bad)
-        raw = pc.take(lines.column("raw"), pc.index_in(bad_offsets, value_set=lines.column("source_offset")))
-        n = len(bad_offsets)
-        late = quarantine_table(pc.filter(rows.column("source"), bad).to_pylist(), bad_offsets.to_pylist(),
-                                raw.to_pylist(), [BAD_TIME] * n)
+        bad_rows = rows.filter(bad)
+        raw = pc.take(lines.column("raw"), pc.index_in(bad_rows.column("event_id"), value_set=lines.column("event_id")))
+        late = quarantine_table(bad_rows.column("source").to_pylist(), bad_rows.column("source_offset").to_pylist(),
+                                raw.to_pylist(), [BAD_TIME] * bad_rows.num_rows)
         return rows.filter(keep), late, dropped
 
-    def _templates(self, services: set[str]) -> pa.Table:
+    def _templates(self, services: set[str], wanted: set[str]) -> pa.Table:
+        """Text and service of the ``wanted`` template ids (those of the batch's rows and alias targets)."""
         ids, texts, owners = [], [], []
         for service in sorted(services):
             for tid, text in self.registry.miner(service).templates().items():
+                if tid not in wanted:
+                    continue
                 ids.append(tid)
                 texts.append(text)
                 owners.append(service)

@@ -46,8 +46,8 @@ def records_table(records: list) -> pa.Table:
 
 @dataclass
 class LineGroup:
-    """Lines of one source name (record key) from one partition and one event year, ready for the transformer:
-    columns source, source_offset, raw, event_id."""
+    """Lines of one source name (record key) and one event year, ready for the transformer: columns source
+    (topic/partition), source_offset, raw, event_id."""
 
     source_name: str
     year: int
@@ -126,19 +126,21 @@ def screen(table: pa.Table, topic: str, t1_ms: int | None, now_ms: int) -> Scree
     keys = pc.fill_null(rows.column("key"), NO_KEY.encode()).cast(pa.string(), safe=False)
     rows = rows.set_column(rows.schema.get_field_index("key"), "key", keys)
     groups = []
-    combos = rows.select(["key", "partition", "year"]).group_by(["key", "partition", "year"]).aggregate([])
-    for key, partition, year in zip(*(combos.column(c).to_pylist() for c in ("key", "partition", "year"))):
-        part = rows.filter(pc.and_(pc.and_(pc.equal(rows.column("key"), key),
-                                           pc.equal(rows.column("partition"), partition)),
-                                   pc.equal(rows.column("year"), year)))
-        groups.append(LineGroup(key, year, _lines(topic, partition, part)))
+    combos = rows.select(["key", "year"]).group_by(["key", "year"]).aggregate([])
+    for key, year in zip(combos.column("key").to_pylist(), combos.column("year").to_pylist()):
+        part = rows.filter(pc.and_(pc.equal(rows.column("key"), key), pc.equal(rows.column("year"), year)))
+        groups.append(LineGroup(key, year, _lines(topic, part)))
     return Screened(groups, quarantine.cast(QUARANTINE_SCHEMA), skipped, next_offsets)
 
 
-def _lines(topic: str, partition: int, part: pa.Table) -> pa.Table:
-    source = record_source(topic, partition)
+def _lines(topic: str, part: pa.Table) -> pa.Table:
+    partitions = part.column("partition").combine_chunks()
+    present = pc.unique(partitions)
+    position = pc.index_in(partitions, value_set=present)
+    source = pc.take(pa.array([record_source(topic, p) for p in present.to_pylist()], pa.string()), position)
+    prefix = pc.take(pa.array([source_key(record_source(topic, p)) for p in present.to_pylist()], pa.string()),
+                     position)
     offsets = part.column("offset")
-    prefix = pc.binary_join_element_wise(source_key(source), pc.cast(offsets, pa.string()), ":")
-    event_id = pc.binary_join_element_wise(prefix, pc.cast(part.column("timestamp"), pa.string()), "@")
-    return pa.table({"source": pa.array([source] * part.num_rows, pa.string()), "source_offset": offsets,
-                     "raw": part.column("text"), "event_id": event_id})
+    event_id = pc.binary_join_element_wise(prefix, pc.cast(offsets, pa.string()), ":")
+    event_id = pc.binary_join_element_wise(event_id, pc.cast(part.column("timestamp"), pa.string()), "@")
+    return pa.table({"source": source, "source_offset": offsets, "raw": part.column("text"), "event_id": event_id})

@@ -60,12 +60,15 @@ def write_batch(db_path: Path, batch: Batch) -> int:
     """Commit the batch atomically; returns the number of rows actually inserted into ``logs``."""
     aliases = pa.table({"alias_id": pa.array(list(batch.aliases), pa.string()),
                         "template_id": pa.array(list(batch.aliases.values()), pa.string())})
+    offsets = pa.table({"partition": pa.array(list(batch.next_offsets), pa.int32()),
+                        "next_offset": pa.array(list(batch.next_offsets.values()), pa.int64())})
     with connect(db_path) as con:
         ensure_schema(con)
         con.register("batch_rows", batch.rows)
         con.register("batch_quarantine", batch.quarantine)
         con.register("batch_templates", batch.templates)
         con.register("batch_aliases", aliases)
+        con.register("batch_offsets", offsets)
         con.execute("BEGIN TRANSACTION")
         try:
             if batch.aliases:
@@ -84,8 +87,8 @@ def write_batch(db_path: Path, batch: Batch) -> int:
             if batch.aliases:
                 con.execute(_RECOUNT_ALIASED)
             con.execute("INSERT INTO quarantine BY NAME SELECT * FROM batch_quarantine")
-            con.executemany('INSERT OR REPLACE INTO stream_offsets VALUES (?, ?, ?, now())',
-                            [[batch.topic, p, o] for p, o in sorted(batch.next_offsets.items())])
+            con.execute('INSERT OR REPLACE INTO stream_offsets SELECT ?, "partition", next_offset, now() '
+                        'FROM batch_offsets', [batch.topic])
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
