@@ -39,11 +39,11 @@ def event_ids(source: str, offsets: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise(source_key(source), pc.cast(offsets, pa.string()), ":")
 
 
-def quarantine_table(sources: list[str], offsets: list[int], raws: list[str], reasons: list[str]) -> pa.Table:
+def quarantine_table(sources, offsets, raws, reasons) -> pa.Table:
+    """Quarantine rows (lists or Arrow arrays), stamped with the current time."""
     now = datetime.now(timezone.utc).replace(tzinfo=None)
-    return pa.table({"source": pa.array(sources, pa.string()), "source_offset": pa.array(offsets, pa.int64()),
-                     "raw": pa.array(raws, pa.string()), "reason": pa.array(reasons, pa.string()),
-                     "seen_at": pa.array([now] * len(sources), pa.timestamp("us"))}, schema=QUARANTINE_SCHEMA)
+    return pa.table({"source": sources, "source_offset": offsets, "raw": raws, "reason": reasons,
+                     "seen_at": pa.array([now] * len(sources), pa.timestamp("us"))}).cast(QUARANTINE_SCHEMA)
 
 
 @dataclass
@@ -82,15 +82,11 @@ class LineTransformer:
         reasons = pc.if_else(ok, pa.scalar(None, pa.string()),
                              pc.if_else(pc.is_valid(parsed.content), "bad_timestamp", "no_format_match"))
         bad = pc.invert(ok)
-        quarantine = pa.table({
-            "source": pc.filter(lines.column("source"), bad), "source_offset": pc.filter(lines.column("source_offset"), bad),
-            "raw": pc.filter(raw, bad), "reason": pc.filter(reasons, bad),
-        })
+        quarantine = quarantine_table(pc.filter(lines.column("source"), bad),
+                                      pc.filter(lines.column("source_offset"), bad), pc.filter(raw, bad),
+                                      pc.filter(reasons, bad))
         for reason, count in Counter(quarantine.column("reason").to_pylist()).items():
             stats[f"quarantine.{reason}"] += count
-        now = pa.scalar(datetime.now(timezone.utc).replace(tzinfo=None), pa.timestamp("us"))
-        quarantine = quarantine.append_column("seen_at", pa.array([now.as_py()] * quarantine.num_rows,
-                                                                 pa.timestamp("us")))
 
         good = lines.filter(ok)
         content = pc.filter(parsed.content, ok)
@@ -116,7 +112,7 @@ class LineTransformer:
             "component": pc.filter(parsed.component, ok),
         }, schema=LOGS_SCHEMA)
         stats["rows"] += n
-        return Transformed(rows, quarantine.cast(QUARANTINE_SCHEMA), stats)
+        return Transformed(rows, quarantine, stats)
 
     @staticmethod
     def _event_ids(lines: pa.Table) -> pa.Array:
