@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import random
+import resource
 import statistics
 import tempfile
 import threading
@@ -22,6 +24,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
+import psutil
 from kafka import TopicPartition
 
 from logpilot_dagster.broker import BrokerSettings, EmbeddedBroker
@@ -77,14 +80,26 @@ def catch_up(broker, settings: LiveSettings, records: int) -> dict:
     lines = sample_lines(records, start)
     gen_s = time.perf_counter() - t0
     produce_s = produce(broker, settings.paths, lines)
+    drain_cpu = cpu_seconds(broker)
     drain_s = drain(broker, settings, records)
+    drain_cpu = [b - a for a, b in zip(drain_cpu, cpu_seconds(broker))]
+    worker_cpu = cpu_seconds(broker)
     stats = run_ingestion(settings, until_caught_up=True, broker=broker, report=lambda msg: None)
+    worker_cpu = [b - a for a, b in zip(worker_cpu, cpu_seconds(broker))]
     with duckdb.connect(str(settings.paths.db_path), read_only=True) as con:
         rows, quarantined = con.execute("SELECT (SELECT count(*) FROM logs), (SELECT count(*) FROM quarantine)").fetchone()
     drain_rate = records / drain_s
     return {"records": records, "generate_s": gen_s, "produce_rate": records / produce_s, "drain_rate": drain_rate,
             "worker_rate": stats.consumed / stats.elapsed_s, "ratio": stats.consumed / stats.elapsed_s / drain_rate,
-            "worker_s": stats.elapsed_s, "consumed": stats.consumed, "rows": rows, "quarantined": quarantined}
+            "worker_s": stats.elapsed_s, "consumed": stats.consumed, "rows": rows, "quarantined": quarantined,
+            "drain_cpu": drain_cpu, "worker_cpu": worker_cpu}
+
+
+def cpu_seconds(broker) -> list[float]:
+    """CPU seconds so far of [this process, its finished children (the worker's stages), the broker]."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    tansu = psutil.Process(broker.process.pid).cpu_times()
+    return [own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime, tansu.user + tansu.system]
 
 
 def produce_at_rate(bootstrap: str, topic: str, rate: int, seconds: float, out: multiprocessing.Queue) -> None:
@@ -93,7 +108,7 @@ def produce_at_rate(bootstrap: str, topic: str, rate: int, seconds: float, out: 
 
     sent: dict[tuple[int, int], float] = {}
     r = random.Random(2)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     t0 = time.perf_counter()
     for i in range(int(rate * seconds)):
         if (pause := t0 + i / rate - time.perf_counter()) > 0:
@@ -161,6 +176,10 @@ def main() -> None:
             print(f"  worker (into DuckDB): {c['worker_rate']:.0f} records/s ({c['worker_s']:.1f}s, "
                   f"{c['rows']} rows, {c['quarantined']} quarantined)")
             print(f"  worker / drain = {c['ratio']:.2f} (target >= 0.8)")
+            for name in ("drain", "worker"):
+                own, stages, tansu = c[f"{name}_cpu"]
+                print(f"  CPU seconds during the {name}: consumer process {own:.1f}, worker stage processes "
+                      f"{stages:.1f}, broker {tansu:.1f} ({os.cpu_count()} cores)")
             rt = real_time(broker, settings, args.rate, args.seconds)
             print(f"real-time at {args.rate} lines/s for {args.seconds:.0f}s: {rt['seen']}/{rt['lines']} visible, "
                   f"produce -> visible p50 {rt['p50_ms']:.0f} ms, p99 {rt['p99_ms']:.0f} ms ({rt['batches']} transactions, "

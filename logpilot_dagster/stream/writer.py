@@ -64,11 +64,12 @@ def _start_child(parent_pid: int, paths: LogPilotPaths | None) -> None:
         _builder = BatchBuilder(paths)
 
 
-def _stage(paths: LogPilotPaths | None) -> tuple[ProcessPoolExecutor, Future]:
-    """A one-process pool, started now rather than with the first batch (wait for the returned future)."""
+def _stage(paths: LogPilotPaths | None) -> ProcessPoolExecutor:
+    """A one-process pool whose process starts now (while the consumer connects), not with the first batch."""
     pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_start_child,
                                initargs=(os.getpid(), paths))
-    return pool, pool.submit(int)
+    pool.submit(int)
+    return pool
 
 
 def _transform(records: pa.Table, topic: str, t1_ms: int | None, now_ms: int) -> tuple[Batch, int]:
@@ -91,9 +92,7 @@ class BatchWriter:
         self.db_path = paths.db_path
         self.topic = topic
         self.t1_ms = t1_ms
-        (self._transformer, transformer_up), (self._writer, writer_up) = _stage(paths), _stage(None)
-        transformer_up.result()
-        writer_up.result()
+        self._transformer, self._writer = _stage(paths), _stage(None)
         self._transforming: queue.Queue[tuple[Future, int] | None] = queue.Queue(maxsize=QUEUED)
         self._done: queue.Queue[Written] = queue.Queue()
         self._error: BaseException | None = None
