@@ -45,10 +45,12 @@ def stored_rows(paths) -> int:
             return 0
 
 
-def wait_for_commit(paths, proc: subprocess.Popen, rows_before: int) -> None:
+def wait_for_commit(paths, proc: subprocess.Popen, rows_before: int, timeout_s: float = 60) -> None:
     """Until the worker has committed rows of its own."""
+    deadline = time.monotonic() + timeout_s
     while stored_rows(paths) <= rows_before:
         assert proc.poll() is None, "the worker exited early"
+        assert time.monotonic() < deadline, "the worker committed nothing"
         time.sleep(0.05)
 
 
@@ -74,7 +76,7 @@ def start_worker():
 
 def test_sigkill_mid_stream_then_restart_stores_every_record_exactly_once(broker, live_home, start_worker):
     produced = produce_sample(broker, live_home, per_service=1000)
-    env = worker_env(live_home, broker, batch_size=20)
+    env = worker_env(live_home, broker, batch_size=5)  # hundreds of small transactions to interrupt
     rows_after_kill = [0]
     for extra_s in (0.0, 0.3, 0.6):
         proc = start_worker(env)
