@@ -14,8 +14,9 @@ DEFAULT_GROUP = "logpilot-ingest"
 
 @dataclass(frozen=True)
 class LiveSettings:
-    """``batch_size`` caps the records per DuckDB transaction; ``max_latency_s`` caps how long a consumed record
-    may wait in memory before it is written (in real-time mode records are written as soon as the lag is 0)."""
+    """``batch_size`` caps the records per DuckDB transaction. A smaller batch is handed on once the worker has
+    reached the head of the topic or its oldest record waited ``max_latency_s``, provided the transform/write
+    pipeline has room; under load records keep gathering into fewer, larger transactions instead."""
 
     paths: LogPilotPaths
     broker: BrokerSettings = field(default_factory=BrokerSettings)

@@ -142,7 +142,8 @@ class BatchWriter:
         return done
 
     def close(self) -> None:
-        """Stop both stages; batches not committed yet are dropped (they will be consumed again)."""
+        """Stop both stages. After an error, batches not committed are dropped: DuckDB's offsets do not cover
+        them, so the next run consumes them again."""
         if self._thread.is_alive() and self._error is None:
             self._transforming.put(None)
             self._thread.join()
