@@ -20,8 +20,6 @@ from logpilot_dagster.stream.producer import LineProducer, produce_stream, read_
 from logpilot_dagster.stream.settings import LiveSettings
 from logpilot_dagster.stream.worker import run_ingestion
 
-COLLECTOR_STATE = "collector.json"
-
 
 def _paths(args: argparse.Namespace) -> LogPilotPaths:
     return LogPilotPaths.from_env(getattr(args, "home", None)).ensure()
@@ -70,7 +68,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
         return 2
     stop = _stop_on_signals()
     with LineProducer(broker, SchemaRegistry.load(paths)) as producer:
-        collector = Collector(producer, files, paths.state_dir / COLLECTOR_STATE,
+        collector = Collector(producer, files, paths.state_dir / f"{args.name}.json",
                               stdin=sys.stdin.buffer if args.stdin else None, stdin_source=args.source)
         try:
             sent = collector.run(stop, args.interval)
@@ -117,6 +115,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--stdin", action="store_true", help="also read lines from stdin")
     p.add_argument("--source", default="stdin", help="source name for stdin lines")
     p.add_argument("--interval", type=float, default=0.2, help="seconds between polls when idle")
+    p.add_argument("--name", default="collector",
+                   help="names the position file under the state dir (one per collector running at once)")
     p.set_defaults(func=cmd_collect)
 
     p = subparsers.add_parser("produce", help="send a file (or - for stdin) to the raw topic once")
