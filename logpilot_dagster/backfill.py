@@ -264,13 +264,23 @@ def replace_year_rows(con, year: int, logs_glob: str | None) -> None:
 
 
 def refresh_templates(con, registry: SchemaRegistry) -> None:
-    """Point old ids in ``logs`` at their current template and rebuild ``templates`` with stats from ``logs``."""
+    """Point old ids in ``logs`` at their current template and rebuild ``templates`` with stats from ``logs``.
+
+    Templates that only the live worker has mined (in ``templates`` but not in the registry) are kept."""
     con.execute("UPDATE logs SET template_id = a.template_id FROM template_aliases a "
                 "WHERE logs.template_id = a.alias_id")
     defs = pa.table({"template_id": list(registry.templates),
                      "template": [t["template"] for t in registry.templates.values()],
                      "service": [t["service"] for t in registry.templates.values()]})
-    con.register("template_defs", defs)
+    con.register("registry_defs", defs)
+    con.execute("""
+        CREATE TEMP TABLE template_defs AS
+        SELECT * FROM registry_defs
+        UNION ALL
+        SELECT template_id, template, service FROM templates
+        WHERE template_id NOT IN (SELECT template_id FROM registry_defs)
+          AND template_id NOT IN (SELECT alias_id FROM template_aliases)""")
+    con.unregister("registry_defs")
     con.execute("DELETE FROM templates")
     con.execute("""
         INSERT INTO templates
@@ -278,7 +288,7 @@ def refresh_templates(con, registry: SchemaRegistry) -> None:
         FROM template_defs d LEFT JOIN (
             SELECT template_id, min(ts) AS first_seen, max(ts) AS last_seen, count(*) AS n FROM logs GROUP BY 1
         ) s USING (template_id)""")
-    con.unregister("template_defs")
+    con.execute("DROP TABLE template_defs")
 
 
 def load_catalog(paths: LogPilotPaths) -> int:

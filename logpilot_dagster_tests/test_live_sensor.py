@@ -14,7 +14,7 @@ from logpilot_dagster.sample_data import render_line
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.stream import LineProducer
 from logpilot_dagster_tests.broker_fixture import broker  # noqa: F401  (the real tansu broker on loopback)
-from logpilot_dagster_tests.pipeline import metadata, resources
+from logpilot_dagster_tests.pipeline import materialize_year, metadata, resources
 
 
 def test_sensor_skips_without_t1_and_fires_once_with_it(sample_home, broker):  # noqa: F811
@@ -43,7 +43,9 @@ def test_live_ingestion_job_lands_only_what_follows_t1(sample_home, broker, tmp_
                                          "t1_watermark")["t1"])
     r = random.Random(3)
     lines = [render_line("payments-api", t1 - timedelta(minutes=i), r)[1] for i in range(10)]
-    lines += [render_line("payments-api", t1 + timedelta(seconds=i), r)[1] for i in range(1, 51)]
+    lines += [render_line("payments-api", t1 + timedelta(seconds=i), r)[1] for i in range(1, 50)]
+    novel = f"{t1 + timedelta(minutes=5):%Y-%m-%d %H:%M:%S},000 ERROR [main] com.acme.Ledger: Quantum ledger desynchronised"
+    lines.append(novel)
     with LineProducer(broker, SchemaRegistry.load(paths), topic=broker.settings.topic) as producer:
         producer.send("payments-api", [line.encode() for line in lines])
 
@@ -62,3 +64,14 @@ def test_live_ingestion_job_lands_only_what_follows_t1(sample_home, broker, tmp_
     finally:
         con.close()
     assert after == (50, 50)
+
+    def novel_template() -> list:
+        con = duckdb.connect(str(paths.db_path), read_only=True)
+        try:
+            return con.execute("SELECT count FROM templates WHERE template LIKE 'Quantum ledger%'").fetchall()
+        finally:
+            con.close()
+
+    assert novel_template() == [(1,)]  # mined live
+    materialize_year(home, 2023)
+    assert novel_template() == [(1,)]  # a backfill re-run keeps what only the live worker knows
