@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -111,10 +112,32 @@ def year_dirs(paths: LogPilotPaths, year: int) -> tuple[Path, Path, Path]:
             paths.state_dir / "shards" / f"year={year}.json")
 
 
-def _write_quarantine(items: list[Quarantined], directory: Path, part: int) -> None:
-    table = quarantine_table([q.source for q in items], [q.source_offset for q in items],
-                             [q.raw for q in items], [q.reason for q in items])
-    pq.write_table(table, directory / f"part-{part:05d}.parquet", compression="zstd")
+class ParquetWriter:
+    """Writes Parquet files on one background thread (pyarrow releases the GIL, so parsing the next batch
+    overlaps the zstd encoding of this one); at most ``depth`` files wait, which keeps memory bounded."""
+
+    def __init__(self, depth: int = 2):
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet")
+        self.pending: deque[Future] = deque()
+        self.depth = depth
+
+    def write(self, table: pa.Table, path: Path) -> None:
+        self.pending.append(self.pool.submit(pq.write_table, table, path, compression="zstd"))
+        while len(self.pending) > self.depth:
+            self.pending.popleft().result()
+
+    def close(self) -> None:
+        """Wait for every file (re-raising a failed write)."""
+        try:
+            while self.pending:
+                self.pending.popleft().result()
+        finally:
+            self.pool.shutdown()
+
+
+def _quarantine_rows(items: list[Quarantined]) -> pa.Table:
+    return quarantine_table([q.source for q in items], [q.source_offset for q in items],
+                            [q.raw for q in items], [q.reason for q in items])
 
 
 def stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegistry, year: int,
@@ -131,14 +154,18 @@ def stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegistr
     transformer = LineTransformer(registry, PIIMasker())
     result = StageResult(year)
     part = 0
-    for entry in sorted(files, key=lambda f: f.key):
-        result.files.append(entry.key)
-        with closing(store.open(entry.key)) as stream:
-            for batch in read_lines(stream, entry.key, entry.gz, batch_lines):
-                part += 1
-                _stage_batch(transformer, entry, batch, year, tmp_logs, tmp_q, part, result)
-                if progress:
-                    progress(len(batch) + len(batch.quarantined))
+    writer = ParquetWriter()
+    try:
+        for entry in sorted(files, key=lambda f: f.key):
+            result.files.append(entry.key)
+            with closing(store.open(entry.key)) as stream:
+                for batch in read_lines(stream, entry.key, entry.gz, batch_lines):
+                    part += 1
+                    _stage_batch(transformer, writer, entry, batch, year, (tmp_logs, tmp_q, part), result)
+                    if progress:
+                        progress(len(batch) + len(batch.quarantined))
+    finally:
+        writer.close()
     shard = shard_document(registry.active_miners())
     result.templates = len(shard["templates"])
     result.seconds = time.perf_counter() - start
@@ -152,8 +179,9 @@ def stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegistr
     return result
 
 
-def _stage_batch(transformer: LineTransformer, entry: LandingFile, batch: LineBatch, year: int, logs_dir: Path,
-                 quarantine_dir: Path, part: int, result: StageResult) -> None:
+def _stage_batch(transformer: LineTransformer, writer: ParquetWriter, entry: LandingFile, batch: LineBatch,
+                 year: int, target: tuple[Path, Path, int], result: StageResult) -> None:
+    logs_dir, quarantine_dir, part = target
     result.lines_read += len(batch) + len(batch.quarantined)
     quarantined = list(batch.quarantined)
     for q in quarantined:
@@ -169,12 +197,12 @@ def _stage_batch(transformer: LineTransformer, entry: LandingFile, batch: LineBa
         result.stats.update(out.stats)
         result.rows += out.rows.num_rows
         if out.rows.num_rows:
-            pq.write_table(out.rows, logs_dir / f"part-{part:05d}.parquet", compression="zstd")
+            writer.write(out.rows, logs_dir / f"part-{part:05d}.parquet")
         if out.quarantine.num_rows:
-            pq.write_table(out.quarantine, quarantine_dir / f"q-{part:05d}.parquet", compression="zstd")
+            writer.write(out.quarantine, quarantine_dir / f"q-{part:05d}.parquet")
             result.quarantined += out.quarantine.num_rows
     if quarantined:
-        _write_quarantine(quarantined, quarantine_dir, part)
+        writer.write(_quarantine_rows(quarantined), quarantine_dir / f"part-{part:05d}.parquet")
         result.quarantined += len(quarantined)
 
 
