@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from logpilot_dagster.broker import announce_file
-from logpilot_dagster_tests.broker_fixture import live_home, recent, sample_lines, write_lines  # noqa: F401
+from logpilot_dagster_tests.broker_fixture import recent, sample_lines, write_lines
 
 CLI = [sys.executable, "-m", "logpilot_dagster.stream"]
 

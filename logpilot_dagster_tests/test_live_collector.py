@@ -11,7 +11,7 @@ from kafka import TopicPartition
 
 from logpilot_dagster.registry import SchemaRegistry
 from logpilot_dagster.stream import Collector, FileTailer, LineProducer
-from logpilot_dagster_tests.broker_fixture import broker, live_home, recent, sample_lines, write_lines  # noqa: F401
+from logpilot_dagster_tests.broker_fixture import recent, sample_lines, write_lines
 
 
 def read_all(tailer: FileTailer) -> list[bytes]:

@@ -16,7 +16,7 @@ import pytest
 from logpilot_dagster.registry import SchemaRegistry
 from logpilot_dagster.stream import LineProducer
 from logpilot_dagster.warehouse import connect
-from logpilot_dagster_tests.broker_fixture import broker, live_home, recent, sample_lines  # noqa: F401
+from logpilot_dagster_tests.broker_fixture import recent, sample_lines
 
 INGEST = [sys.executable, "-m", "logpilot_dagster.stream", "ingest"]
 SERVICES = ("payments-api", "edge-gateway", "notification-worker")

@@ -13,11 +13,10 @@ from logpilot_dagster.registry import SchemaRegistry
 from logpilot_dagster.sample_data import render_line
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.stream import LineProducer
-from logpilot_dagster_tests.broker_fixture import broker  # noqa: F401  (the real tansu broker on loopback)
 from logpilot_dagster_tests.pipeline import materialize_year, metadata, resources
 
 
-def test_sensor_skips_without_t1_and_fires_once_with_it(sample_home, broker):  # noqa: F811
+def test_sensor_skips_without_t1_and_fires_once_with_it(sample_home, broker):
     instance = dg.DagsterInstance.ephemeral()
     home = resources(sample_home.home)["logpilot"]
 
@@ -35,7 +34,7 @@ def test_sensor_skips_without_t1_and_fires_once_with_it(sample_home, broker):  #
     assert requests[0].run_config["ops"]["consume_raw_topic"]["config"]["t1"] == t1
 
 
-def test_live_ingestion_job_lands_only_what_follows_t1(sample_home, broker, tmp_path):  # noqa: F811
+def test_live_ingestion_job_lands_only_what_follows_t1(sample_home, broker, tmp_path):
     home = tmp_path / "home"
     shutil.copytree(sample_home.home, home)
     paths = LogPilotPaths.from_env(home)

@@ -10,7 +10,7 @@ from logpilot_dagster.registry import SchemaRegistry
 from logpilot_dagster.sample_data import render_line
 from logpilot_dagster.stream import CATCH_UP, REAL_TIME, IngestionWorker, LineProducer, run_ingestion
 from logpilot_dagster.warehouse import connect
-from logpilot_dagster_tests.broker_fixture import broker, live_home, live_settings, recent, sample_lines  # noqa: F401
+from logpilot_dagster_tests.broker_fixture import recent, sample_lines
 
 
 def produce(broker, paths, service: str, lines: list[bytes]) -> None:
