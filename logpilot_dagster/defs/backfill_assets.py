@@ -24,8 +24,8 @@ def _year(context: dg.AssetExecutionContext) -> int:
 def landing_files(context: dg.AssetExecutionContext, logpilot: LogPilotHome,
                   landing_zone: LandingZone) -> dg.MaterializeResult:
     """The year's raw log files in the landing zone (local directory or S3 prefix), with their sources."""
-    paths = logpilot.paths
-    files = backfill.list_landing_files(landing_zone.store(paths), logpilot.registry())
+    store = landing_zone.store(logpilot.paths)
+    files = backfill.list_landing_files(store, logpilot.registry())
     year = _year(context)
     mine = [f for f in files if f.year == year]
     undated = [f.key for f in files if f.year is None]
@@ -34,7 +34,7 @@ def landing_files(context: dg.AssetExecutionContext, logpilot: LogPilotHome,
     return dg.MaterializeResult(metadata={
         "files": len(mine), "bytes": sum(f.size for f in mine),
         "undeclared_files": dg.MetadataValue.json([f.key for f in mine if f.source_name is None]),
-        "files_without_year": len(undated), "store": landing_zone.store(paths).uri,
+        "files_without_year": len(undated), "store": store.uri,
     })
 
 

@@ -1,13 +1,13 @@
 """Steady state: the ``live_ingestion`` job and the sensor that launches it once T1 is published."""
 
-import os
+from dataclasses import replace
 from datetime import datetime
 
 import dagster as dg
 
 from logpilot_dagster.broker import BrokerSettings, announce_file
 from logpilot_dagster.broker.embedded import announced_bootstrap
-from logpilot_dagster.defs.resources import LogPilotHome
+from logpilot_dagster.defs.resources import LogPilotHome, env_or
 from logpilot_dagster.stream.settings import DEFAULT_GROUP, LiveSettings
 from logpilot_dagster.stream.worker import run_ingestion
 
@@ -25,19 +25,14 @@ class LiveIngestion(dg.ConfigurableResource):
     max_latency_s: float = 1.0
 
     def settings(self, home: LogPilotHome) -> LiveSettings:
-        broker = BrokerSettings.from_env()
-        broker = BrokerSettings(**{**broker.__dict__, "bootstrap_servers": self.bootstrap_servers or None,
-                                   "topic": self.topic})
+        broker = replace(BrokerSettings.from_env(), bootstrap_servers=self.bootstrap_servers or None, topic=self.topic)
         return LiveSettings(paths=home.paths, broker=broker, group_id=self.group_id, batch_size=self.batch_size,
                             max_latency_s=self.max_latency_s)
 
 
 def live_resource() -> LiveIngestion:
-    def env(name: str, default: str):
-        return dg.EnvVar(name) if os.environ.get(name) else default
-
-    return LiveIngestion(bootstrap_servers=env("LOGPILOT_KAFKA_BOOTSTRAP", ""),
-                         topic=env("LOGPILOT_KAFKA_TOPIC", "logpilot.raw"))
+    return LiveIngestion(bootstrap_servers=env_or("LOGPILOT_KAFKA_BOOTSTRAP", ""),
+                         topic=env_or("LOGPILOT_KAFKA_TOPIC", "logpilot.raw"))
 
 
 class IngestConfig(dg.Config):

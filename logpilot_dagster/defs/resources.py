@@ -37,16 +37,16 @@ class LandingZone(dg.ConfigurableResource):
         return LocalObjectStore(paths.landing_zone)
 
 
-def _env(name: str, default: str) -> str | dg.EnvVar:
+def env_or(name: str, default: str) -> str | dg.EnvVar:
     """An ``EnvVar`` when the variable is set (so the UI shows where a value comes from), else the default."""
     return dg.EnvVar(name) if os.environ.get(name) else default
 
 
 def default_resources() -> dict:
     endpoint = dg.EnvVar("LOGPILOT_S3_ENDPOINT_URL") if os.environ.get("LOGPILOT_S3_ENDPOINT_URL") else None
-    s3 = S3Resource(endpoint_url=endpoint, region_name=_env("AWS_DEFAULT_REGION", "us-east-1"))
+    s3 = S3Resource(endpoint_url=endpoint, region_name=env_or("AWS_DEFAULT_REGION", "us-east-1"))
     return {
-        "logpilot": LogPilotHome(home=_env("LOGPILOT_HOME", "data")),
-        "landing_zone": LandingZone(s3_bucket=_env("LOGPILOT_LANDING_BUCKET", ""),
-                                    s3_prefix=_env("LOGPILOT_LANDING_PREFIX", ""), s3=s3),
+        "logpilot": LogPilotHome(home=env_or("LOGPILOT_HOME", "data")),
+        "landing_zone": LandingZone(s3_bucket=env_or("LOGPILOT_LANDING_BUCKET", ""),
+                                    s3_prefix=env_or("LOGPILOT_LANDING_PREFIX", ""), s3=s3),
     }
