@@ -1,7 +1,9 @@
 """The DuckDB warehouse: short-lived connections, the table contract and offline extensions.
 
 Only one process may hold the file read-write, so connections are opened per unit of work, closed in
-``finally`` and retried briefly when another process holds the lock.
+``finally`` and retried briefly when another process holds the lock. A process that waits for the lock says so
+with a marker file next to the database; the one writer that keeps its connection between transactions (the
+live worker, see ``HeldConnection``) lets go as soon as it sees the marker.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import platform
 import random
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,29 +96,106 @@ def _is_lock_error(exc: Exception) -> bool:
     return "Could not set lock" in text or "Conflicting lock" in text
 
 
+def waiting_marker(db_path: str | Path) -> Path:
+    """The file that tells a holder of ``db_path`` that another process waits for it."""
+    db_path = Path(db_path)
+    return db_path.with_name(db_path.name + ".waiting")
+
+
+def _open(db_path: str | Path, read_only: bool, wait_s: float, config: dict | None) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect`` with retries (and the waiting marker) while another process holds the lock."""
+    deadline = time.monotonic() + wait_s
+    delay, marker = 0.05, None
+    try:
+        while True:
+            try:
+                return duckdb.connect(str(db_path), read_only=read_only, config=config or {})
+            except duckdb.IOException as exc:
+                if not _is_lock_error(exc) or time.monotonic() > deadline:
+                    if _is_lock_error(exc):
+                        raise WarehouseLockedError(f"{db_path} stayed locked for {wait_s:.0f}s: {exc}") from exc
+                    raise
+                if marker is None:
+                    marker = waiting_marker(db_path)
+                    try:
+                        marker.touch()
+                    except OSError:  # a read-only directory: just wait
+                        pass
+                time.sleep(delay + random.random() * delay)
+                delay = min(delay * 2, 0.2)
+    finally:
+        if marker is not None:
+            marker.unlink(missing_ok=True)
+
+
 @contextmanager
 def connect(db_path: str | Path, read_only: bool = False, wait_s: float = 120.0,
             config: dict | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open ``db_path`` for one unit of work, waiting (with jitter) while another process holds the lock.
 
     ``config`` goes to ``duckdb.connect`` (e.g. ``{"enable_external_access": False}`` for untrusted SQL)."""
-    deadline = time.monotonic() + wait_s
-    delay = 0.05
-    while True:
-        try:
-            con = duckdb.connect(str(db_path), read_only=read_only, config=config or {})
-            break
-        except duckdb.IOException as exc:
-            if not _is_lock_error(exc) or time.monotonic() > deadline:
-                if _is_lock_error(exc):
-                    raise WarehouseLockedError(f"{db_path} stayed locked for {wait_s:.0f}s: {exc}") from exc
-                raise
-            time.sleep(delay + random.random() * delay)
-            delay = min(delay * 2, 1.0)
+    con = _open(db_path, read_only, wait_s, config)
     try:
         yield con
     finally:
         con.close()
+
+
+class HeldConnection:
+    """A read-write connection kept open between the transactions of a busy writer.
+
+    Re-opening the file for every transaction costs a checkpoint each time (the primary-key index included);
+    a writer with a backlog keeps the connection instead and closes it after ``linger_s`` without work, or
+    right after a transaction when another process left its waiting marker (then pauses up to ``yield_s`` so
+    that process gets the lock). ``threads``: DuckDB's, one by default (a writer next to busy processes)."""
+
+    def __init__(self, db_path: str | Path, linger_s: float = 0.5, yield_s: float = 2.0, threads: int = 1) -> None:
+        self.db_path = Path(db_path)
+        self.threads = threads
+        self.linger_s = linger_s
+        self.yield_s = yield_s
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    @contextmanager
+    def use(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The connection for one unit of work (opened, with the schema ensured, when not held)."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            if self._con is None:
+                self._con = _open(self.db_path, False, 120.0, {"threads": self.threads})
+                ensure_schema(self._con)
+            try:
+                yield self._con
+            except BaseException:
+                self._close()
+                raise
+            if waiting_marker(self.db_path).exists():
+                self._close()
+                self._let_waiter_in()
+            else:
+                self._timer = threading.Timer(self.linger_s, self.close)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _let_waiter_in(self) -> None:
+        marker = waiting_marker(self.db_path)
+        deadline = time.monotonic() + self.yield_s
+        while marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        marker.unlink(missing_ok=True)  # left by a process that gave up or died
+
+    def _close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def close(self) -> None:
+        """Close the connection now (it reopens on the next ``use``)."""
+        with self._lock:
+            self._close()
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

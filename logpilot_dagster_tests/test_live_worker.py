@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from logpilot_dagster.registry import SchemaRegistry
@@ -138,3 +139,21 @@ def test_running_worker_rides_out_a_broker_restart(broker, live_settings):
         thread.join()
     assert any("resuming from the stored offsets" in m for m in messages)
     assert query(paths, "SELECT count(*), count(DISTINCT event_id) FROM logs") == [(500, 500)]
+
+
+def test_replayed_records_are_not_stored_twice(broker, live_settings):
+    """With the stored offsets lost (and another consumer group), every record comes again: the primary key
+    turns the replay into a no-op and the template counts stay those of one copy."""
+    paths = live_settings.paths
+    produce(broker, paths, "payments-api", sample_lines("payments-api", 300, recent(hours=1)))
+    assert run_ingestion(live_settings, until_caught_up=True, broker=broker).inserted == 300
+    counts = query(paths, "SELECT template_id, count FROM templates ORDER BY 1")
+    with connect(paths.db_path) as con:
+        con.execute("DELETE FROM stream_offsets")
+
+    replay = run_ingestion(replace(live_settings, group_id="replay"), until_caught_up=True, broker=broker)
+
+    assert (replay.consumed, replay.inserted) == (300, 0)
+    assert query(paths, "SELECT count(*), count(DISTINCT event_id) FROM logs") == [(300, 300)]
+    assert query(paths, "SELECT template_id, count FROM templates ORDER BY 1") == counts
+    assert sum(c for _, c in counts) == 300

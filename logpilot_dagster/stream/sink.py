@@ -1,8 +1,9 @@
 """One DuckDB transaction per batch: rows, quarantine, template stats and the consumed offsets together.
 
 Because ``stream_offsets`` commits with the rows, the worker resumes exactly after the last stored record
-whatever happened to the process or to the broker's group offsets. ``INSERT OR IGNORE`` on the event id is a
-second guard against replays.
+whatever happened to the process or to the broker's group offsets. The primary key on the event id is a second
+guard: a batch holding a record stored before (replayed with the same coordinates) is written again with
+``INSERT OR IGNORE`` and its templates recounted from ``logs``; the common path pays for neither.
 """
 
 from __future__ import annotations
@@ -10,15 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
 from logpilot_dagster.warehouse import connect, ensure_schema
 
-_UPSERT_TEMPLATES = """
+_CURRENT_ID = "coalesce(a.template_id, r.template_id)"
+_BATCH_ROWS = "batch_rows r LEFT JOIN template_aliases a ON a.alias_id = r.template_id"
+_UPSERT_TEMPLATES = f"""
 INSERT INTO templates
-SELECT i.template_id, d.template, d.service, min(i.ts), max(i.ts), count(*)
-FROM inserted_rows i JOIN batch_templates d USING (template_id)
-WHERE i.template_id NOT IN (SELECT template_id FROM batch_aliases)
+SELECT d.template_id, d.template, d.service, min(r.ts), max(r.ts), count(*)
+FROM {_BATCH_ROWS} JOIN batch_templates d ON d.template_id = {_CURRENT_ID}
+WHERE d.template_id NOT IN (SELECT alias_id FROM batch_aliases)
 GROUP BY ALL
 ON CONFLICT (template_id) DO UPDATE SET
     template = excluded.template,
@@ -26,13 +30,14 @@ ON CONFLICT (template_id) DO UPDATE SET
     last_seen = greatest(templates.last_seen, excluded.last_seen),
     count = templates.count + excluded.count
 """
-_RECOUNT_ALIASED = """
+_RECOUNT = """
 INSERT OR REPLACE INTO templates
 SELECT d.template_id, d.template, d.service, min(l.ts), max(l.ts), count(l.ts)
 FROM batch_templates d LEFT JOIN logs l USING (template_id)
-WHERE d.template_id IN (SELECT template_id FROM batch_aliases)
+WHERE d.template_id IN (SELECT template_id FROM {recount})
 GROUP BY ALL
 """
+_REGISTERED = ("batch_rows", "batch_quarantine", "batch_templates", "batch_aliases", "batch_offsets")
 
 
 @dataclass
@@ -56,41 +61,44 @@ def stored_offsets(db_path: Path, topic: str) -> dict[int, int]:
                                 [topic]).fetchall())
 
 
-def write_batch(db_path: Path, batch: Batch) -> int:
-    """Commit the batch atomically; returns the number of rows actually inserted into ``logs``."""
-    aliases = pa.table({"alias_id": pa.array(list(batch.aliases), pa.string()),
-                        "template_id": pa.array(list(batch.aliases.values()), pa.string())})
-    offsets = pa.table({"partition": pa.array(list(batch.next_offsets), pa.int32()),
-                        "next_offset": pa.array(list(batch.next_offsets.values()), pa.int64())})
-    with connect(db_path) as con:
-        ensure_schema(con)
-        con.register("batch_rows", batch.rows)
-        con.register("batch_quarantine", batch.quarantine)
-        con.register("batch_templates", batch.templates)
-        con.register("batch_aliases", aliases)
-        con.register("batch_offsets", offsets)
-        con.execute("BEGIN TRANSACTION")
+def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> int:
+    """Commit the batch atomically on ``con``; returns the number of rows actually inserted into ``logs``."""
+    con.register("batch_rows", batch.rows)
+    con.register("batch_quarantine", batch.quarantine)
+    con.register("batch_templates", batch.templates)
+    con.register("batch_aliases", pa.table({"alias_id": pa.array(list(batch.aliases), pa.string()),
+                                            "template_id": pa.array(list(batch.aliases.values()), pa.string())}))
+    con.register("batch_offsets", pa.table({"partition": pa.array(list(batch.next_offsets), pa.int32()),
+                                            "next_offset": pa.array(list(batch.next_offsets.values()), pa.int64())}))
+    try:
         try:
-            if batch.aliases:
-                con.execute("INSERT OR REPLACE INTO template_aliases SELECT alias_id, template_id, now() "
-                            "FROM batch_aliases")
-                con.execute("UPDATE logs SET template_id = a.template_id FROM batch_aliases a "
-                            "WHERE logs.template_id = a.alias_id")
-                con.execute("DELETE FROM templates WHERE template_id IN (SELECT alias_id FROM batch_aliases)")
-            inserted = con.execute("""
-                INSERT OR IGNORE INTO logs BY NAME
-                SELECT r.* REPLACE (coalesce(a.template_id, r.template_id) AS template_id)
-                FROM batch_rows r LEFT JOIN template_aliases a ON a.alias_id = r.template_id
-                RETURNING template_id, ts""").fetch_arrow_table()
-            con.register("inserted_rows", inserted)
-            con.execute(_UPSERT_TEMPLATES)
-            if batch.aliases:
-                con.execute(_RECOUNT_ALIASED)
-            con.execute("INSERT INTO quarantine BY NAME SELECT * FROM batch_quarantine")
-            con.execute('INSERT OR REPLACE INTO stream_offsets SELECT ?, "partition", next_offset, now() '
-                        'FROM batch_offsets', [batch.topic])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        return inserted.num_rows
+            return _transaction(con, batch, replayed=False)
+        except duckdb.ConstraintException:
+            return _transaction(con, batch, replayed=True)
+    finally:
+        for name in _REGISTERED:
+            con.unregister(name)
+
+
+def _transaction(con: duckdb.DuckDBPyConnection, batch: Batch, replayed: bool) -> int:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if batch.aliases:
+            con.execute("INSERT OR REPLACE INTO template_aliases SELECT alias_id, template_id, now() "
+                        "FROM batch_aliases")
+            con.execute("UPDATE logs SET template_id = a.template_id FROM batch_aliases a "
+                        "WHERE logs.template_id = a.alias_id")
+            con.execute("DELETE FROM templates WHERE template_id IN (SELECT alias_id FROM batch_aliases)")
+            con.execute(_RECOUNT.format(recount="batch_aliases"))
+        [(inserted,)] = con.execute(f"""
+            INSERT {"OR IGNORE" if replayed else ""} INTO logs BY NAME
+            SELECT r.* REPLACE ({_CURRENT_ID} AS template_id) FROM {_BATCH_ROWS}""").fetchall()
+        con.execute(_RECOUNT.format(recount="batch_templates") if replayed else _UPSERT_TEMPLATES)
+        con.execute("INSERT INTO quarantine BY NAME SELECT * FROM batch_quarantine")
+        con.execute('INSERT OR REPLACE INTO stream_offsets SELECT ?, "partition", next_offset, now() '
+                    'FROM batch_offsets', [batch.topic])
+        con.execute("COMMIT")
+        return inserted
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
