@@ -6,7 +6,7 @@
 2. Real time: with the worker running, produce at a fixed rate and measure produce -> visible-in-``logs``
    latency (p50/p99): from each send until the DuckDB transaction holding its row committed.
 
-    python benchmarks/bench_live.py [--records 1000000] [--rate 1000] [--seconds 20]
+    python benchmarks/bench_live.py [--records 1000000] [--rate 1000] [--seconds 20] [--batch-size 50000]
 """
 
 from __future__ import annotations
@@ -162,12 +162,14 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--batch-size", type=int, default=LiveSettings.batch_size,
+                        help="the worker's records per DuckDB transaction")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
         paths = LogPilotPaths.from_env(Path(tmp)).ensure()
         write_sources(paths.sources_file, source_specs())
         broker_settings = BrokerSettings(topic="bench.raw", partitions=args.partitions)
-        settings = LiveSettings(paths=paths, broker=broker_settings)
+        settings = LiveSettings(paths=paths, broker=broker_settings, batch_size=args.batch_size)
         with EmbeddedBroker(broker_settings) as broker:
             c = catch_up(broker, settings, args.records)
             print(f"catch-up: {c['records']} records ({args.partitions} partitions), generated in "

@@ -103,9 +103,11 @@ def waiting_marker(db_path: str | Path) -> Path:
 
 
 def _open(db_path: str | Path, read_only: bool, wait_s: float, config: dict | None) -> duckdb.DuckDBPyConnection:
-    """``duckdb.connect`` with retries (and the waiting marker) while another process holds the lock."""
+    """``duckdb.connect`` with retries while another process holds the lock; every retry (re)posts the waiting
+    marker, which goes once this process is in (or gives up)."""
     deadline = time.monotonic() + wait_s
-    delay, marker = 0.05, None
+    delay, marker = 0.05, waiting_marker(db_path)
+    waited = False
     try:
         while True:
             try:
@@ -115,16 +117,15 @@ def _open(db_path: str | Path, read_only: bool, wait_s: float, config: dict | No
                     if _is_lock_error(exc):
                         raise WarehouseLockedError(f"{db_path} stayed locked for {wait_s:.0f}s: {exc}") from exc
                     raise
-                if marker is None:
-                    marker = waiting_marker(db_path)
-                    try:
-                        marker.touch()
-                    except OSError:  # a read-only directory: just wait
-                        pass
+                waited = True
+                try:
+                    marker.touch()
+                except OSError:  # a read-only directory: just wait
+                    pass
                 time.sleep(delay + random.random() * delay)
                 delay = min(delay * 2, 0.2)
     finally:
-        if marker is not None:
+        if waited:
             marker.unlink(missing_ok=True)
 
 

@@ -81,11 +81,12 @@ def _utf8(values: pa.Array) -> tuple[pa.Array, pa.Array]:
 def _reasons(table: pa.Table, now_ms: int) -> tuple[pa.Array, pa.Array]:
     """(reason or null per record, text per record)."""
     value = pc.fill_null(table.column("value").combine_chunks(), b"")
-    size = pc.binary_length(value)
-    oversize = pc.greater(size, MAX_RECORD_BYTES)
-    text, utf8_ok = _utf8(pc.if_else(oversize, b"", value))
-    text = pc.replace_substring_regex(text, r"[\r\n]+$", "")
-    empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(pc.fill_null(text, ""))), 0)
+    oversize = pc.greater(pc.binary_length(value), MAX_RECORD_BYTES)
+    if pc.any(oversize).as_py():
+        value = pc.if_else(oversize, b"", value)
+    text, utf8_ok = _utf8(value)
+    text = pc.utf8_rtrim(text, characters="\r\n")
+    empty = pc.fill_null(pc.or_(pc.equal(pc.binary_length(text), 0), pc.utf8_is_space(text)), False)
     ts = table.column("timestamp")
     bad_time = pc.or_(pc.less(ts, EARLIEST_EVENT_MS), pc.greater(ts, now_ms + FUTURE_SLACK_MS))
     null = pa.scalar(None, pa.string())
@@ -120,16 +121,21 @@ def screen(table: pa.Table, topic: str, t1_ms: int | None, now_ms: int) -> Scree
         good = pc.and_(good, after_t1)
     else:
         skipped = 0
-    rows = table.filter(good).append_column("text", pc.filter(text, good))
-    ts = pc.cast(rows.column("timestamp"), pa.timestamp("ms"))
-    rows = rows.append_column("year", pc.year(ts))
-    keys = pc.fill_null(rows.column("key"), NO_KEY.encode()).cast(pa.string(), safe=False)
-    rows = rows.set_column(rows.schema.get_field_index("key"), "key", keys)
-    groups = []
-    combos = rows.select(["key", "year"]).group_by(["key", "year"]).aggregate([])
-    for key, year in zip(combos.column("key").to_pylist(), combos.column("year").to_pylist()):
-        part = rows.filter(pc.and_(pc.equal(rows.column("key"), key), pc.equal(rows.column("year"), year)))
-        groups.append(LineGroup(key, year, _lines(topic, part)))
+    kept = table.filter(good)
+    rows = kept.select(["partition", "offset", "timestamp"]).append_column("text", pc.filter(text, good))
+    keys = pc.dictionary_encode(pc.fill_null(kept.column("key").combine_chunks(), NO_KEY.encode())
+                                .cast(pa.string(), safe=False))
+    years = pc.year(pc.cast(rows.column("timestamp"), pa.timestamp("ms")))
+    # One stable sort on (key, year) codes, then a slice per group: records keep their order within a group.
+    codes = pc.add(pc.multiply(pc.cast(keys.indices, pa.int64()), 10_000), pc.cast(years, pa.int64()))
+    order = pc.sort_indices(codes)
+    rows, codes = rows.take(order), pc.take(codes, order)
+    names = keys.dictionary.to_pylist()
+    groups, start = [], 0
+    counted = pc.value_counts(codes)
+    for code, count in zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist()):
+        groups.append(LineGroup(names[code // 10_000], code % 10_000, _lines(topic, rows.slice(start, count))))
+        start += count
     return Screened(groups, quarantine.cast(QUARANTINE_SCHEMA), skipped, next_offsets)
 
 
