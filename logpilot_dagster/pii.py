@@ -1,8 +1,9 @@
 """Mask PII (emails, IPv4 addresses, payment card numbers, US SSNs) in log text before it is stored.
 
 ``PIIMasker.mask`` handles one line; ``PIIMasker.mask_array`` handles an Arrow column: an RE2 prefilter picks
-the rows that may hold PII, only those go through the exact Python masking, and the results are scattered back.
-Both give identical output row by row.
+the rows that may hold PII; emails and IPv4 addresses are masked there with RE2 (``_RE2_KINDS``), and only rows
+that may hold a card number or an SSN go through Python (Luhn and SSN rules). Both give identical output row by
+row, in the same order of kinds.
 """
 
 from __future__ import annotations
@@ -41,6 +42,23 @@ _KIND_FILTERS = {
     IP: r"\d\.\d{1,3}\.\d{1,3}\.\d",
 }
 _ANY_KIND_FILTER = "|".join(_KIND_FILTERS.values())
+
+# The email and IPv4 patterns for RE2, which has no look-arounds: the character before and the one(s) after a
+# match are consumed as groups 1 and 3 and written back. A consumed character can no longer be the context of
+# the next match, so rows where an item directly follows another one's consumed character (``_ADJACENT``: a
+# superset of those rows) are masked from their original text by the exact Python pattern instead.
+_W = "A-Za-z0-9_"
+_EMAIL_CORE = rf"[{_W}.%+-]+@[A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{{2,}}"
+_IP_CORE = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+_RE2_KINDS = {
+    EMAIL: rf"(^|[^{_W}.%+-])({_EMAIL_CORE})([^{_W}-]|$)",
+    IP: rf"(^|[^{_W}.])({_IP_CORE})(\.[^{_W}]|\.$|[^{_W}.]|$)",
+}
+_ADJACENT = {
+    EMAIL: rf"{_EMAIL_CORE}[^{_W}-]{_EMAIL_CORE}",
+    IP: rf"{_IP_CORE}(?:\.[^{_W}]|[^{_W}.]){_IP_CORE}",
+}
+_EXACT = {EMAIL: _EMAIL_RE, IP: _IPV4_RE}
 
 _MAX_CARD_DIGITS = 19
 _CARD_IINS = (  # (lowest, highest issuer prefix, both of one length; allowed card lengths)
@@ -116,12 +134,33 @@ class PIIMasker:
         if not len(subset):
             return arr
         counts = Counter() if stats is None else stats
-        # Per-kind flags on the few candidate rows, so each row runs only the Python patterns it may need.
-        flags = [pc.match_substring_regex(subset, pattern).to_pylist() for pattern in _KIND_FILTERS.values()]
-        masked = [
-            _mask(row, counts, email=e, card=c, ssn=s, ip=i) for row, e, c, s, i in zip(subset.to_pylist(), *flags)
-        ]
-        return pc.replace_with_mask(arr, candidates, pa.array(masked, type=arr.type))
+        subset = _mask_re2(EMAIL, subset, counts)
+        # Cards and SSNs need Python (Luhn, SSN rules): only on the rows their filters let through.
+        digits = pc.or_(pc.match_substring_regex(subset, _KIND_FILTERS[CREDIT_CARD]),
+                        pc.match_substring_regex(subset, _KIND_FILTERS[SSN]))
+        if pc.any(digits).as_py():
+            rows = subset.filter(digits)
+            flags = [pc.match_substring_regex(rows, _KIND_FILTERS[kind]).to_pylist() for kind in (CREDIT_CARD, SSN)]
+            masked = [_mask(row, counts, email=False, card=c, ssn=s, ip=False)
+                      for row, c, s in zip(rows.to_pylist(), *flags)]
+            subset = pc.replace_with_mask(subset, digits, pa.array(masked, type=arr.type))
+        subset = _mask_re2(IP, subset, counts)
+        return pc.replace_with_mask(arr, candidates, subset)
+
+
+def _mask_re2(kind: str, texts: pa.Array, counts: Counter) -> pa.Array:
+    """Mask one kind in a whole column with its RE2 pattern (see ``_RE2_KINDS``)."""
+    pattern = _RE2_KINDS[kind]
+    found = pc.count_substring_regex(texts, pattern)
+    if not pc.any(pc.greater(found, 0)).as_py():
+        return texts
+    exact = pc.match_substring_regex(texts, _ADJACENT[kind])
+    counts[kind] += pc.sum(pc.filter(found, pc.invert(exact))).as_py() or 0
+    out = pc.replace_substring_regex(texts, pattern, rf"\1{PLACEHOLDERS[kind]}\3")
+    if pc.any(exact).as_py():
+        rows = [_replace(kind, _EXACT[kind], text, counts) for text in pc.filter(texts, exact).to_pylist()]
+        out = pc.replace_with_mask(out, exact, pa.array(rows, type=out.type))
+    return out
 
 
 def _mask(text: str, counts: Counter, *, email=True, card=True, ssn=True, ip=True) -> str:

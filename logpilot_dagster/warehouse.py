@@ -148,11 +148,14 @@ class HeldConnection:
     Re-opening the file for every transaction costs a checkpoint each time (the primary-key index included);
     a writer with a backlog keeps the connection instead and closes it after ``linger_s`` without work, or
     right after a transaction when another process left its waiting marker (then pauses up to ``yield_s`` so
-    that process gets the lock). ``threads``: DuckDB's, one by default (a writer next to busy processes)."""
+    that process gets the lock). ``threads``: DuckDB's, one by default (a writer next to busy processes).
+    ``checkpoint_threshold``: the WAL size that triggers a checkpoint while held (closing always checkpoints)."""
 
-    def __init__(self, db_path: str | Path, linger_s: float = 0.5, yield_s: float = 2.0, threads: int = 1) -> None:
+    def __init__(self, db_path: str | Path, linger_s: float = 0.5, yield_s: float = 2.0, threads: int = 1,
+                 checkpoint_threshold: str = "64MB") -> None:
         self.db_path = Path(db_path)
         self.threads = threads
+        self.checkpoint_threshold = checkpoint_threshold
         self.linger_s = linger_s
         self.yield_s = yield_s
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -166,7 +169,8 @@ class HeldConnection:
             if self._timer is not None:
                 self._timer.cancel()
             if self._con is None:
-                self._con = _open(self.db_path, False, 120.0, {"threads": self.threads})
+                self._con = _open(self.db_path, False, 120.0,
+                                  {"threads": self.threads, "checkpoint_threshold": self.checkpoint_threshold})
                 ensure_schema(self._con)
             try:
                 yield self._con

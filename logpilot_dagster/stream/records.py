@@ -79,7 +79,7 @@ def _utf8(values: pa.Array) -> tuple[pa.Array, pa.Array]:
 
 
 def _reasons(table: pa.Table, now_ms: int) -> tuple[pa.Array, pa.Array]:
-    """(reason or null per record, text per record)."""
+    """(reason or null per record, text per record); the reasons are only spelt out when some record is bad."""
     value = pc.fill_null(table.column("value").combine_chunks(), b"")
     oversize = pc.greater(pc.binary_length(value), MAX_RECORD_BYTES)
     if pc.any(oversize).as_py():
@@ -90,6 +90,8 @@ def _reasons(table: pa.Table, now_ms: int) -> tuple[pa.Array, pa.Array]:
     ts = table.column("timestamp")
     bad_time = pc.or_(pc.less(ts, EARLIEST_EVENT_MS), pc.greater(ts, now_ms + FUTURE_SLACK_MS))
     null = pa.scalar(None, pa.string())
+    if not pc.any(pc.or_(pc.or_(oversize, pc.invert(utf8_ok)), pc.or_(empty, bad_time))).as_py():
+        return pa.nulls(len(value), pa.string()), text
     reason = pc.if_else(bad_time, BAD_TIME, null)
     reason = pc.if_else(pc.and_(utf8_ok, empty), EMPTY, reason)
     reason = pc.if_else(pc.invert(utf8_ok), NOT_UTF8, reason)
