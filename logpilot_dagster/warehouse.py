@@ -82,8 +82,10 @@ CREATE TABLE IF NOT EXISTS stream_offsets (
     "partition" INTEGER,
     next_offset BIGINT,
     updated_at TIMESTAMP,
+    last_record VARCHAR,
     PRIMARY KEY (topic, "partition")
 );
+ALTER TABLE stream_offsets ADD COLUMN IF NOT EXISTS last_record VARCHAR;
 """
 
 

@@ -7,6 +7,8 @@ import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from logpilot_dagster.registry import SchemaRegistry
 from logpilot_dagster.sample_data import render_line
 from logpilot_dagster.stream import CATCH_UP, REAL_TIME, IngestionWorker, LineProducer, run_ingestion
@@ -98,20 +100,23 @@ def test_bad_records_are_quarantined_and_ingestion_goes_on(broker, live_settings
     assert query(paths, "SELECT count(*) FROM logs") == [(10,)]
 
 
-def test_broker_that_lost_its_log_is_read_again_from_the_start(broker, live_settings):
+@pytest.mark.parametrize("new_records", [200, 500])
+def test_broker_that_lost_its_log_is_read_again_from_the_start(broker, live_settings, new_records):
     """A memory broker restarts empty and hands out offsets 0.. again: new records must not be mistaken for
-    (or collide with) the ones already stored."""
+    (or collide with) the ones already stored, whether its new log is shorter than our stored offset or has
+    already grown past it."""
     paths = live_settings.paths
     produce(broker, paths, "inventory-db", sample_lines("inventory-db", 300, recent(hours=2)))
     assert run_ingestion(live_settings, until_caught_up=True, broker=broker).inserted == 300
     broker.kill()
     broker.start()  # same port, empty log
-    produce(broker, paths, "inventory-db", sample_lines("inventory-db", 200, recent(hours=1), seed=2))
+    produce(broker, paths, "inventory-db", sample_lines("inventory-db", new_records, recent(hours=1), seed=2))
 
     stats = run_ingestion(live_settings, until_caught_up=True, broker=broker)
 
-    assert (stats.consumed, stats.inserted) == (200, 200)
-    assert query(paths, "SELECT count(*), count(DISTINCT event_id) FROM logs") == [(500, 500)]
+    assert (stats.consumed, stats.inserted) == (new_records, new_records)
+    total = 300 + new_records
+    assert query(paths, "SELECT count(*), count(DISTINCT event_id) FROM logs") == [(total, total)]
 
 
 def _wait_for(condition, timeout_s: float = 60.0) -> None:

@@ -97,6 +97,7 @@ class BatchBuilder:
             rows=rows,
             quarantine=pa.concat_tables([q.cast(QUARANTINE_SCHEMA) for q in quarantine]),
             next_offsets=screened.next_offsets,
+            last_record=screened.last_record,
             templates=self._templates(services, set(rows.column("template_id").unique().to_pylist())
                                       | set(aliases.values())),
             aliases=aliases,

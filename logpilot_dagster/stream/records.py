@@ -9,6 +9,7 @@ reuses offsets never produces ids that collide with older rows).
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -26,6 +27,12 @@ EMPTY, OVERSIZE, NOT_UTF8, BAD_TIME = "empty_record", "oversize_record", "not_ut
 NO_KEY = "unknown"
 RECORD_SCHEMA = pa.schema([("partition", pa.int32()), ("offset", pa.int64()), ("timestamp", pa.int64()),
                            ("key", pa.binary()), ("value", pa.binary())])
+
+
+def fingerprint(timestamp: int | None, value: bytes | None) -> str:
+    """Identifies a record within its partition beyond its offset: a broker that lost its log and took new
+    records since hands out the same offsets for other records."""
+    return f"{timestamp}:{zlib.crc32(value or b''):08x}"
 
 
 def record_source(topic: str, partition: int) -> str:
@@ -60,6 +67,7 @@ class Screened:
     quarantine: pa.Table
     skipped_before_t1: int
     next_offsets: dict[int, int]
+    last_record: dict[int, str]  # per partition, the ``fingerprint`` of the record before its next offset
 
 
 def _utf8(values: pa.Array) -> tuple[pa.Array, pa.Array]:
@@ -105,11 +113,13 @@ def _bad_raw(values: list[bytes | None]) -> list[str]:
 
 def screen(table: pa.Table, topic: str, t1_ms: int | None, now_ms: int) -> Screened:
     """Split a ``records_table`` into line groups, quarantine rows and skips (at or before T1)."""
-    next_offsets = {}
-    if table.num_rows:
-        last = table.group_by("partition").aggregate([("offset", "max")])
-        next_offsets = dict(zip(last.column("partition").to_pylist(),
-                                (o + 1 for o in last.column("offset_max").to_pylist())))
+    next_offsets, last_record = {}, {}
+    if table.num_rows:  # records come in offset order per partition
+        with_nulls = pc.ScalarAggregateOptions(skip_nulls=False)
+        last = table.group_by("partition", use_threads=False).aggregate(
+            [("offset", "last"), ("timestamp", "last", with_nulls), ("value", "last", with_nulls)]).to_pylist()
+        next_offsets = {row["partition"]: row["offset_last"] + 1 for row in last}
+        last_record = {row["partition"]: fingerprint(row["timestamp_last"], row["value_last"]) for row in last}
     reason, text = _reasons(table, now_ms)
     bad = pc.is_valid(reason)
     bad_rows = table.filter(bad)
@@ -138,7 +148,7 @@ def screen(table: pa.Table, topic: str, t1_ms: int | None, now_ms: int) -> Scree
     for code, count in zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist()):
         groups.append(LineGroup(names[code // 10_000], code % 10_000, _lines(topic, rows.slice(start, count))))
         start += count
-    return Screened(groups, quarantine.cast(QUARANTINE_SCHEMA), skipped, next_offsets)
+    return Screened(groups, quarantine.cast(QUARANTINE_SCHEMA), skipped, next_offsets, last_record)
 
 
 def _lines(topic: str, part: pa.Table) -> pa.Table:

@@ -49,16 +49,18 @@ class Batch:
     rows: pa.Table
     quarantine: pa.Table
     next_offsets: dict[int, int]
+    last_record: dict[int, str]
     templates: pa.Table
     aliases: dict[str, str]
 
 
-def stored_offsets(db_path: Path, topic: str) -> dict[int, int]:
-    """``partition -> next_offset`` from ``stream_offsets``."""
+def stored_offsets(db_path: Path, topic: str) -> dict[int, tuple[int, str | None]]:
+    """``partition -> (next_offset, fingerprint of the record before it)`` from ``stream_offsets``."""
     with connect(db_path) as con:
         ensure_schema(con)
-        return dict(con.execute('SELECT "partition", next_offset FROM stream_offsets WHERE topic = ?',
-                                [topic]).fetchall())
+        rows = con.execute('SELECT "partition", next_offset, last_record FROM stream_offsets WHERE topic = ?',
+                           [topic]).fetchall()
+    return {partition: (next_offset, last) for partition, next_offset, last in rows}
 
 
 def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> int:
@@ -68,8 +70,11 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> int:
     con.register("batch_templates", batch.templates)
     con.register("batch_aliases", pa.table({"alias_id": pa.array(list(batch.aliases), pa.string()),
                                             "template_id": pa.array(list(batch.aliases.values()), pa.string())}))
-    con.register("batch_offsets", pa.table({"partition": pa.array(list(batch.next_offsets), pa.int32()),
-                                            "next_offset": pa.array(list(batch.next_offsets.values()), pa.int64())}))
+    partitions = list(batch.next_offsets)
+    con.register("batch_offsets", pa.table({
+        "partition": pa.array(partitions, pa.int32()),
+        "next_offset": pa.array([batch.next_offsets[p] for p in partitions], pa.int64()),
+        "last_record": pa.array([batch.last_record.get(p) for p in partitions], pa.string())}))
     try:
         try:
             return _transaction(con, batch, replayed=False)
@@ -95,8 +100,8 @@ def _transaction(con: duckdb.DuckDBPyConnection, batch: Batch, replayed: bool) -
             SELECT r.* REPLACE ({_CURRENT_ID} AS template_id) FROM {_BATCH_ROWS}""").fetchall()
         con.execute(_RECOUNT.format(recount="batch_templates") if replayed else _UPSERT_TEMPLATES)
         con.execute("INSERT INTO quarantine BY NAME SELECT * FROM batch_quarantine")
-        con.execute('INSERT OR REPLACE INTO stream_offsets SELECT ?, "partition", next_offset, now() '
-                    'FROM batch_offsets', [batch.topic])
+        con.execute('INSERT OR REPLACE INTO stream_offsets BY NAME SELECT ? AS topic, "partition", next_offset, '
+                    'now() AS updated_at, last_record FROM batch_offsets', [batch.topic])
         con.execute("COMMIT")
         return inserted
     except BaseException:

@@ -27,6 +27,7 @@ from kafka.errors import KafkaError, RetriableError
 from kafka.structs import OffsetAndMetadata
 
 from logpilot_dagster.broker import Broker, connect_broker
+from logpilot_dagster.stream.records import fingerprint
 from logpilot_dagster.stream.settings import LiveSettings
 from logpilot_dagster.stream.sink import stored_offsets
 from logpilot_dagster.stream.writer import BatchWriter, Written
@@ -107,25 +108,35 @@ class IngestionWorker:
         return tps
 
     def _resume(self, consumer: KafkaConsumer, tps: list[TopicPartition]) -> None:
-        """Seek every partition to DuckDB's next offset, else the group's committed offset, else the start;
-        detect a broker that lost its log (offsets reused from 0)."""
+        """Seek every partition to DuckDB's next offset, else the group's committed offset, else the start.
+
+        A broker that lost its log (a memory broker that restarted) hands out offsets from 0 again: it is read
+        from the start when its log ends before the stored offset, or when the record before that offset is
+        another record than the one stored (it took more new records than we had read before)."""
         stored = stored_offsets(self.settings.paths.db_path, self.topic)
         ends = consumer.end_offsets(tps, timeout_ms=BROKER_TIMEOUT_MS)
         for tp in tps:
-            next_offset = stored.get(tp.partition)
+            next_offset, last_record = stored.get(tp.partition, (None, None))
             if next_offset is None:
                 next_offset = consumer.committed(tp, timeout_ms=BROKER_TIMEOUT_MS)
             if next_offset is None:
                 consumer.seek_to_beginning(tp)
-            elif next_offset > ends[tp] and not self._log_reaches(tp, next_offset):
-                self.report(f"partition {tp.partition}: the broker's log ends before the stored offset "
-                            f"{next_offset} (broker restarted without its data?); reading it from the start")
-                consumer.seek_to_beginning(tp)
+                continue
+            before = self._record_before(tp, next_offset) if next_offset > 0 else None
+            if before is None and next_offset > ends[tp]:
+                problem = f"the broker's log ends before the stored offset {next_offset}"
+            elif before is not None and last_record is not None and before != last_record:
+                problem = f"the record before the stored offset {next_offset} is not the one stored"
             else:
                 consumer.seek(tp, next_offset)
+                continue
+            self.report(f"partition {tp.partition}: {problem} (broker restarted without its data?); "
+                        "reading it from the start")
+            consumer.seek_to_beginning(tp)
 
-    def _log_reaches(self, tp: TopicPartition, next_offset: int) -> bool:
-        """True when the record at ``next_offset - 1`` exists (some brokers under-report the end offset)."""
+    def _record_before(self, tp: TopicPartition, next_offset: int) -> str | None:
+        """The ``fingerprint`` of the record at ``next_offset - 1``, None when the log has no such record (some
+        brokers under-report the end offset, so this asks for the record itself)."""
         probe = self.broker.consumer()
         try:
             probe.assign([tp])
@@ -133,8 +144,9 @@ class IngestionWorker:
             deadline = time.monotonic() + 2
             while time.monotonic() < deadline:
                 for records in probe.poll(timeout_ms=500, max_records=1).values():
-                    return any(r.offset == next_offset - 1 for r in records)
-            return False
+                    return next((fingerprint(r.timestamp, r.value) for r in records if r.offset == next_offset - 1),
+                                None)
+            return None
         finally:
             probe.close()
 
@@ -144,7 +156,7 @@ class IngestionWorker:
             ends = consumer.end_offsets(tps, timeout_ms=BROKER_TIMEOUT_MS)
         except KafkaError:
             return False
-        return any(consumer.position(tp) > ends[tp] and not self._log_reaches(tp, consumer.position(tp))
+        return any(consumer.position(tp) > ends[tp] and self._record_before(tp, consumer.position(tp)) is None
                    for tp in tps)
 
     def _recover(self, consumer: KafkaConsumer, tps: list[TopicPartition], writer: BatchWriter,
