@@ -9,7 +9,8 @@ whose transaction did not commit.
 
 Modes: ``catch-up`` while the lag exceeds one batch, ``real-time`` otherwise. SIGTERM/SIGINT flush the pending
 batch and return. When the broker goes away the worker commits what is in flight, waits, and resumes from
-DuckDB's offsets once it is back (so a memory broker that restarted empty is read again from the start).
+DuckDB's offsets once it is back. A memory broker that restarted empty is read again from the start: at start-up
+and every report interval the worker checks that a record it stored is still the broker's record at that offset.
 """
 
 from __future__ import annotations
@@ -90,6 +91,10 @@ class IngestionWorker:
         self.stats = IngestStats()
         self._stop = threading.Event()
         self._end_offsets: dict[TopicPartition, int] = {}
+        # Per partition, a stored record known to be in the broker's current log (offset, fingerprint), and
+        # the newest committed one: checked and moved forward every report interval (see ``_reset_partitions``).
+        self._landmarks: dict[int, tuple[int, str]] = {}
+        self._newest: dict[int, tuple[int, str]] = {}
 
     def request_stop(self) -> None:
         """Finish the current poll, write what is pending and return from ``run`` (what SIGTERM does)."""
@@ -123,12 +128,15 @@ class IngestionWorker:
                 consumer.seek_to_beginning(tp)
                 continue
             before = self._record_before(tp, next_offset) if next_offset > 0 else None
+            self._landmarks.pop(tp.partition, None)
             if before is None and next_offset > ends[tp]:
                 problem = f"the broker's log ends before the stored offset {next_offset}"
             elif before is not None and last_record is not None and before != last_record:
                 problem = f"the record before the stored offset {next_offset} is not the one stored"
             else:
                 consumer.seek(tp, next_offset)
+                if before is not None:
+                    self._landmarks[tp.partition] = (next_offset - 1, before)
                 continue
             self.report(f"partition {tp.partition}: {problem} (broker restarted without its data?); "
                         "reading it from the start")
@@ -150,24 +158,39 @@ class IngestionWorker:
         finally:
             probe.close()
 
-    def _log_was_reset(self, consumer: KafkaConsumer, tps: list[TopicPartition]) -> bool:
-        """True when a partition's log no longer reaches our position (a memory broker restarted empty)."""
+    def _reset_partitions(self, consumer: KafkaConsumer, tps: list[TopicPartition]) -> list[TopicPartition]:
+        """Partitions whose log the broker lost while we ran: it no longer reaches our position, or a landmark
+        record is not the one we stored (a new log that already grew past it). Landmarks that still hold move
+        on to the newest committed record."""
         try:
             ends = consumer.end_offsets(tps, timeout_ms=BROKER_TIMEOUT_MS)
         except KafkaError:
-            return False
-        return any(consumer.position(tp) > ends[tp] and self._record_before(tp, consumer.position(tp)) is None
-                   for tp in tps)
+            return []
+        reset = []
+        for tp in tps:
+            landmark = self._landmarks.get(tp.partition)
+            if consumer.position(tp) > ends[tp] and self._record_before(tp, consumer.position(tp)) is None:
+                reset.append(tp)
+            elif landmark is not None and self._record_before(tp, landmark[0] + 1) not in (None, landmark[1]):
+                reset.append(tp)
+            elif tp.partition in self._newest:
+                self._landmarks[tp.partition] = self._newest[tp.partition]
+        return reset
 
     def _recover(self, consumer: KafkaConsumer, tps: list[TopicPartition], writer: BatchWriter,
-                 problem: str, give_up_s: float | None) -> None:
-        """Commit the batches in flight, wait for the broker, resume from DuckDB's offsets."""
+                 problem: str, give_up_s: float | None, reset: list[TopicPartition] = ()) -> None:
+        """Commit the batches in flight, wait for the broker, resume from DuckDB's offsets (``reset``
+        partitions from the start: their stored offsets may already point into the broker's new log; what is
+        read again is skipped by the primary key)."""
         self.report(f"{problem}: committing the batches in flight, then resuming from the stored offsets")
         self._collect(writer.finish(), consumer)
         deadline = None if give_up_s is None else time.monotonic() + give_up_s
         while not self._stop.is_set():
             try:
                 self._resume(consumer, tps)
+                for tp in reset:
+                    consumer.seek_to_beginning(tp)
+                    self._landmarks.pop(tp.partition, None)
                 self.report("broker reachable again; resumed from the stored offsets")
                 return
             except RetriableError:
@@ -245,10 +268,10 @@ class IngestionWorker:
                     last_report = time.monotonic()
                     self._update(start, lag)
                     self.report(self.stats.summary())
-                    if self._log_was_reset(consumer, tps):
+                    if reset := self._reset_partitions(consumer, tps):
                         pending = []
-                        self._recover(consumer, tps, writer, "the broker's log no longer reaches our position",
-                                      give_up_s)
+                        self._recover(consumer, tps, writer, "the broker lost its log (partitions "
+                                      f"{sorted(tp.partition for tp in reset)})", give_up_s, reset)
             if pending:
                 writer.submit(pending, int(time.time() * 1000))
             self._collect(writer.finish(), consumer)
@@ -286,6 +309,9 @@ class IngestionWorker:
             s.quarantined += w.quarantined
             s.batches += 1
             offsets.update(w.next_offsets)
+            for partition, fp in w.last_record.items():
+                self._newest[partition] = (w.next_offsets[partition] - 1, fp)
+                self._landmarks.setdefault(partition, self._newest[partition])
         try:
             consumer.commit({TopicPartition(self.topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()},
                             timeout_ms=BROKER_TIMEOUT_MS)

@@ -49,6 +49,7 @@ class Written:
     skipped_before_t1: int
     quarantined: int
     next_offsets: dict[int, int]
+    last_record: dict[int, str]  # per partition, the fingerprint of the record before its next offset
     committed_at: float  # epoch seconds, taken right after COMMIT: from then on the rows are visible
 
 
@@ -96,15 +97,15 @@ def _transform(records: pa.Table, topic: str, t1_ms: int | None, now_ms: int) ->
     return screened.skipped_before_t1 + late
 
 
-def _commit() -> tuple[int, int, dict[int, int], float]:
+def _commit() -> tuple[int, int, dict[int, int], dict[int, str], float]:
     """In the write process: one transaction for the next transformed batch; returns rows inserted, rows
-    quarantined, the next offsets and when it committed."""
+    quarantined, the next offsets, the fingerprints of the records before them and when it committed."""
     batch = _handoff.get()
     if batch is None:
         raise RuntimeError("the transform stage failed on this batch")
     with _held.use() as con:
         inserted = write_batch(con, batch)
-    return inserted, batch.quarantine.num_rows, batch.next_offsets, time.time()
+    return inserted, batch.quarantine.num_rows, batch.next_offsets, batch.last_record, time.time()
 
 
 def _release() -> None:
@@ -196,7 +197,8 @@ class BatchWriter:
             while (item := self._pending.get()) is not None:
                 transformed, committed, consumed = item
                 skipped = transformed.result()
-                inserted, quarantined, next_offsets, committed_at = committed.result()
-                self._done.put(Written(consumed, inserted, skipped, quarantined, next_offsets, committed_at))
+                inserted, quarantined, next_offsets, last_record, committed_at = committed.result()
+                self._done.put(Written(consumed, inserted, skipped, quarantined, next_offsets, last_record,
+                                       committed_at))
         except BaseException as exc:  # surfaced to the consumer thread by submit/results/finish
             self._error = exc
