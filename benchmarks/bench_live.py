@@ -1,12 +1,13 @@
 """Live ingestion benchmark on the embedded broker (tansu).
 
-1. Catch-up: produce N sample lines (8 services, real header formats, PII) to a fresh topic, drain it with a
-   plain kafka-python consumer (same client settings as the worker), then let the worker ingest it into DuckDB
-   with ``until_caught_up``. Reports both rates and worker / drain (target >= 0.8).
+1. Catch-up: produce N sample lines (8 services, real header formats, PII) to a fresh topic, then, in each of
+   ``--repeats`` rounds, drain it with a plain kafka-python consumer (same client settings as the worker) and
+   let the worker ingest it into an empty DuckDB with ``until_caught_up``. Reports the median rates and
+   worker / drain (target >= 0.8).
 2. Real time: with the worker running, produce at a fixed rate and measure produce -> visible-in-``logs``
    latency (p50/p99): from each send until the DuckDB transaction holding its row committed.
 
-    python benchmarks/bench_live.py [--records 1000000] [--rate 1000] [--seconds 20] [--batch-size 50000]
+    python benchmarks/bench_live.py [--records 1000000] [--rate 1000] [--seconds 20] [--batch-size 50000] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import statistics
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -74,25 +76,38 @@ def drain(broker, settings: LiveSettings, expected: int) -> float:
     return elapsed
 
 
-def catch_up(broker, settings: LiveSettings, records: int) -> dict:
+def fresh_settings(root: Path, name: str, settings: LiveSettings) -> LiveSettings:
+    """The same worker settings on an empty LOGPILOT_HOME (sample sources, no data) and a consumer group of its
+    own (a group's committed offsets would otherwise be the start position)."""
+    paths = LogPilotPaths.from_env(root / name).ensure()
+    write_sources(paths.sources_file, source_specs())
+    return replace(settings, paths=paths, group_id=f"{settings.group_id}-{name}")
+
+
+def catch_up(broker, settings: LiveSettings, records: int, repeats: int) -> dict:
+    """Produce once, then alternate ``repeats`` plain drains with ``repeats`` worker runs (each into an empty
+    home), so that drift on the machine touches both sides alike; rates are medians."""
     start = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(days=2)
     t0 = time.perf_counter()
     lines = sample_lines(records, start)
     gen_s = time.perf_counter() - t0
     produce_s = produce(broker, settings.paths, lines)
-    drain_cpu = cpu_seconds(broker)
-    drain_s = drain(broker, settings, records)
-    drain_cpu = [b - a for a, b in zip(drain_cpu, cpu_seconds(broker))]
-    worker_cpu = cpu_seconds(broker)
-    stats = run_ingestion(settings, until_caught_up=True, broker=broker, report=lambda msg: None)
-    worker_cpu = [b - a for a, b in zip(worker_cpu, cpu_seconds(broker))]
-    with duckdb.connect(str(settings.paths.db_path), read_only=True) as con:
+    drains, workers, drain_cpu, worker_cpu = [], [], [], []
+    for i in range(repeats):
+        before = cpu_seconds(broker)
+        drains.append(records / drain(broker, settings, records))
+        drain_cpu.append([b - a for a, b in zip(before, cpu_seconds(broker))])
+        run_settings = fresh_settings(settings.paths.home.parent, f"run{i}", settings)
+        before = cpu_seconds(broker)
+        stats = run_ingestion(run_settings, until_caught_up=True, broker=broker, report=lambda msg: None)
+        worker_cpu.append([b - a for a, b in zip(before, cpu_seconds(broker))])
+        workers.append(stats.consumed / stats.elapsed_s)
+        assert stats.consumed == records, stats.summary()
+    with duckdb.connect(str(run_settings.paths.db_path), read_only=True) as con:
         rows, quarantined = con.execute("SELECT (SELECT count(*) FROM logs), (SELECT count(*) FROM quarantine)").fetchone()
-    drain_rate = records / drain_s
-    return {"records": records, "generate_s": gen_s, "produce_rate": records / produce_s, "drain_rate": drain_rate,
-            "worker_rate": stats.consumed / stats.elapsed_s, "ratio": stats.consumed / stats.elapsed_s / drain_rate,
-            "worker_s": stats.elapsed_s, "consumed": stats.consumed, "rows": rows, "quarantined": quarantined,
-            "drain_cpu": drain_cpu, "worker_cpu": worker_cpu}
+    return {"records": records, "generate_s": gen_s, "produce_rate": records / produce_s, "drains": drains,
+            "workers": workers, "ratio": statistics.median(workers) / statistics.median(drains), "rows": rows,
+            "quarantined": quarantined, "drain_cpu": drain_cpu, "worker_cpu": worker_cpu, "settings": run_settings}
 
 
 def cpu_seconds(broker) -> list[float]:
@@ -164,24 +179,30 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--batch-size", type=int, default=LiveSettings.batch_size,
                         help="the worker's records per DuckDB transaction")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of drain then worker catch-up")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
-        paths = LogPilotPaths.from_env(Path(tmp)).ensure()
+        paths = LogPilotPaths.from_env(Path(tmp) / "producer").ensure()
         write_sources(paths.sources_file, source_specs())
         broker_settings = BrokerSettings(topic="bench.raw", partitions=args.partitions)
         settings = LiveSettings(paths=paths, broker=broker_settings, batch_size=args.batch_size)
         with EmbeddedBroker(broker_settings) as broker:
-            c = catch_up(broker, settings, args.records)
+            c = catch_up(broker, settings, args.records, args.repeats)
             print(f"catch-up: {c['records']} records ({args.partitions} partitions), generated in "
-                  f"{c['generate_s']:.1f}s, produced at {c['produce_rate']:.0f}/s")
-            print(f"  plain consumer drain: {c['drain_rate']:.0f} records/s")
-            print(f"  worker (into DuckDB): {c['worker_rate']:.0f} records/s ({c['worker_s']:.1f}s, "
-                  f"{c['rows']} rows, {c['quarantined']} quarantined)")
-            print(f"  worker / drain = {c['ratio']:.2f} (target >= 0.8)")
+                  f"{c['generate_s']:.1f}s, produced at {c['produce_rate']:.0f}/s; {args.repeats} rounds of drain "
+                  "then worker")
+            print(f"  plain consumer drain: median {statistics.median(c['drains']):.0f} records/s "
+                  f"(rounds: {', '.join(f'{r:.0f}' for r in c['drains'])})")
+            print(f"  worker (into DuckDB): median {statistics.median(c['workers']):.0f} records/s "
+                  f"(rounds: {', '.join(f'{r:.0f}' for r in c['workers'])}; last: {c['rows']} rows, "
+                  f"{c['quarantined']} quarantined)")
+            print(f"  worker / drain = {c['ratio']:.2f} (target >= 0.8); per round: "
+                  f"{', '.join(f'{w / d:.2f}' for w, d in zip(c['workers'], c['drains']))}")
             for name in ("drain", "worker"):
-                own, stages, tansu = c[f"{name}_cpu"]
-                print(f"  CPU seconds during the {name}: consumer process {own:.1f}, worker stage processes "
+                own, stages, tansu = (statistics.median(x) for x in zip(*c[f"{name}_cpu"]))
+                print(f"  CPU seconds per {name} (median): consumer process {own:.1f}, worker stage processes "
                       f"{stages:.1f}, broker {tansu:.1f} ({os.cpu_count()} cores)")
+            settings = c["settings"]
             rt = real_time(broker, settings, args.rate, args.seconds)
             print(f"real-time at {args.rate} lines/s for {args.seconds:.0f}s: {rt['seen']}/{rt['lines']} visible, "
                   f"produce -> visible p50 {rt['p50_ms']:.0f} ms, p99 {rt['p99_ms']:.0f} ms ({rt['batches']} transactions, "
