@@ -7,6 +7,7 @@ import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+import duckdb
 import pytest
 
 from logpilot_dagster.registry import SchemaRegistry
@@ -152,11 +153,12 @@ def test_running_worker_rides_out_a_broker_restart(broker, live_settings, new_re
 
 
 def query_when_free(paths, sql: str):
-    """``query`` without waiting for a busy writer: None while the worker holds the file."""
+    """``query`` without waiting for a busy writer: None while the worker holds the file (from its stage
+    process, or from this process: the worker's consumer thread runs here and briefly opens it read-write)."""
     try:
         with connect(paths.db_path, read_only=True, wait_s=0.5) as con:
             return con.execute(sql).fetchall()
-    except WarehouseLockedError:
+    except (WarehouseLockedError, duckdb.ConnectionException):
         return None
 
 
