@@ -94,8 +94,11 @@ class WarehouseLockedError(RuntimeError):
 
 
 def _is_lock_error(exc: Exception) -> bool:
+    """Another process holds the file, or another thread of this one holds it in another mode (read-only vs
+    read-write): both pass once the holder closes."""
     text = str(exc)
-    return "Could not set lock" in text or "Conflicting lock" in text
+    return ("Could not set lock" in text or "Conflicting lock" in text
+            or "with a different configuration than existing connections" in text)
 
 
 def waiting_marker(db_path: str | Path) -> Path:
@@ -114,7 +117,7 @@ def _open(db_path: str | Path, read_only: bool, wait_s: float, config: dict | No
         while True:
             try:
                 return duckdb.connect(str(db_path), read_only=read_only, config=config or {})
-            except duckdb.IOException as exc:
+            except (duckdb.IOException, duckdb.ConnectionException) as exc:
                 if not _is_lock_error(exc) or time.monotonic() > deadline:
                     if _is_lock_error(exc):
                         raise WarehouseLockedError(f"{db_path} stayed locked for {wait_s:.0f}s: {exc}") from exc
