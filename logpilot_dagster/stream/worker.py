@@ -95,6 +95,7 @@ class IngestionWorker:
         # the newest committed one: checked and moved forward every report interval (see ``_reset_partitions``).
         self._landmarks: dict[int, tuple[int, str]] = {}
         self._newest: dict[int, tuple[int, str]] = {}
+        self._probe: KafkaConsumer | None = None  # reads single records for those checks
 
     def request_stop(self) -> None:
         """Finish the current poll, write what is pending and return from ``run`` (what SIGTERM does)."""
@@ -145,18 +146,15 @@ class IngestionWorker:
     def _record_before(self, tp: TopicPartition, next_offset: int) -> str | None:
         """The ``fingerprint`` of the record at ``next_offset - 1``, None when the log has no such record (some
         brokers under-report the end offset, so this asks for the record itself)."""
-        probe = self.broker.consumer()
-        try:
-            probe.assign([tp])
-            probe.seek(tp, next_offset - 1)
-            deadline = time.monotonic() + 2
-            while time.monotonic() < deadline:
-                for records in probe.poll(timeout_ms=500, max_records=1).values():
-                    return next((fingerprint(r.timestamp, r.value) for r in records if r.offset == next_offset - 1),
-                                None)
-            return None
-        finally:
-            probe.close()
+        if self._probe is None:
+            self._probe = self.broker.consumer()
+        self._probe.assign([tp])
+        self._probe.seek(tp, next_offset - 1)
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            for records in self._probe.poll(timeout_ms=500, max_records=1).values():
+                return next((fingerprint(r.timestamp, r.value) for r in records if r.offset == next_offset - 1), None)
+        return None
 
     def _reset_partitions(self, consumer: KafkaConsumer, tps: list[TopicPartition]) -> list[TopicPartition]:
         """Partitions whose log the broker lost while we ran: it no longer reaches our position, or a landmark
@@ -283,6 +281,9 @@ class IngestionWorker:
                 writer.close()
             self._restore_signal_handlers(previous)
             consumer.close()
+            if self._probe is not None:
+                self._probe.close()
+                self._probe = None
 
     def _set_mode(self, mode: str) -> None:
         if mode != self.stats.mode:
