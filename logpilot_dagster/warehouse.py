@@ -86,6 +86,14 @@ CREATE TABLE IF NOT EXISTS stream_offsets (
     PRIMARY KEY (topic, "partition")
 );
 ALTER TABLE stream_offsets ADD COLUMN IF NOT EXISTS last_record VARCHAR;
+CREATE TABLE IF NOT EXISTS discovery_queue (
+    source_name VARCHAR,
+    source VARCHAR,
+    source_offset BIGINT,
+    raw VARCHAR,
+    reason VARCHAR,
+    queued_at TIMESTAMP
+);
 """
 
 

@@ -18,6 +18,10 @@ from logpilot_dagster.transform import LOGS_SCHEMA, QUARANTINE_SCHEMA, LineTrans
 from logpilot_dagster.warehouse import connect
 
 UNKNOWN_SOURCE, NO_TIME_LAYOUT = "unknown_source", "no_time_layout"
+#: Quarantine reasons that mean "no known format for this line": such lines also go to ``discovery_queue``.
+DISCOVERY_REASONS = (UNKNOWN_SOURCE, NO_TIME_LAYOUT, "no_format_match")
+DISCOVERY_SCHEMA = pa.schema([("source_name", pa.string()), ("source", pa.string()), ("source_offset", pa.int64()),
+                              ("raw", pa.string()), ("reason", pa.string())])
 TEMPLATES_SCHEMA = pa.schema([("template_id", pa.string()), ("template", pa.string()), ("service", pa.string())])
 
 
@@ -29,6 +33,14 @@ def _quarantine_all(lines: pa.Table, reason: str) -> pa.Table:
     n = lines.num_rows
     return quarantine_table(lines.column("source").to_pylist(), lines.column("source_offset").to_pylist(),
                             lines.column("raw").to_pylist(), [reason] * n)
+
+
+def _for_discovery(source_name: str, quarantined: pa.Table) -> pa.Table:
+    """The quarantined lines that no known format covers, with the source name they came under."""
+    lines = quarantined.filter(pc.is_in(quarantined.column("reason"), value_set=pa.array(DISCOVERY_REASONS)))
+    return pa.table({"source_name": pa.array([source_name] * lines.num_rows, pa.string()),
+                     "source": lines.column("source"), "source_offset": lines.column("source_offset"),
+                     "raw": lines.column("raw"), "reason": lines.column("reason")}, schema=DISCOVERY_SCHEMA)
 
 
 class BatchBuilder:
@@ -73,19 +85,23 @@ class BatchBuilder:
 
     def build(self, topic: str, screened: Screened, t1_ms: int | None, now_ms: int) -> tuple[Batch, int]:
         """The batch to write and the number of lines dropped because their parsed time is at or before T1."""
-        rows, quarantine, services, skipped = [], [screened.quarantine], set(), 0
+        rows, quarantine, discovery, services, skipped = [], [screened.quarantine], [], set(), 0
         for group in screened.groups:
             lines = group.lines
             spec = self.registry.sources.get(group.source_name)
+            out = None
             if spec is None:
-                quarantine.append(_quarantine_all(lines, UNKNOWN_SOURCE))
+                unparsed = _quarantine_all(lines, UNKNOWN_SOURCE)
+            elif not ensure_layout(spec, lines.column("raw"), group.year):
+                unparsed = _quarantine_all(lines, NO_TIME_LAYOUT)
+            else:
+                out = self.transformer.transform(group.source_name, lines, group.year, match_first=True)
+                unparsed = out.quarantine
+            quarantine.append(unparsed)
+            discovery.append(_for_discovery(group.source_name, unparsed))
+            if out is None:
                 continue
-            if not ensure_layout(spec, lines.column("raw"), group.year):
-                quarantine.append(_quarantine_all(lines, NO_TIME_LAYOUT))
-                continue
-            out = self.transformer.transform(group.source_name, lines, group.year, match_first=True)
             services.add(spec.service)
-            quarantine.append(out.quarantine)
             kept, late, dropped = self._check_times(out.rows, lines, t1_ms, now_ms)
             rows.append(kept)
             quarantine.append(late)
@@ -96,6 +112,7 @@ class BatchBuilder:
             topic=topic,
             rows=rows,
             quarantine=pa.concat_tables([q.cast(QUARANTINE_SCHEMA) for q in quarantine]),
+            discovery=pa.concat_tables(discovery) if discovery else DISCOVERY_SCHEMA.empty_table(),
             next_offsets=screened.next_offsets,
             last_record=screened.last_record,
             templates=self._templates(services, set(rows.column("template_id").unique().to_pylist())

@@ -1,4 +1,5 @@
-"""One DuckDB transaction per batch: rows, quarantine, template stats and the consumed offsets together.
+"""One DuckDB transaction per batch: rows, quarantine (and lines of unknown format for ``discovery_queue``),
+template stats and the consumed offsets together.
 
 Because ``stream_offsets`` commits with the rows, the worker resumes exactly after the last stored record
 whatever happened to the process or to the broker's group offsets. The primary key on the event id is a second
@@ -37,7 +38,8 @@ FROM batch_templates d LEFT JOIN logs l USING (template_id)
 WHERE d.template_id IN (SELECT template_id FROM {recount})
 GROUP BY ALL
 """
-_REGISTERED = ("batch_rows", "batch_quarantine", "batch_templates", "batch_aliases", "batch_offsets")
+_REGISTERED = ("batch_rows", "batch_quarantine", "batch_discovery", "batch_templates", "batch_aliases",
+               "batch_offsets")
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Batch:
     topic: str
     rows: pa.Table
     quarantine: pa.Table
+    discovery: pa.Table  # quarantined lines no known format covers, for discovery (``batches.DISCOVERY_SCHEMA``)
     next_offsets: dict[int, int]
     last_record: dict[int, str]
     templates: pa.Table
@@ -67,6 +70,7 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> int:
     """Commit the batch atomically on ``con``; returns the number of rows actually inserted into ``logs``."""
     con.register("batch_rows", batch.rows)
     con.register("batch_quarantine", batch.quarantine)
+    con.register("batch_discovery", batch.discovery)
     con.register("batch_templates", batch.templates)
     con.register("batch_aliases", pa.table({"alias_id": pa.array(list(batch.aliases), pa.string()),
                                             "template_id": pa.array(list(batch.aliases.values()), pa.string())}))
@@ -85,6 +89,14 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> int:
             con.unregister(name)
 
 
+def _new_only(table: str, replayed: bool) -> str:
+    """A WHERE clause that, for a replayed batch, leaves out lines ``table`` already holds."""
+    if not replayed:
+        return ""
+    return (f"WHERE NOT EXISTS (SELECT 1 FROM {table} o WHERE o.source = n.source "
+            "AND o.source_offset = n.source_offset AND o.raw IS NOT DISTINCT FROM n.raw)")
+
+
 def _transaction(con: duckdb.DuckDBPyConnection, batch: Batch, replayed: bool) -> int:
     con.execute("BEGIN TRANSACTION")
     try:
@@ -99,7 +111,10 @@ def _transaction(con: duckdb.DuckDBPyConnection, batch: Batch, replayed: bool) -
             INSERT {"OR IGNORE" if replayed else ""} INTO logs BY NAME
             SELECT r.* REPLACE ({_CURRENT_ID} AS template_id) FROM {_BATCH_ROWS}""").fetchall()
         con.execute(_RECOUNT.format(recount="batch_templates") if replayed else _UPSERT_TEMPLATES)
-        con.execute("INSERT INTO quarantine BY NAME SELECT * FROM batch_quarantine")
+        con.execute("INSERT INTO quarantine BY NAME SELECT * FROM batch_quarantine n "
+                    + _new_only("quarantine", replayed))
+        con.execute("INSERT INTO discovery_queue BY NAME SELECT *, now() AS queued_at FROM batch_discovery n "
+                    + _new_only("discovery_queue", replayed))
         con.execute('INSERT OR REPLACE INTO stream_offsets BY NAME SELECT ? AS topic, "partition", next_offset, '
                     'now() AS updated_at, last_record FROM batch_offsets', [batch.topic])
         con.execute("COMMIT")
