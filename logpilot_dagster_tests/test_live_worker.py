@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -19,6 +20,20 @@ from logpilot_dagster_tests.broker_fixture import recent, sample_lines
 def produce(broker, paths, service: str, lines: list[bytes]) -> None:
     with LineProducer(broker, SchemaRegistry.load(paths)) as producer:
         producer.send(service, lines)
+
+
+@contextmanager
+def running_worker(settings, broker):
+    """A worker running in a thread, with the messages it reports; stopped (as by SIGTERM) on exit."""
+    messages: list[str] = []
+    worker = IngestionWorker(settings, broker=broker, report=messages.append)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        yield worker, messages
+    finally:
+        worker.request_stop()
+        thread.join()
 
 
 def query(paths, sql: str):
@@ -45,18 +60,11 @@ def test_records_at_or_before_t1_are_skipped_and_never_doubled(broker, live_sett
 def test_catch_up_then_real_time(broker, live_settings):
     paths = live_settings.paths
     produce(broker, paths, "auth-service", sample_lines("auth-service", 3000, recent(hours=3)))
-    messages: list[str] = []
-    worker = IngestionWorker(live_settings, broker=broker, report=messages.append)
-    thread = threading.Thread(target=worker.run)
-    thread.start()
-    try:
+    with running_worker(live_settings, broker) as (worker, messages):
         _wait_for(lambda: worker.stats.consumed >= 3000)
         assert worker.stats.mode == REAL_TIME
         produce(broker, paths, "auth-service", sample_lines("auth-service", 50, recent(hours=0.01), seed=1))
         _wait_for(lambda: worker.stats.consumed >= 3050)
-    finally:
-        worker.request_stop()
-        thread.join()
     assert f"mode: {CATCH_UP} -> {REAL_TIME}" in messages
     assert messages[-1].startswith("stopped: ") and worker.stats.inserted == 3050
     assert query(paths, "SELECT count(*), count(DISTINCT event_id) FROM logs") == [(3050, 3050)]
@@ -136,11 +144,7 @@ def test_running_worker_rides_out_a_broker_restart(broker, live_settings, new_re
     already grown past it by the time the worker looks."""
     paths = live_settings.paths
     produce(broker, paths, "search-indexer", sample_lines("search-indexer", 300, recent(hours=2)))
-    messages: list[str] = []
-    worker = IngestionWorker(live_settings, broker=broker, report=messages.append)
-    thread = threading.Thread(target=worker.run)
-    thread.start()
-    try:
+    with running_worker(live_settings, broker) as (worker, messages):
         _wait_for(lambda: worker.stats.consumed >= 300)
         broker.kill()
         broker.start()  # same port, empty log: offsets start at 0 again
@@ -148,9 +152,6 @@ def test_running_worker_rides_out_a_broker_restart(broker, live_settings, new_re
                 sample_lines("search-indexer", new_records, recent(hours=1), seed=3))
         total = 300 + new_records
         _wait_for(lambda: query_when_free(paths, "SELECT count(*) FROM logs") == [(total,)])
-    finally:
-        worker.request_stop()
-        thread.join()
     assert any("resuming from the stored offsets" in m for m in messages)
     assert query(paths, "SELECT count(*), count(DISTINCT event_id) FROM logs") == [(total, total)]
 
