@@ -3,7 +3,8 @@
 1. Catch-up: produce N sample lines (8 services, real header formats, PII) to a fresh topic, then, in each of
    ``--repeats`` rounds, drain it with a plain kafka-python consumer (same client settings as the worker) and
    let the worker ingest it into an empty DuckDB with ``until_caught_up``. Reports the median rates and
-   worker / drain (target >= 0.8).
+   worker / drain (target >= 0.8). Each round also drains once more with the garbage-collector setting the
+   worker uses (``frozen_heap``), so the ratio's gain from that setting, which a plain drain would get too, shows.
 2. Real time: with the worker running, produce at a fixed rate and measure produce -> visible-in-``logs``
    latency (p50/p99): from each send until the DuckDB transaction holding its row committed.
 
@@ -21,6 +22,7 @@ import statistics
 import tempfile
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -35,7 +37,7 @@ from logpilot_dagster.sample_data import LAYOUTS, WEIGHTS, render_line, source_s
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.sources import write_sources
 from logpilot_dagster.stream import IngestionWorker, LineProducer, LiveSettings
-from logpilot_dagster.stream.worker import run_ingestion
+from logpilot_dagster.stream.worker import FETCH_MAX_WAIT_MS, frozen_heap, run_ingestion
 
 SERVICES = list(LAYOUTS)
 
@@ -59,10 +61,16 @@ def produce(broker, paths: LogPilotPaths, by_service: dict[str, list[bytes]]) ->
     return time.perf_counter() - t0
 
 
-def drain(broker, settings: LiveSettings, expected: int) -> float:
-    """Seconds for a plain consumer (the worker's client settings, no group) to read every record."""
+def drain(broker, settings: LiveSettings, expected: int, frozen: bool = False) -> float:
+    """Seconds for a plain consumer (the worker's client settings, no group) to read every record; ``frozen``:
+    inside the worker's ``frozen_heap``."""
+    with frozen_heap() if frozen else nullcontext():
+        return _drain(broker, settings, expected)
+
+
+def _drain(broker, settings: LiveSettings, expected: int) -> float:
     consumer = broker.consumer(max_poll_records=settings.batch_size, fetch_max_bytes=64 * 1024 * 1024,
-                               max_partition_fetch_bytes=16 * 1024 * 1024)
+                               max_partition_fetch_bytes=16 * 1024 * 1024, fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
     tps = [TopicPartition(settings.broker.topic, p)
            for p in sorted(consumer.partitions_for_topic(settings.broker.topic))]
     consumer.assign(tps)
@@ -92,11 +100,12 @@ def catch_up(broker, settings: LiveSettings, records: int, repeats: int) -> dict
     lines = sample_lines(records, start)
     gen_s = time.perf_counter() - t0
     produce_s = produce(broker, settings.paths, lines)
-    drains, workers, drain_cpu, worker_cpu = [], [], [], []
+    drains, frozen_drains, workers, drain_cpu, worker_cpu = [], [], [], [], []
     for i in range(repeats):
         before = cpu_seconds(broker)
         drains.append(records / drain(broker, settings, records))
         drain_cpu.append([b - a for a, b in zip(before, cpu_seconds(broker))])
+        frozen_drains.append(records / drain(broker, settings, records, frozen=True))
         run_settings = fresh_settings(settings.paths.home.parent, f"run{i}", settings)
         before = cpu_seconds(broker)
         stats = run_ingestion(run_settings, until_caught_up=True, broker=broker, report=lambda msg: None)
@@ -106,6 +115,7 @@ def catch_up(broker, settings: LiveSettings, records: int, repeats: int) -> dict
     with duckdb.connect(str(run_settings.paths.db_path), read_only=True) as con:
         rows, quarantined = con.execute("SELECT (SELECT count(*) FROM logs), (SELECT count(*) FROM quarantine)").fetchone()
     return {"records": records, "generate_s": gen_s, "produce_rate": records / produce_s, "drains": drains,
+            "frozen_drains": frozen_drains,
             "workers": workers, "ratio": statistics.median(workers) / statistics.median(drains), "rows": rows,
             "quarantined": quarantined, "drain_cpu": drain_cpu, "worker_cpu": worker_cpu, "settings": run_settings}
 
@@ -198,6 +208,9 @@ def main() -> None:
                   f"{c['quarantined']} quarantined)")
             print(f"  worker / drain = {c['ratio']:.2f} (target >= 0.8); per round: "
                   f"{', '.join(f'{w / d:.2f}' for w, d in zip(c['workers'], c['drains']))}")
+            frozen = statistics.median(c["frozen_drains"])
+            print(f"  the same drain with the worker's frozen_heap: median {frozen:.0f} records/s; worker / that "
+                  f"drain = {statistics.median(c['workers']) / frozen:.2f}")
             for name in ("drain", "worker"):
                 own, stages, tansu = (statistics.median(x) for x in zip(*c[f"{name}_cpu"]))
                 print(f"  CPU seconds per {name} (median): consumer process {own:.1f}, worker stage processes "

@@ -13,6 +13,7 @@ import pytest
 from logpilot_dagster.registry import SchemaRegistry
 from logpilot_dagster.sample_data import render_line
 from logpilot_dagster.stream import CATCH_UP, REAL_TIME, IngestionWorker, LineProducer, run_ingestion
+from logpilot_dagster.stream.worker import MIN_SPLIT
 from logpilot_dagster.warehouse import WarehouseLockedError, connect
 from logpilot_dagster_tests.broker_fixture import recent, sample_lines
 
@@ -69,6 +70,16 @@ def test_catch_up_then_real_time(broker, live_settings):
     assert messages[-1].startswith("stopped: ") and worker.stats.inserted == 3050
     assert query(paths, "SELECT count(*), count(DISTINCT event_id) FROM logs") == [(3050, 3050)]
     assert query(paths, "SELECT sum(count) FROM templates WHERE service = 'auth-service'") == [(3050,)]
+
+
+def test_batches_halve_near_the_head_so_the_last_one_is_small(broker, live_settings):
+    settings = replace(live_settings, batch_size=20_000)
+    produce(broker, settings.paths, "auth-service", sample_lines("auth-service", 30_000, recent(hours=3)))
+    sizes: list[int] = []
+    stats = IngestionWorker(settings, broker=broker, on_commit=lambda w: sizes.append(w.consumed)).run(
+        until_caught_up=True)
+    assert stats.consumed == sum(sizes) == 30_000
+    assert sizes[0] == 15_000 and sizes == sorted(sizes, reverse=True) and sizes[-1] <= MIN_SPLIT
 
 
 def test_bad_records_are_quarantined_and_ingestion_goes_on(broker, live_settings):
