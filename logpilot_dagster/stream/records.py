@@ -51,6 +51,31 @@ def records_table(records: list) -> pa.Table:
     ], schema=RECORD_SCHEMA)
 
 
+class PendingRecords:
+    """Consumed records waiting for their batch, kept as ``records_table`` columns: a backlog of Python record
+    objects would make every full garbage collection walk it."""
+
+    def __init__(self) -> None:
+        self._tables: list[pa.Table] = []
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(self, records: list) -> None:
+        self._tables.append(records_table(records))
+        self._count += len(records)
+
+    def take(self) -> pa.Table:
+        """All pending records as one table; leaves none pending."""
+        table = pa.concat_tables(self._tables) if self._tables else RECORD_SCHEMA.empty_table()
+        self.clear()
+        return table
+
+    def clear(self) -> None:
+        self._tables, self._count = [], 0
+
+
 @dataclass
 class LineGroup:
     """Lines of one source name (record key) and one event year, ready for the transformer: columns source

@@ -30,7 +30,7 @@ from kafka.errors import KafkaError, RetriableError
 from kafka.structs import OffsetAndMetadata
 
 from logpilot_dagster.broker import Broker, connect_broker
-from logpilot_dagster.stream.records import fingerprint
+from logpilot_dagster.stream.records import PendingRecords, fingerprint
 from logpilot_dagster.stream.settings import LiveSettings
 from logpilot_dagster.stream.sink import stored_offsets
 from logpilot_dagster.stream.writer import BatchWriter, Written
@@ -253,7 +253,7 @@ class IngestionWorker:
         previous = self._install_signal_handlers()
         start = last_report = time.monotonic()
         give_up_s = BROKER_GIVE_UP_S if until_caught_up else None
-        pending: list = []
+        pending = PendingRecords()
         pending_since = 0.0
         try:
             writer = BatchWriter(settings.paths, self.topic, self.t1_ms)
@@ -270,12 +270,12 @@ class IngestionWorker:
                 try:
                     polled = consumer.poll(timeout_ms=int(wait * 1000), max_records=max(1, target - len(pending)))
                 except RetriableError as exc:
-                    pending = []  # not committed: the resume reads these records again
+                    pending.clear()  # not committed: the resume reads these records again
                     self._recover(consumer, tps, writer, f"broker unreachable ({exc})", give_up_s)
                     continue
                 got = 0
                 for records in polled.values():
-                    pending.extend(records)
+                    pending.add(records)
                     got += len(records)
                 if got and len(pending) == got:
                     pending_since = time.monotonic()
@@ -287,8 +287,7 @@ class IngestionWorker:
                 # has room: under load, records keep gathering into fewer, larger transactions.
                 if pending and (len(pending) >= self._target(len(pending), lag)
                                 or (writer.in_flight < PARTIAL_IN_FLIGHT and (lag == 0 or due))):
-                    writer.submit(pending, int(time.time() * 1000))
-                    pending = []
+                    writer.submit(pending.take(), int(time.time() * 1000))
                 if (until_caught_up and not got and not pending and writer.in_flight == 0
                         and self._lag(consumer, tps, exact=True) == 0):
                     break
@@ -297,11 +296,11 @@ class IngestionWorker:
                     self._update(start, lag)
                     self.report(self.stats.summary())
                     if reset := self._reset_partitions(consumer, tps):
-                        pending = []
+                        pending.clear()
                         self._recover(consumer, tps, writer, "the broker lost its log (partitions "
                                       f"{sorted(tp.partition for tp in reset)})", give_up_s, reset)
             if pending:
-                writer.submit(pending, int(time.time() * 1000))
+                writer.submit(pending.take(), int(time.time() * 1000))
             self._collect(writer.finish(), consumer)
             self._update(start, self._lag(consumer, tps, exact=True))
             self.report(("stopped: " if self._stop.is_set() else "done: ") + self.stats.summary())

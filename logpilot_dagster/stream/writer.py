@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.stream.batches import BatchBuilder
-from logpilot_dagster.stream.records import records_table, screen
+from logpilot_dagster.stream.records import screen
 from logpilot_dagster.stream.sink import write_batch
 from logpilot_dagster.warehouse import HeldConnection
 
@@ -134,15 +134,15 @@ class BatchWriter:
         """Batches submitted and not yet returned by ``results``/``finish``."""
         return self._in_flight
 
-    def submit(self, records: list, now_ms: int) -> None:
-        """Queue a batch (blocks while ``QUEUED`` batches are in flight)."""
-        transformed = self._transformer.submit(_transform, records_table(records), self.topic, self.t1_ms, now_ms)
+    def submit(self, records: pa.Table, now_ms: int) -> None:
+        """Queue a batch of ``records_table`` rows (blocks while ``QUEUED`` batches are in flight)."""
+        transformed = self._transformer.submit(_transform, records, self.topic, self.t1_ms, now_ms)
         committed = self._writer.submit(_commit)
         self._in_flight += 1
         while True:
             self._raise_if_failed()
             try:
-                self._pending.put((transformed, committed, len(records)), timeout=0.2)
+                self._pending.put((transformed, committed, records.num_rows), timeout=0.2)
                 return
             except queue.Full:
                 continue
