@@ -8,7 +8,7 @@ import dagster as dg
 from logpilot_dagster.broker import BrokerSettings, announce_file
 from logpilot_dagster.broker.embedded import announced_bootstrap
 from logpilot_dagster.defs.resources import LogPilotHome, env_or
-from logpilot_dagster.stream.settings import DEFAULT_GROUP, LiveSettings
+from logpilot_dagster.stream.settings import DEFAULT_BATCH_SIZE, DEFAULT_GROUP, LiveSettings
 from logpilot_dagster.stream.worker import run_ingestion
 
 T1_KEY = dg.AssetKey("t1_watermark")
@@ -21,7 +21,7 @@ class LiveIngestion(dg.ConfigurableResource):
     bootstrap_servers: str = ""
     topic: str = "logpilot.raw"
     group_id: str = DEFAULT_GROUP
-    batch_size: int = 50_000
+    batch_size: int = DEFAULT_BATCH_SIZE
     max_latency_s: float = 1.0
 
     def settings(self, home: LogPilotHome) -> LiveSettings:
