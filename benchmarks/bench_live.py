@@ -1,25 +1,28 @@
 """Live ingestion benchmark on the embedded broker (tansu).
 
 1. Catch-up: produce N sample lines (8 services, real header formats, PII) to a fresh topic, then, in each of
-   ``--repeats`` rounds, drain it twice with a plain kafka-python consumer and let the worker ingest it into an
-   empty DuckDB with ``until_caught_up``. The drains use the worker's client settings, once with its poll size
-   (up to a batch) and once with kafka-python's default (500 records per poll, faster here: fewer record
-   objects alive at a time make garbage collections cheaper). Reports the median rates and worker / drain; the
-   target (>= 0.8) is against the faster drain.
+   ``--repeats`` rounds, drain it twice with a plain kafka-python consumer (``plain_drain.py``, in a process
+   of its own) and let the worker ingest it into an empty DuckDB with ``until_caught_up``. The drains use the
+   worker's client settings, once with its poll size (up to a batch) and once with kafka-python's default (500
+   records per poll, faster here: fewer record objects alive at a time make garbage collections cheaper).
+   Reports the median rates and worker / drain; the target (>= 0.8) is against the faster drain.
 2. Real time: with the worker running, produce at a fixed rate and measure produce -> visible-in-``logs``
    latency (p50/p99): from each send until the DuckDB transaction holding its row committed.
 
-    python benchmarks/bench_live.py [--records 1000000] [--rate 1000] [--seconds 20] [--batch-size 50000] [--repeats 3]
+    python benchmarks/bench_live.py [--records 1000000] [--rate 1000] [--seconds 20] [--batch-size 150000] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import random
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -29,7 +32,6 @@ from pathlib import Path
 
 import duckdb
 import psutil
-from kafka import TopicPartition
 
 from logpilot_dagster.broker import BrokerSettings, EmbeddedBroker
 from logpilot_dagster.registry import SchemaRegistry
@@ -62,23 +64,17 @@ def produce(broker, paths: LogPilotPaths, by_service: dict[str, list[bytes]]) ->
     return time.perf_counter() - t0
 
 
-def drain(broker, settings: LiveSettings, expected: int, poll_records: int | None = None) -> float:
-    """Seconds for a plain consumer (the worker's client settings, no group) to read every record, taking up to
-    ``poll_records`` per poll (default: a batch, as the worker)."""
-    poll_records = poll_records or settings.batch_size
-    consumer = broker.consumer(max_poll_records=poll_records, fetch_max_bytes=64 * 1024 * 1024,
-                               max_partition_fetch_bytes=16 * 1024 * 1024, fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
-    tps = [TopicPartition(settings.broker.topic, p)
-           for p in sorted(consumer.partitions_for_topic(settings.broker.topic))]
-    consumer.assign(tps)
-    consumer.seek_to_beginning()
-    seen, t0 = 0, time.perf_counter()
-    while seen < expected:
-        for records in consumer.poll(timeout_ms=1000, max_records=poll_records).values():
-            seen += len(records)
-    elapsed = time.perf_counter() - t0
-    consumer.close()
-    return elapsed
+def drain(broker, settings: LiveSettings, expected: int, poll_records: int) -> tuple[float, float]:
+    """(seconds, CPU seconds) for ``plain_drain.py`` (the worker's client settings, no group, ``poll_records``
+    per poll) to read every record."""
+    config = {**broker.client_config(), "enable_auto_commit": False, "auto_offset_reset": "earliest",
+              "max_poll_records": poll_records, "fetch_max_bytes": 64 * 1024 * 1024,
+              "max_partition_fetch_bytes": 16 * 1024 * 1024, "fetch_max_wait_ms": FETCH_MAX_WAIT_MS}
+    script = Path(__file__).with_name("plain_drain.py")
+    out = subprocess.run([sys.executable, str(script), json.dumps(config), settings.broker.topic, str(expected)],
+                         check=True, capture_output=True, text=True).stdout
+    result = json.loads(out)
+    return result["seconds"], result["cpu_s"]
 
 
 def fresh_settings(root: Path, name: str, settings: LiveSettings) -> LiveSettings:
@@ -97,12 +93,14 @@ def catch_up(broker, settings: LiveSettings, records: int, repeats: int) -> dict
     lines = sample_lines(records, start)
     gen_s = time.perf_counter() - t0
     produce_s = produce(broker, settings.paths, lines)
+    del lines  # not on the worker's heap
     drains, default_drains, workers, drain_cpu, worker_cpu = [], [], [], [], []
     for i in range(repeats):
-        before = cpu_seconds(broker)
-        drains.append(records / drain(broker, settings, records))
-        drain_cpu.append([b - a for a, b in zip(before, cpu_seconds(broker))])
-        default_drains.append(records / drain(broker, settings, records, poll_records=KAFKA_DEFAULT_POLL_RECORDS))
+        for poll_records, measured in ((settings.batch_size, drains), (KAFKA_DEFAULT_POLL_RECORDS, default_drains)):
+            seconds, cpu_s = drain(broker, settings, records, poll_records)
+            measured.append(records / seconds)
+            if poll_records == KAFKA_DEFAULT_POLL_RECORDS:
+                drain_cpu.append(cpu_s)
         run_settings = fresh_settings(settings.paths.home.parent, f"run{i}", settings)
         before = cpu_seconds(broker)
         stats = run_ingestion(run_settings, until_caught_up=True, broker=broker, report=lambda msg: None)
@@ -216,10 +214,10 @@ def main() -> None:
             faster = max((c["drains"], c["default_drains"]), key=statistics.median)
             print(f"  worker / faster drain = {ratios(c['workers'], faster)} (target >= 0.8)")
             print(f"  worker / drain with the worker's settings = {ratios(c['workers'], c['drains'])}")
-            for name in ("drain", "worker"):
-                own, stages, tansu = (statistics.median(x) for x in zip(*c[f"{name}_cpu"]))
-                print(f"  CPU seconds per {name} (median): consumer process {own:.1f}, worker stage processes "
-                      f"{stages:.1f}, broker {tansu:.1f} ({os.cpu_count()} cores)")
+            own, stages, tansu = (statistics.median(x) for x in zip(*c["worker_cpu"]))
+            print(f"  CPU seconds (medians, {os.cpu_count()} cores): worker consumer process {own:.1f}, worker stage "
+                  f"processes {stages:.1f}, broker {tansu:.1f}; plain drain with kafka-python defaults "
+                  f"{statistics.median(c['drain_cpu']):.1f}")
             settings = c["settings"]
             rt = real_time(broker, settings, args.rate, args.seconds)
             print(f"real-time at {args.rate} lines/s for {args.seconds:.0f}s: {rt['seen']}/{rt['lines']} visible, "
