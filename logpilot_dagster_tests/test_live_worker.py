@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from contextlib import contextmanager
@@ -80,6 +81,14 @@ def test_batches_halve_near_the_head_so_the_last_one_is_small(broker, live_setti
         until_caught_up=True)
     assert stats.consumed == sum(sizes) == 30_000
     assert sizes[0] == 15_000 and sizes == sorted(sizes, reverse=True) and sizes[-1] <= MIN_SPLIT
+
+
+def test_the_heap_is_frozen_only_while_the_worker_runs(broker, live_settings):
+    produce(broker, live_settings.paths, "auth-service", sample_lines("auth-service", 100, recent(hours=3)))
+    frozen: list[int] = []
+    IngestionWorker(live_settings, broker=broker, on_commit=lambda w: frozen.append(gc.get_freeze_count())).run(
+        until_caught_up=True)
+    assert frozen and min(frozen) > 0 and gc.get_freeze_count() == 0
 
 
 def test_bad_records_are_quarantined_and_ingestion_goes_on(broker, live_settings):
