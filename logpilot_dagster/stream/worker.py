@@ -59,7 +59,7 @@ def frozen_heap() -> Iterator[None]:
     """Keep the objects that exist now out of the garbage collector's scans while the block runs.
 
     The consumer allocates a few objects per record, so full collections run often, and each one walks the
-    whole heap (modules, clients, ...): about 15 % of the consumer's CPU at catch-up rates."""
+    whole heap (modules, clients, ...): about a fifth of the consumer's CPU at catch-up rates."""
     gc.collect()
     gc.freeze()
     try:
@@ -261,12 +261,13 @@ class IngestionWorker:
             self._resume(consumer, tps)
             self.report(f"ingesting {self.topic} ({len(tps)} partitions) from {self.broker.bootstrap_servers}, "
                         f"T1={self.t1_ms}")
+            lag = self._lag(consumer, tps)
             while not self._stop.is_set():
                 now = time.monotonic()
                 if max_seconds is not None and now - start >= max_seconds:
                     break
                 wait = PENDING_POLL_S if pending or writer.in_flight else IDLE_POLL_S
-                target = self._target(len(pending), self._lag(consumer, tps))
+                target = self._target(len(pending), lag)
                 try:
                     polled = consumer.poll(timeout_ms=int(wait * 1000), max_records=max(1, target - len(pending)))
                 except RetriableError as exc:
