@@ -37,9 +37,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loghub import LOGHUB_DIR, grouping_accuracy, ground_truth, systems  # noqa: E402
 
-from logpilot_dagster.backfill import load_year, stage_year  # noqa: E402
-from logpilot_dagster.object_store import LocalObjectStore  # noqa: E402
-from logpilot_dagster.registry import SchemaRegistry  # noqa: E402
+from logpilot_dagster.ingest.backfill import load_year, stage_year  # noqa: E402
+from logpilot_dagster.storage.object_store import LocalObjectStore  # noqa: E402
+from logpilot_dagster.ingest.registry import SchemaRegistry  # noqa: E402
 from logpilot_dagster.settings import LogPilotPaths  # noqa: E402
 
 #: Systems whose ground truth splits groups by literal numbers: our generic number masks stay off for them.
@@ -171,13 +171,13 @@ def accuracy(groups: dict[str, list[str]]) -> dict[str, float]:
 
 def memory_probe(lines: int) -> None:
     """Stage one year of ``lines`` sample lines in a child process and print its peak RSS."""
-    from logpilot_dagster.sample_data import write_sample_home
+    from logpilot_dagster.ingest.sample_data import write_sample_home
 
     with tempfile.TemporaryDirectory() as tmp:
         write_sample_home(Path(tmp), total_lines=lines, years=(2024,), bad_files=False)
-        code = ("import resource,sys;from logpilot_dagster.backfill import stage_year;"
-                "from logpilot_dagster.object_store import LocalObjectStore;"
-                "from logpilot_dagster.registry import SchemaRegistry;from logpilot_dagster.settings import LogPilotPaths;"
+        code = ("import resource,sys;from logpilot_dagster.ingest.backfill import stage_year;"
+                "from logpilot_dagster.storage.object_store import LocalObjectStore;"
+                "from logpilot_dagster.ingest.registry import SchemaRegistry;from logpilot_dagster.settings import LogPilotPaths;"
                 f"p=LogPilotPaths.from_env({tmp!r});r=stage_year(p,LocalObjectStore(p.landing_zone),"
                 "SchemaRegistry.load(p),2024);"
                 "print(r.lines_read, round(r.lines_per_s), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss//1024)")

@@ -34,10 +34,10 @@ import duckdb
 import psutil
 
 from logpilot_dagster.broker import BrokerSettings, EmbeddedBroker
-from logpilot_dagster.registry import SchemaRegistry
-from logpilot_dagster.sample_data import LAYOUTS, WEIGHTS, render_line, source_specs
+from logpilot_dagster.ingest.registry import SchemaRegistry
+from logpilot_dagster.ingest.sample_data import LAYOUTS, WEIGHTS, render_line, source_specs
 from logpilot_dagster.settings import LogPilotPaths
-from logpilot_dagster.sources import write_sources
+from logpilot_dagster.ingest.sources import write_sources
 from logpilot_dagster.stream import IngestionWorker, LineProducer, LiveSettings
 from logpilot_dagster.stream.worker import FETCH_MAX_WAIT_MS, run_ingestion
 

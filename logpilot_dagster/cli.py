@@ -37,7 +37,7 @@ def use_home(home: str | None) -> LogPilotPaths:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from logpilot_dagster.sample_data import write_sample_home
+    from logpilot_dagster.ingest.sample_data import write_sample_home
 
     paths = use_home(args.home)
     if paths.landing_zone.exists() and any(paths.landing_zone.iterdir()) and not args.force:
@@ -55,12 +55,12 @@ def run_backfill(paths: LogPilotPaths, years: list[int], progress: bool = True) 
     """Materialize the bootstrap assets in-process, one Dagster run per year partition (what the UI does)."""
     import dagster as dg
 
-    from logpilot_dagster.backfill import list_landing_files
+    from logpilot_dagster.ingest.backfill import list_landing_files
     from logpilot_dagster.defs import backfill_assets as ba
     from logpilot_dagster.defs import vector_assets as va
     from logpilot_dagster.defs.resources import default_resources
-    from logpilot_dagster.object_store import LocalObjectStore
-    from logpilot_dagster.registry import SchemaRegistry
+    from logpilot_dagster.storage.object_store import LocalObjectStore
+    from logpilot_dagster.ingest.registry import SchemaRegistry
 
     if not years:
         registry = SchemaRegistry.load(paths)
@@ -94,7 +94,7 @@ def run_backfill(paths: LogPilotPaths, years: list[int], progress: bool = True) 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     paths = use_home(args.home)
-    from logpilot_dagster.backfill import backfill_t1
+    from logpilot_dagster.ingest.backfill import backfill_t1
 
     start = time.perf_counter()
     summary = run_backfill(paths, _years(args.years), progress=not args.quiet)

@@ -27,8 +27,8 @@ def live_phase(paths: LogPilotPaths, t1: datetime, per_service: int = 1_000) -> 
     from logpilot_dagster.broker import EmbeddedBroker, announce_file
     from logpilot_dagster.defs.live import LiveIngestion, live_ingestion
     from logpilot_dagster.defs.resources import default_resources
-    from logpilot_dagster.registry import SchemaRegistry
-    from logpilot_dagster.sample_data import LAYOUTS, render_line
+    from logpilot_dagster.ingest.registry import SchemaRegistry
+    from logpilot_dagster.ingest.sample_data import LAYOUTS, render_line
     from logpilot_dagster.stream.producer import LineProducer
     from logpilot_dagster.stream.settings import LiveSettings
 
@@ -75,8 +75,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cmd_sample(argparse.Namespace(home=args.home, lines=args.lines, force=False))
     print("== 2/4 backfill, one Dagster run per year partition")
     summary = run_backfill(paths, [], progress=not args.quiet)
-    from logpilot_dagster.backfill import backfill_t1
-    from logpilot_dagster.warehouse import connect
+    from logpilot_dagster.ingest.backfill import backfill_t1
+    from logpilot_dagster.storage.warehouse import connect
 
     t1 = backfill_t1(paths)
     with connect(paths.db_path, read_only=True) as con:

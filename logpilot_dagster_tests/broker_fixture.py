@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from logpilot_dagster.broker import BrokerSettings, EmbeddedBroker
-from logpilot_dagster.sample_data import render_line, source_specs
+from logpilot_dagster.ingest.sample_data import render_line, source_specs
 from logpilot_dagster.settings import LogPilotPaths
-from logpilot_dagster.sources import write_sources
+from logpilot_dagster.ingest.sources import write_sources
 from logpilot_dagster.stream import LiveSettings
 
 

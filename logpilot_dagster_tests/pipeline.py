@@ -8,7 +8,7 @@ from dagster_aws.s3 import S3Resource
 from logpilot_dagster.defs import backfill_assets as ba
 from logpilot_dagster.defs import vector_assets as va
 from logpilot_dagster.defs.resources import LandingZone, LogPilotHome
-from logpilot_dagster.sample_data import write_sample_home
+from logpilot_dagster.ingest.sample_data import write_sample_home
 
 PARTITIONED = [ba.landing_files, ba.staged_year, ba.logs_table, ba.line_accounting]
 GLOBAL = [ba.system_catalog, ba.t1_watermark, ba.t1_is_sane]

@@ -11,7 +11,7 @@ from logpilot_dagster.agent import LogPilotClient
 from logpilot_dagster.agent.evaluation.runner import load_golden, run
 from logpilot_dagster.agent.evaluation.scorer import TARGETS, ordered, same_results, score, write_report
 from logpilot_dagster.agent.intent import INTENTS, load_examples
-from logpilot_dagster.knowledge_base import KnowledgeBase
+from logpilot_dagster.knowledge.knowledge_base import KnowledgeBase
 from logpilot_dagster.settings import SHIPPED_DATA
 
 

@@ -6,7 +6,7 @@ import duckdb
 import pytest
 
 from logpilot_dagster.agent.guard import GuardError, check_sql, run_query
-from logpilot_dagster.warehouse import connect, ensure_schema
+from logpilot_dagster.storage.warehouse import connect, ensure_schema
 
 
 @pytest.fixture(scope="module")

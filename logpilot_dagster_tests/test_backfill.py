@@ -6,7 +6,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from logpilot_dagster.backfill import year_dirs
+from logpilot_dagster.ingest.backfill import year_dirs
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster_tests.pipeline import build_home, materialize_globals, materialize_year, metadata
 

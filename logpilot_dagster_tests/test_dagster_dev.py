@@ -17,7 +17,7 @@ import duckdb
 import pytest
 import requests
 
-from logpilot_dagster.sample_data import write_sample_home
+from logpilot_dagster.ingest.sample_data import write_sample_home
 from logpilot_dagster.settings import SHIPPED_DATA
 
 REPO = Path(__file__).resolve().parent.parent

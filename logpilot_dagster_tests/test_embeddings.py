@@ -8,8 +8,8 @@ import chromadb
 import numpy as np
 import pytest
 
-from logpilot_dagster.embeddings import DIMENSION, MiniLMEmbedding, embed_texts, open_collection
-from logpilot_dagster.vectors import delete_template_vectors, search_templates, sync_template_vectors
+from logpilot_dagster.knowledge.embeddings import DIMENSION, MiniLMEmbedding, embed_texts, open_collection
+from logpilot_dagster.knowledge.vectors import delete_template_vectors, search_templates, sync_template_vectors
 
 
 def test_vectors_are_384_dimensional_and_unit_length():
@@ -45,7 +45,7 @@ def test_llamaindex_wrapper_matches_the_model():
 
 REOPEN = """
 import json, sys, chromadb
-from logpilot_dagster.embeddings import open_collection
+from logpilot_dagster.knowledge.embeddings import open_collection
 col = open_collection(chromadb.PersistentClient(path=sys.argv[1]), "reopen-test")
 print(json.dumps(col.query(query_texts=["database deadlock"], n_results=3)["ids"][0]))
 """

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from logpilot_dagster.formats import EPOCH, LoghubFormat, make_format, parse_timestamps
+from logpilot_dagster.ingest.formats import EPOCH, LoghubFormat, make_format, parse_timestamps
 
 LOGHUB = Path(__file__).parent / "data" / "loghub_2k"
 SYSTEMS = json.loads((LOGHUB / "formats.json").read_text())

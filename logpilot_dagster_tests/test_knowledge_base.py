@@ -4,9 +4,9 @@ import shutil
 
 import pytest
 
-from logpilot_dagster.knowledge_base import KnowledgeBase, bm25_scores
+from logpilot_dagster.knowledge.knowledge_base import KnowledgeBase, bm25_scores
 from logpilot_dagster.settings import SHIPPED_DATA
-from logpilot_dagster.vectors import sync_template_vectors
+from logpilot_dagster.knowledge.vectors import sync_template_vectors
 
 RUNBOOKS = SHIPPED_DATA / "runbooks"
 

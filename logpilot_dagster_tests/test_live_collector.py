@@ -9,7 +9,7 @@ from datetime import timedelta, timezone
 
 from kafka import TopicPartition
 
-from logpilot_dagster.registry import SchemaRegistry
+from logpilot_dagster.ingest.registry import SchemaRegistry
 from logpilot_dagster.stream import Collector, FileTailer, LineProducer
 from logpilot_dagster_tests.broker_fixture import recent, sample_lines, write_lines
 

@@ -13,9 +13,9 @@ import duckdb
 import psutil
 import pytest
 
-from logpilot_dagster.registry import SchemaRegistry
+from logpilot_dagster.ingest.registry import SchemaRegistry
 from logpilot_dagster.stream import LineProducer
-from logpilot_dagster.warehouse import connect
+from logpilot_dagster.storage.warehouse import connect
 from logpilot_dagster_tests.broker_fixture import recent, sample_lines
 
 INGEST = [sys.executable, "-m", "logpilot_dagster.stream", "ingest"]

@@ -9,8 +9,8 @@ import duckdb
 
 from logpilot_dagster.defs import backfill_assets as ba
 from logpilot_dagster.defs.live import LiveIngestion, live_ingestion, t1_gate
-from logpilot_dagster.registry import SchemaRegistry
-from logpilot_dagster.sample_data import render_line
+from logpilot_dagster.ingest.registry import SchemaRegistry
+from logpilot_dagster.ingest.sample_data import render_line
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.stream import LineProducer
 from logpilot_dagster_tests.pipeline import materialize_year, metadata, resources

@@ -11,11 +11,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from logpilot_dagster.registry import SchemaRegistry
-from logpilot_dagster.sample_data import render_line
+from logpilot_dagster.ingest.registry import SchemaRegistry
+from logpilot_dagster.ingest.sample_data import render_line
 from logpilot_dagster.stream import CATCH_UP, REAL_TIME, IngestionWorker, LineProducer, run_ingestion
 from logpilot_dagster.stream.worker import MIN_SPLIT
-from logpilot_dagster.warehouse import WarehouseLockedError, connect
+from logpilot_dagster.storage.warehouse import WarehouseLockedError, connect
 from logpilot_dagster_tests.broker_fixture import recent, sample_lines
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from logpilot_dagster.pii import PLACEHOLDERS, PIIMasker
+from logpilot_dagster.privacy.pii import PLACEHOLDERS, PIIMasker
 
 CORPUS = [json.loads(line) for line in (Path(__file__).parent / "data" / "pii_corpus.jsonl").read_text().splitlines()]
 MASKER = PIIMasker()

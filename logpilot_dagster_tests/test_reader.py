@@ -3,7 +3,7 @@
 import gzip
 import io
 
-from logpilot_dagster.reader import MAX_LINE_BYTES, read_lines
+from logpilot_dagster.ingest.reader import MAX_LINE_BYTES, read_lines
 
 
 def _read(data: bytes, gz: bool = False):

@@ -9,7 +9,7 @@ from dagster_aws.s3 import S3Resource
 from moto.server import ThreadedMotoServer
 
 from logpilot_dagster.defs.resources import LandingZone
-from logpilot_dagster.sample_data import write_sample_home
+from logpilot_dagster.ingest.sample_data import write_sample_home
 from logpilot_dagster_tests.pipeline import materialize_year, metadata
 
 

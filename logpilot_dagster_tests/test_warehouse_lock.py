@@ -7,11 +7,11 @@ import sys
 import threading
 import time
 
-from logpilot_dagster.warehouse import HeldConnection, waiting_marker
+from logpilot_dagster.storage.warehouse import HeldConnection, waiting_marker
 
 READER = """
 import sys
-from logpilot_dagster.warehouse import connect
+from logpilot_dagster.storage.warehouse import connect
 with connect(sys.argv[1], read_only=True, wait_s=20) as con:
     print(con.execute("SELECT count(*) FROM quarantine").fetchone()[0])
 """

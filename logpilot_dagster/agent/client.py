@@ -20,7 +20,7 @@ from logpilot_dagster.agent.graph import Snapshot, Tools, build_graph
 from logpilot_dagster.agent.guard import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
 from logpilot_dagster.agent.llm import Backend, backend_from_env
 from logpilot_dagster.settings import LogPilotPaths
-from logpilot_dagster.warehouse import connect
+from logpilot_dagster.storage.warehouse import connect
 
 
 @dataclass
@@ -69,12 +69,12 @@ class LogPilotClient:
     @cached_property
     def knowledge_base(self):
         """The runbook + template knowledge base (built on first RCA question)."""
-        from logpilot_dagster.knowledge_base import KnowledgeBase
+        from logpilot_dagster.knowledge.knowledge_base import KnowledgeBase
 
         return KnowledgeBase(self.chroma_path, self.runbooks_dir)
 
     def _similar_templates(self, query: str, service: str | None) -> list[str]:
-        from logpilot_dagster.vectors import search_templates
+        from logpilot_dagster.knowledge.vectors import search_templates
 
         hits = search_templates(query, self.chroma_path, k=3, service=service)
         return [hit["template_id"] for hit in hits if hit["score"] >= 0.5]

@@ -18,7 +18,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from logpilot_dagster.warehouse import connect
+from logpilot_dagster.storage.warehouse import connect
 
 ALLOWED_TABLES = frozenset({"logs", "templates", "system_catalog", "quarantine", "template_aliases"})
 DEFAULT_MAX_ROWS = 200

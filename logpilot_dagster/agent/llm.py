@@ -17,7 +17,7 @@ import sqlglot
 from sqlglot import exp
 
 from logpilot_dagster.agent.guard import ALLOWED_TABLES
-from logpilot_dagster.warehouse import SCHEMA
+from logpilot_dagster.storage.warehouse import SCHEMA
 
 _SQL_BLOCK = re.compile(r"```(?:sql)?\s*(.+?)```", re.S | re.I)
 

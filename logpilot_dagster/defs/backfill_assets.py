@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 import dagster as dg
 from tqdm import tqdm
 
-from logpilot_dagster import backfill
+from logpilot_dagster.ingest import backfill
 from logpilot_dagster.defs.partitions import yearly_partitions
 from logpilot_dagster.defs.resources import LandingZone, LogPilotHome
-from logpilot_dagster.registry import write_json
-from logpilot_dagster.warehouse import connect
+from logpilot_dagster.ingest.registry import write_json
+from logpilot_dagster.storage.warehouse import connect
 
 GROUP = "bootstrap"
 WRITER_POOL = "duckdb_writer"

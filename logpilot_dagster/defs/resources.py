@@ -5,8 +5,8 @@ import os
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from logpilot_dagster.object_store import LocalObjectStore, ObjectStore, S3ObjectStore
-from logpilot_dagster.registry import SchemaRegistry
+from logpilot_dagster.storage.object_store import LocalObjectStore, ObjectStore, S3ObjectStore
+from logpilot_dagster.ingest.registry import SchemaRegistry
 from logpilot_dagster.settings import LogPilotPaths
 
 

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from logpilot_dagster.defs.resources import LogPilotHome
-from logpilot_dagster.warehouse import connect
+from logpilot_dagster.storage.warehouse import connect
 
 
 @dg.asset(group_name="search", kinds={"chromadb"}, deps=["logs_table"],
@@ -11,7 +11,7 @@ from logpilot_dagster.warehouse import connect
 def template_vectors(logpilot: LogPilotHome) -> dg.MaterializeResult:
     """Every template in ``templates`` embedded (MiniLM int8, offline) into the Chroma ``log_templates``
     collection; only new or changed templates are embedded again."""
-    from logpilot_dagster.vectors import sync_template_vectors  # chromadb: imported only by runs that need it
+    from logpilot_dagster.knowledge.vectors import sync_template_vectors  # chromadb: imported only by runs that need it
 
     paths = logpilot.paths
     with connect(paths.db_path, read_only=True) as con:
@@ -28,7 +28,7 @@ def template_vectors(logpilot: LogPilotHome) -> dg.MaterializeResult:
 def runbook_index(logpilot: LogPilotHome) -> dg.MaterializeResult:
     """Runbooks (markdown, chunked by heading) indexed with LlamaIndex into the Chroma ``runbooks`` collection;
     unchanged files are skipped."""
-    from logpilot_dagster.knowledge_base import KnowledgeBase  # llama-index: imported only by runs that need it
+    from logpilot_dagster.knowledge.knowledge_base import KnowledgeBase  # llama-index: imported only by runs that need it
 
     paths = logpilot.paths
     stats = KnowledgeBase(paths.chroma_dir, paths.runbooks_dir).build()

@@ -9,13 +9,13 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logpilot_dagster.registry import SchemaRegistry
+from logpilot_dagster.ingest.registry import SchemaRegistry
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.stream.event_time import ensure_layout
 from logpilot_dagster.stream.records import BAD_TIME, EARLIEST_EVENT_MS, FUTURE_SLACK_MS, Screened
 from logpilot_dagster.stream.sink import Batch
-from logpilot_dagster.transform import LOGS_SCHEMA, QUARANTINE_SCHEMA, LineTransformer, quarantine_table
-from logpilot_dagster.warehouse import connect
+from logpilot_dagster.ingest.transform import LOGS_SCHEMA, QUARANTINE_SCHEMA, LineTransformer, quarantine_table
+from logpilot_dagster.storage.warehouse import connect
 
 UNKNOWN_SOURCE, NO_TIME_LAYOUT = "unknown_source", "no_time_layout"
 #: Quarantine reasons that mean "no known format for this line": such lines also go to ``discovery_queue``.

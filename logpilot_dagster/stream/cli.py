@@ -11,9 +11,9 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-from logpilot_dagster.backfill import backfill_t1
+from logpilot_dagster.ingest.backfill import backfill_t1
 from logpilot_dagster.broker import BrokerSettings, EmbeddedBroker, announce_file, connect_broker
-from logpilot_dagster.registry import SchemaRegistry
+from logpilot_dagster.ingest.registry import SchemaRegistry
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.stream.collector import Collector
 from logpilot_dagster.stream.producer import LineProducer, produce_stream, read_line_chunks

@@ -7,8 +7,8 @@ import time
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logpilot_dagster.formats import LoghubFormat, needs_year
-from logpilot_dagster.sources import SourceSpec
+from logpilot_dagster.ingest.formats import LoghubFormat, needs_year
+from logpilot_dagster.ingest.sources import SourceSpec
 
 DAY_MS = 24 * 3600 * 1000
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import BinaryIO, Iterable, Iterator
 
 from logpilot_dagster.broker import Broker
-from logpilot_dagster.registry import SchemaRegistry
+from logpilot_dagster.ingest.registry import SchemaRegistry
 from logpilot_dagster.stream.event_time import event_times_ms
 
 CHUNK_LINES = 10_000

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logpilot_dagster.transform import QUARANTINE_SCHEMA, quarantine_table, source_key
+from logpilot_dagster.ingest.transform import QUARANTINE_SCHEMA, quarantine_table, source_key
 
 MAX_RECORD_BYTES = 64 * 1024
 #: How much of a bad payload is kept in ``quarantine.raw``.

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from logpilot_dagster.warehouse import connect, ensure_schema
+from logpilot_dagster.storage.warehouse import connect, ensure_schema
 
 _CURRENT_ID = "coalesce(a.template_id, r.template_id)"
 _BATCH_ROWS = "batch_rows r LEFT JOIN template_aliases a ON a.alias_id = r.template_id"

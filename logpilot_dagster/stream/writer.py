@@ -33,7 +33,7 @@ from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.stream.batches import BatchBuilder
 from logpilot_dagster.stream.records import screen
 from logpilot_dagster.stream.sink import write_batch
-from logpilot_dagster.warehouse import HeldConnection
+from logpilot_dagster.storage.warehouse import HeldConnection
 
 QUEUED = 3
 _PR_SET_PDEATHSIG = 1

@@ -10,7 +10,7 @@ from typing import Any
 
 import chromadb
 
-from logpilot_dagster.embeddings import embed_texts, open_collection
+from logpilot_dagster.knowledge.embeddings import embed_texts, open_collection
 
 TEMPLATES_COLLECTION = "log_templates"
 

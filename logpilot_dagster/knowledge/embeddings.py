@@ -23,7 +23,7 @@ MODEL_NAME = "all-MiniLM-L6-v2-int8"
 DIMENSION = 384
 MAX_TOKENS = 256
 BATCH_SIZE = 64
-TOKENIZER_PATH = Path(__file__).resolve().parent / "resources" / "minilm" / "tokenizer.json"
+TOKENIZER_PATH = Path(__file__).resolve().parent.parent / "resources" / "minilm" / "tokenizer.json"
 
 
 class MiniLM:

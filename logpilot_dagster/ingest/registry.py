@@ -16,9 +16,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from logpilot_dagster.mining import MinerConfig, ServiceMiner
+from logpilot_dagster.ingest.mining import MinerConfig, ServiceMiner
 from logpilot_dagster.settings import LogPilotPaths
-from logpilot_dagster.sources import SourceSpec, load_sources
+from logpilot_dagster.ingest.sources import SourceSpec, load_sources
 
 
 @dataclass

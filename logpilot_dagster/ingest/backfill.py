@@ -22,15 +22,15 @@ from typing import Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from logpilot_dagster.formats import LoghubFormat
-from logpilot_dagster.object_store import ObjectStore
-from logpilot_dagster.pii import PIIMasker
-from logpilot_dagster.reader import LineBatch, Quarantined, read_lines
-from logpilot_dagster.registry import SchemaRegistry, shard_document, write_json
+from logpilot_dagster.ingest.formats import LoghubFormat
+from logpilot_dagster.storage.object_store import ObjectStore
+from logpilot_dagster.privacy.pii import PIIMasker
+from logpilot_dagster.ingest.reader import LineBatch, Quarantined, read_lines
+from logpilot_dagster.ingest.registry import SchemaRegistry, shard_document, write_json
 from logpilot_dagster.settings import LogPilotPaths
-from logpilot_dagster.sources import SourceSpec, source_for, year_from_path
-from logpilot_dagster.transform import LineTransformer, quarantine_table
-from logpilot_dagster.warehouse import connect, ensure_schema
+from logpilot_dagster.ingest.sources import SourceSpec, source_for, year_from_path
+from logpilot_dagster.ingest.transform import LineTransformer, quarantine_table
+from logpilot_dagster.storage.warehouse import connect, ensure_schema
 
 Progress = Callable[[int], None]
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
-from logpilot_dagster.sources import SourceSpec, write_sources
+from logpilot_dagster.ingest.sources import SourceSpec, write_sources
 
 YEARS = tuple(range(2021, 2026))
 LEVEL_WEIGHTS = {"INFO": 0.82, "WARN": 0.1, "ERROR": 0.07, "FATAL": 0.01}

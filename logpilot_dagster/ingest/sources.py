@@ -22,8 +22,8 @@ from pathlib import Path
 
 import yaml
 
-from logpilot_dagster.formats import HeaderFormat, make_format
-from logpilot_dagster.mining import MinerConfig
+from logpilot_dagster.ingest.formats import HeaderFormat, make_format
+from logpilot_dagster.ingest.mining import MinerConfig
 
 YEAR_IN_PATH = re.compile(r"(?:^|[/_=.-])((?:19|20)\d{2})(?=[/_.-]|$)")
 

@@ -14,10 +14,10 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logpilot_dagster.formats import arrow_sql
-from logpilot_dagster.pii import PIIMasker
-from logpilot_dagster.registry import SchemaRegistry
-from logpilot_dagster.sources import SourceSpec
+from logpilot_dagster.ingest.formats import arrow_sql
+from logpilot_dagster.privacy.pii import PIIMasker
+from logpilot_dagster.ingest.registry import SchemaRegistry
+from logpilot_dagster.ingest.sources import SourceSpec
 
 LOGS_SCHEMA = pa.schema([
     ("event_id", pa.string()), ("ts", pa.timestamp("us")), ("service", pa.string()), ("level", pa.string()),

@@ -30,8 +30,8 @@ from llama_index.core.vector_stores import ExactMatchFilter, MetadataFilters
 from llama_index.core.vector_stores.utils import metadata_dict_to_node
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
-from logpilot_dagster.embeddings import MiniLMEmbedding
-from logpilot_dagster.vectors import TEMPLATES_COLLECTION, collection
+from logpilot_dagster.knowledge.embeddings import MiniLMEmbedding
+from logpilot_dagster.knowledge.vectors import TEMPLATES_COLLECTION, collection
 
 RUNBOOKS_COLLECTION = "runbooks"
 CANDIDATES = 20

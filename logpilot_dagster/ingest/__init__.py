@@ -1,0 +1,1 @@
+"""Ingest: formats, sources, reading, parsing, masking and mining of landing-zone files; the yearly backfill."""

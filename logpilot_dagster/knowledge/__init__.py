@@ -1,0 +1,1 @@
+"""Knowledge: offline embeddings, template vectors and the runbook knowledge base (Chroma)."""

@@ -1,0 +1,1 @@
+"""Privacy: PII masking of everything that is stored."""

@@ -1,0 +1,1 @@
+"""Storage backends: the DuckDB warehouse and the object store (local directory or S3)."""
