@@ -124,7 +124,7 @@ def test_bad_records_are_quarantined_and_ingestion_goes_on(broker, live_settings
         assert (reason, source, offset) in found
     assert ("event_time_out_of_range", f"{topic}/{before_2000.partition}", before_2000.offset) in found
     assert ("event_time_out_of_range", f"{topic}/{parsed_future.partition}", parsed_future.offset) in found
-    assert query(paths, "SELECT raw FROM quarantine WHERE reason = 'not_utf8'") == [("\\xff\\xfe not utf-8 \\xc3(",)]
+    assert query(paths, "SELECT raw FROM quarantine WHERE reason = 'not_utf8'") == [("\ufffd\ufffd not utf-8 \ufffd(",)]
     assert query(paths, "SELECT count(*) FROM logs") == [(10,)]
     # Lines that no known format covers also wait for discovery, under the source name they came with.
     queued = query(paths, "SELECT source_name, reason, source, source_offset, raw FROM discovery_queue ORDER BY 2")

@@ -10,6 +10,7 @@ from logpilot_dagster.ingest import backfill
 from logpilot_dagster.defs.partitions import yearly_partitions
 from logpilot_dagster.defs.resources import LandingZone, LogPilotHome
 from logpilot_dagster.ingest.registry import write_json
+from logpilot_dagster.privacy.pii import default_masker
 from logpilot_dagster.storage.warehouse import connect
 
 GROUP = "bootstrap"
@@ -28,12 +29,13 @@ def landing_files(context: dg.AssetExecutionContext, logpilot: LogPilotHome,
     files = backfill.list_landing_files(store, logpilot.registry())
     year = _year(context)
     mine = [f for f in files if f.year == year]
-    undated = [f.key for f in files if f.year is None]
+    mask = default_masker().mask  # file names may hold PII: metadata and logs are stored in Dagster's storage
+    undated = [mask(f.key) for f in files if f.year is None]
     if undated:
         context.log.warning(f"{len(undated)} landing files have no year in path or header: {undated[:5]}")
     return dg.MaterializeResult(metadata={
         "files": len(mine), "bytes": sum(f.size for f in mine),
-        "undeclared_files": dg.MetadataValue.json([f.key for f in mine if f.source_name is None]),
+        "undeclared_files": dg.MetadataValue.json([mask(f.key) for f in mine if f.source_name is None]),
         "files_without_year": len(undated), "store": store.uri,
     })
 

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from logpilot_dagster.ingest.formats import LoghubFormat
 from logpilot_dagster.storage.object_store import ObjectStore
-from logpilot_dagster.privacy.pii import PIIMasker
+from logpilot_dagster.privacy.pii import PIIMasker, default_masker
 from logpilot_dagster.ingest.reader import LineBatch, Quarantined, read_lines
 from logpilot_dagster.ingest.registry import SchemaRegistry, shard_document, write_json
 from logpilot_dagster.settings import LogPilotPaths
@@ -83,12 +83,16 @@ def ensure_layouts(store: ObjectStore, registry: SchemaRegistry, files: list[Lan
         fmt = spec.header_format()
         if spec.ts_layout or not isinstance(fmt, LoghubFormat):
             continue
-        sample = next((f for f in files if f.source_name == spec.name), None)
+        # The first file of the source with lines (an empty file says nothing about the layout).
+        sample = next(((f, lines) for f in files if f.source_name == spec.name
+                       and (lines := head_lines(store, f.key))), None)
         if sample is None:
             continue
-        spec.ts_layout = fmt.detect_layout(pa.array(head_lines(store, sample.key)), sample.year)
+        sample, lines = sample
+        spec.ts_layout = fmt.detect_layout(pa.array(lines, pa.string()), sample.year)
         if spec.ts_layout is None:
-            raise ValueError(f"source {spec.name!r}: no known time layout fits {sample.key}; set ts_layout")
+            raise ValueError(f"source {spec.name!r}: no known time layout fits {default_masker().mask(sample.key)}; "
+                             "set ts_layout")
 
 
 @dataclass
@@ -135,9 +139,9 @@ class ParquetWriter:
             self.pool.shutdown()
 
 
-def _quarantine_rows(items: list[Quarantined]) -> pa.Table:
+def _quarantine_rows(items: list[Quarantined], masker: PIIMasker) -> pa.Table:
     return quarantine_table([q.source for q in items], [q.source_offset for q in items],
-                            [q.raw for q in items], [q.reason for q in items])
+                            [q.raw for q in items], [q.reason for q in items], masker)
 
 
 def stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegistry, year: int,
@@ -151,13 +155,14 @@ def stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegistr
     for d in (tmp_logs, tmp_q):
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)
-    transformer = LineTransformer(registry, PIIMasker())
+    masker = PIIMasker()
+    transformer = LineTransformer(registry, masker)
     result = StageResult(year)
     part = 0
     writer = ParquetWriter()
     try:
         for entry in sorted(files, key=lambda f: f.key):
-            result.files.append(entry.key)
+            result.files.append(masker.mask(entry.key))  # as logs.source: the shard and loaded_files name it so
             with closing(store.open(entry.key)) as stream:
                 for batch in read_lines(stream, entry.key, entry.gz, batch_lines):
                     part += 1
@@ -202,7 +207,7 @@ def _stage_batch(transformer: LineTransformer, writer: ParquetWriter, entry: Lan
             writer.write(out.quarantine, quarantine_dir / f"q-{part:05d}.parquet")
             result.quarantined += out.quarantine.num_rows
     if quarantined:
-        writer.write(_quarantine_rows(quarantined), quarantine_dir / f"part-{part:05d}.parquet")
+        writer.write(_quarantine_rows(quarantined, transformer.masker), quarantine_dir / f"part-{part:05d}.parquet")
         result.quarantined += len(quarantined)
 
 

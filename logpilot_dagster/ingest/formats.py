@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 #: Header fields that may carry the timestamp, in the order they are joined before ``strptime``.
 TS_FIELDS = ("Timestamp", "Month", "Date", "Day", "Time")
 LEVEL_FIELDS = ("Level", "Severity")
-COMPONENT_FIELDS = ("Component", "Program", "Logger", "Node")
+#: In order of preference. A host/node field is never the component: a host name is not stored.
+COMPONENT_FIELDS = ("Component", "Program", "Logger")
 
 #: Candidate time layouts, tried on sample lines when a rule does not name its own.
 TS_CANDIDATES = (
@@ -199,7 +200,7 @@ class LoghubFormat(HeaderFormat):
             raise ValueError(f"no time layout for format {self.log_format!r}")
         ts = parse_timestamps(self.ts_text(parts, layout), layout, year, self.timezone)
         level_field = next((f for f in self.fields if f in LEVEL_FIELDS), None)
-        comp_field = next((f for f in self.fields if f in COMPONENT_FIELDS), None)
+        comp_field = next((f for f in COMPONENT_FIELDS if f in self.fields), None)
         level = normalise_levels(pc.struct_field(parts, level_field) if level_field else None, content)
         component = pc.struct_field(parts, comp_field) if comp_field else pa.nulls(len(raw), pa.string())
         ok = pc.and_kleene(matched, pc.is_valid(ts))

@@ -18,9 +18,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from drain3.drain import Drain
 
+from logpilot_dagster.privacy.pii import MASKED_VALUE
+
 WILDCARD = "<*>"
-#: PII placeholders are variables too: mining sees them as wildcards (the stored message keeps the placeholder).
-PII_PLACEHOLDERS = r"<(?:EMAIL|IP|CC|SSN)_REDACTED>"
+#: PII placeholders and pseudonym tokens are variables too: mining sees them as wildcards, so a template never
+#: holds a per-person token (the stored message and its params keep it).
+PII_PLACEHOLDERS = MASKED_VALUE
 #: Generic variable shapes (RE2 and Python compatible), applied after PII masking, before mining.
 GENERIC_MASKS = (
     r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b",  # UUID

@@ -38,7 +38,7 @@ class LineBatch:
 
 
 def _preview(data: bytes) -> str:
-    text = data[:QUARANTINE_RAW_CHARS].decode("utf-8", "backslashreplace")
+    text = data[:QUARANTINE_RAW_CHARS].decode("utf-8", "replace")
     return text if len(data) <= QUARANTINE_RAW_CHARS else f"{text}...[{len(data)} bytes]"
 
 

@@ -2,6 +2,7 @@
 
 Steps, each over a whole Arrow column: header parse -> timestamp (UTC) -> PII masking -> template id (Drain3 on
 distinct masked messages) -> params (the values behind the template's wildcards) -> deterministic event id.
+Messages, components, sources and quarantined lines are all masked; only event ids hash the real source.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from logpilot_dagster.ingest.formats import arrow_sql
-from logpilot_dagster.privacy.pii import PIIMasker
+from logpilot_dagster.privacy.pii import PIIMasker, default_masker
 from logpilot_dagster.ingest.registry import SchemaRegistry
 from logpilot_dagster.ingest.sources import SourceSpec
 
@@ -39,11 +40,15 @@ def event_ids(source: str, offsets: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise(source_key(source), pc.cast(offsets, pa.string()), ":")
 
 
-def quarantine_table(sources, offsets, raws, reasons) -> pa.Table:
-    """Quarantine rows (lists or Arrow arrays), stamped with the current time."""
+def quarantine_table(sources, offsets, raws, reasons, masker: PIIMasker | None = None) -> pa.Table:
+    """Quarantine rows (lists or Arrow arrays), stamped with the current time. Sources and raw text are
+    PII-masked here (``masker``, default: the mode in force), so a bad line is never stored as it came."""
+    masker = masker or default_masker()
     now = datetime.now(timezone.utc).replace(tzinfo=None)
-    return pa.table({"source": sources, "source_offset": offsets, "raw": raws, "reason": reasons,
-                     "seen_at": pa.array([now] * len(sources), pa.timestamp("us"))}).cast(QUARANTINE_SCHEMA)
+    table = pa.table({"source": sources, "source_offset": offsets, "raw": raws, "reason": reasons,
+                      "seen_at": pa.array([now] * len(sources), pa.timestamp("us"))}).cast(QUARANTINE_SCHEMA)
+    return table.set_column(0, "source", masker.mask_distinct(table.column("source"))).set_column(
+        2, "raw", masker.mask_array(table.column("raw")))
 
 
 @dataclass
@@ -84,7 +89,7 @@ class LineTransformer:
         bad = pc.invert(ok)
         quarantine = quarantine_table(pc.filter(lines.column("source"), bad),
                                       pc.filter(lines.column("source_offset"), bad), pc.filter(raw, bad),
-                                      pc.filter(reasons, bad))
+                                      pc.filter(reasons, bad), self.masker)
         for reason, count in Counter(quarantine.column("reason").to_pylist()).items():
             stats[f"quarantine.{reason}"] += count
 
@@ -106,10 +111,10 @@ class LineTransformer:
             "event_id": ids, "ts": ts, "service": pa.array([spec.service] * n, pa.string()),
             "level": pc.filter(parsed.level, ok), "template_id": template_ids, "message": message,
             "params": self._params(message, miner.config.pattern),
-            "source": good.column("source").combine_chunks(),
+            "source": self.masker.mask_distinct(good.column("source")),
             "source_offset": good.column("source_offset").combine_chunks(),
             "year": pa.array([year] * n, pa.int32()) if year else pc.cast(pc.year(ts), pa.int32()),
-            "component": pc.filter(parsed.component, ok),
+            "component": self.masker.mask_distinct(pc.filter(parsed.component, ok)),
         }, schema=LOGS_SCHEMA)
         stats["rows"] += n
         return Transformed(rows, quarantine, stats)

@@ -54,10 +54,10 @@ _SSN_AREA, _SSN_GROUP, _SSN_SERIAL = r"(?!000|666|9)\d{3}", r"(?!00)\d{2}", r"(?
 _SSN_RES = (  # dashed anywhere; dashed, spaced or bare right after an "SSN" / "social security (number)" label
     re.compile(rf"(?<![\w-]){_SSN_AREA}-{_SSN_GROUP}-{_SSN_SERIAL}(?![\w-])", re.ASCII),
     re.compile(rf"(?<![a-z])(?:ssn|social[\s_-]?security)(?:[\s_-]?(?:number|num|no|nr))?(?![a-z])"
-               rf"[\s:=#\"'()\[\].-]{{0,5}}({_SSN_AREA}([ -]?){_SSN_GROUP}\2{_SSN_SERIAL})(?![\w-])(?! \d)",
+               rf"[\s:=#\"'()\[\].-]{{0,5}}({_SSN_AREA}([ -]?){_SSN_GROUP}\2{_SSN_SERIAL})(?![\w-])",
                re.ASCII | re.IGNORECASE),
 )
-_IPV6_RE = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{1,4})?"
+_IPV6_RE = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{1,4})?"
                       r"(?![\w:]|\.\w)", re.ASCII)
 _OCTET = r"(?:25[0-5]|2[0-4]\d|[01]?\d?\d)"  # leading zeros included: 010.020.030.040
 _IPV4_RE = re.compile(rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?!\w|\.\w)", re.ASCII)
@@ -74,7 +74,7 @@ _VERSION_WINDOW = 80
 # RE2 (pyarrow.compute) filters, one per kind, in masking order. Each is looser than its exact pattern above:
 # it matches every line that pattern could change.
 _NON_ASCII = r"\x{80}-\x{10ffff}"
-_V6_START = r"(?:^|[^\w:.])"
+_V6_START = r"(?:^|[^\w:])"
 _KIND_FILTERS = {
     EMAIL: rf"[\w.%+{_NON_ASCII}-](?:@|\x{{ff20}}|%40)[A-Za-z0-9{_NON_ASCII}]",
     CREDIT_CARD: r"(?:^|\W)[2-6](?:[ -]?\d){12}",  # 13+ digits from a group start with an issuer's first digit

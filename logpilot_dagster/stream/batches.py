@@ -15,6 +15,7 @@ from logpilot_dagster.stream.event_time import ensure_layout
 from logpilot_dagster.stream.records import BAD_TIME, EARLIEST_EVENT_MS, FUTURE_SLACK_MS, Screened
 from logpilot_dagster.stream.sink import Batch
 from logpilot_dagster.ingest.transform import LOGS_SCHEMA, QUARANTINE_SCHEMA, LineTransformer, quarantine_table
+from logpilot_dagster.privacy.pii import default_masker
 from logpilot_dagster.storage.warehouse import connect
 
 UNKNOWN_SOURCE, NO_TIME_LAYOUT = "unknown_source", "no_time_layout"
@@ -36,8 +37,9 @@ def _quarantine_all(lines: pa.Table, reason: str) -> pa.Table:
 
 
 def _for_discovery(source_name: str, quarantined: pa.Table) -> pa.Table:
-    """The quarantined lines that no known format covers, with the source name they came under."""
+    """The quarantined lines (already masked) that no known format covers, with the source name they came under."""
     lines = quarantined.filter(pc.is_in(quarantined.column("reason"), value_set=pa.array(DISCOVERY_REASONS)))
+    source_name = default_masker().mask(source_name)  # the record key: a name or path the producer chose
     return pa.table({"source_name": pa.array([source_name] * lines.num_rows, pa.string()),
                      "source": lines.column("source"), "source_offset": lines.column("source_offset"),
                      "raw": lines.column("raw"), "reason": lines.column("reason")}, schema=DISCOVERY_SCHEMA)

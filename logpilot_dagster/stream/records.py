@@ -133,7 +133,8 @@ def _reasons(table: pa.Table, now_ms: int) -> tuple[pa.Array, pa.Array]:
 
 
 def _bad_raw(values: list[bytes | None]) -> list[str]:
-    return [(v or b"")[:QUARANTINE_RAW_CHARS].decode("utf-8", "backslashreplace") for v in values]
+    """Bad payloads as text for ``quarantine.raw``: replacement-decoded (then masked by ``quarantine_table``)."""
+    return [(v or b"")[:QUARANTINE_RAW_CHARS].decode("utf-8", "replace") for v in values]
 
 
 def screen(table: pa.Table, topic: str, t1_ms: int | None, now_ms: int) -> Screened:
