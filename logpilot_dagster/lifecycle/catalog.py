@@ -7,6 +7,8 @@ from datetime import datetime
 
 import duckdb
 
+from logpilot_dagster.storage.object_store import restored_copy_key
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tier_objects (
     object_key VARCHAR PRIMARY KEY,
@@ -57,18 +59,13 @@ def objects_overlapping(con: duckdb.DuckDBPyConnection, service: str | None, sta
     return _dicts(con.execute(sql, [list(tiers), service, service, start, start, end, end]))
 
 
-def restored_key(cold_key: str) -> str:
-    """Where a local store puts the readable copy of a cold object (``cold/x`` → ``restored/x``)."""
-    return "restored/" + cold_key.split("/", 1)[1]
-
-
 def cold_ranges(con: duckdb.DuckDBPyConnection, service: str | None, start: datetime | None,
                 end: datetime | None) -> list[dict]:
     """Cold objects overlapping the range that are NOT readable (no restored copy, not restored in place):
     the rows a query over ``logs_all`` cannot see until ``logpilot restore``."""
     restored = {row["object_key"] for row in objects_overlapping(con, service, start, end, ("restored",))}
     return [row for row in objects_overlapping(con, service, start, end, ("cold",))
-            if restored_key(row["object_key"]) not in restored]
+            if restored_copy_key(row["object_key"]) not in restored]
 
 
 def objects_with_token(con: duckdb.DuckDBPyConnection, token: str) -> list[str]:
