@@ -95,7 +95,7 @@ def _allowed_columns() -> dict[str, tuple[tuple[str, str], ...]]:
             table = statement.this.this.name
             if table in allowed:
                 columns[table] = tuple(
-                    (c.name, c.args["kind"].sql("duckdb"))
+                    (c.name, c.args["kind"].sql("duckdb").replace("TEXT", "VARCHAR"))
                     for c in statement.this.expressions
                     if isinstance(c, exp.ColumnDef) and (table, c.name) not in HIDDEN_COLUMNS
                 )
