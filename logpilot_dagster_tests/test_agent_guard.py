@@ -1,12 +1,16 @@
-"""The SQL guard: only single read-only SELECTs over the allowed tables run, with a row cap and a timeout."""
+"""The SQL guard: only single read-only SELECTs over the allowed tables and columns run, bounded in size, time,
+memory and result bytes; every failure is a ``GuardError``."""
 
 import time
 
 import duckdb
 import pytest
 
+from logpilot_dagster.agent import guard
 from logpilot_dagster.agent.guard import GuardError, check_sql, run_query
 from logpilot_dagster.storage.warehouse import connect, ensure_schema
+
+RAW_SECRET = "raw line with alice@example.com"
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +23,8 @@ def db(tmp_path_factory):
             "SELECT 'e' || i, TIMESTAMP '2024-01-01' + i * INTERVAL 1 MINUTE, 'payments-api', "
             "CASE WHEN i % 10 = 0 THEN 'ERROR' ELSE 'INFO' END, 'line ' || i, 2024 FROM range(3000) t(i)"
         )
+        con.execute("INSERT INTO quarantine VALUES ('a.log', 7, ?, 'bad_timestamp', now())", [RAW_SECRET])
+        con.execute("INSERT INTO discovery_queue VALUES ('a', 'a.log', 7, ?, 'no_format_match', now())", [RAW_SECRET])
     return path
 
 
@@ -76,12 +82,117 @@ def test_row_cap_is_enforced_and_reported(db):
 
 def test_slow_query_is_interrupted(db):
     started = time.perf_counter()
-    with pytest.raises(duckdb.InterruptException):
+    with pytest.raises(GuardError, match="deadline"):
         run_query(db, "SELECT count(*) FROM logs a, logs b, logs c WHERE a.message < b.message", timeout_s=0.3)
-    assert time.perf_counter() - started < 5
+    assert time.perf_counter() - started < 30  # the deadline is 0.3 s; the bound only catches a hang
 
 
 def test_queries_run_read_only_and_leave_the_warehouse_unchanged(db):
     run_query(db, "SELECT * FROM logs WHERE message ILIKE '%; DROP TABLE logs; --%'")
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM logs").fetchone()[0] == 3000
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "WITH discovery_queue AS (SELECT * FROM discovery_queue) SELECT raw FROM discovery_queue",
+        "WITH stream_offsets AS (SELECT * FROM stream_offsets) SELECT * FROM stream_offsets",
+        "WITH format_rules AS (SELECT * FROM format_rules) SELECT * FROM format_rules",
+        "WITH pg_settings AS (SELECT * FROM pg_settings) SELECT * FROM pg_settings",
+        "WITH t AS (SELECT * FROM duckdb_tables()) SELECT * FROM t",
+        "WITH logs AS (SELECT * FROM loaded_files) SELECT * FROM logs",
+        "SELECT * FROM logs WHERE service IN (WITH x AS (SELECT * FROM format_rules) SELECT service FROM x)",
+        "SELECT * FROM (WITH x AS (SELECT 1 AS a) SELECT * FROM x) s, x",  # x is out of scope out there
+        'WITH "Stream_Offsets" AS (SELECT * FROM STREAM_OFFSETS) SELECT * FROM (SELECT * FROM stream_offsets) s',
+    ],
+)
+def test_ctes_named_like_tables_are_judged_by_the_base_tables_they_read(sql):
+    with pytest.raises(GuardError, match="unknown table|not allowed"):
+        check_sql(sql)
+
+
+def test_a_cte_may_shadow_an_allowed_table_with_a_part_of_it(db):
+    result = run_query(db, "WITH logs AS (SELECT * FROM logs WHERE level = 'ERROR') SELECT count(*) FROM logs")
+    assert result.rows == [(300,)]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT raw FROM quarantine",
+        "SELECT q.raw FROM quarantine q",
+        "WITH q AS (SELECT * FROM quarantine) SELECT raw FROM q",
+        "SELECT count(*) FROM logs WHERE message IN (SELECT raw FROM quarantine)",
+        "SELECT raw FROM discovery_queue",
+    ],
+)
+def test_raw_bad_lines_are_refused_by_column(sql):
+    with pytest.raises(GuardError, match="raw|unknown table"):
+        check_sql(sql)
+
+
+@pytest.mark.parametrize(
+    "sql", ["SELECT * FROM quarantine", "SELECT q FROM quarantine q", "SELECT COLUMNS('.*') FROM quarantine"]
+)
+def test_no_star_or_row_struct_reaches_a_hidden_column(db, sql):
+    result = run_query(db, sql)
+    assert result.rows and RAW_SECRET not in repr(result.rows)
+    assert "reason" in repr(result.columns) + repr(result.rows)
+
+
+def test_the_query_connection_sees_only_views_of_the_allowed_columns(db):
+    """The second wall behind the parser: even SQL that slipped past it could not name another table."""
+    with connect(db, read_only=True) as con:
+        guard._lock_down(con, None)
+        for sql in ("SELECT * FROM discovery_queue", "SELECT * FROM stream_offsets", "SELECT raw FROM quarantine"):
+            with pytest.raises(duckdb.Error):
+                con.execute(sql)
+        assert con.execute("SELECT count(*) FROM logs").fetchone() == (3000,)
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "953.6 MiB"  # 1 GB
+        with pytest.raises(duckdb.Error):
+            con.execute("SET memory_limit = '100GB'")
+        with pytest.raises(duckdb.Error):
+            con.execute("SELECT * FROM read_csv('/etc/passwd')")
+
+
+@pytest.mark.parametrize(
+    "sql, message",
+    [
+        ("SELECT repeat('x', 1000000000)", "deadline"),  # one call DuckDB cannot interrupt: the process is killed
+        ("SELECT range(300000000)", "deadline|memory"),
+        ("SELECT list(message) FROM logs, (SELECT 1 FROM logs LIMIT 400) t", "larger than"),  # 1.2M strings
+        ("SELECT string_agg(message, ',') FROM logs, (SELECT 1 FROM logs LIMIT 400) t", "larger than"),
+    ],
+)
+def test_runaway_queries_stop_at_the_deadline_or_a_cap(db, sql, message):
+    started = time.perf_counter()
+    with pytest.raises(GuardError, match=message):
+        run_query(db, sql, timeout_s=1.0)
+    assert time.perf_counter() - started < 60  # only catches a hang: unbounded, these ran for 14-160 s
+    assert run_query(db, "SELECT count(*) FROM logs").rows == [(3000,)]  # and the next query runs
+
+
+def test_results_are_capped_in_bytes_and_rows(db):
+    with pytest.raises(GuardError, match="larger than"):
+        run_query(db, "SELECT message, repeat('y', 2000) FROM logs", max_rows=1000)  # ~2 MB in many rows
+    percent = run_query(db, "SELECT event_id FROM logs LIMIT 100 PERCENT", max_rows=50)
+    assert len(percent.rows) == 50 and percent.truncated
+    assert "PERCENT" not in percent.sql
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT count(*) FROM logs WHERE source_offset IN (" + ",".join(map(str, range(200_000))) + ")",
+        "SELECT " + "(" * 3000 + "1" + ")" * 3000,
+        "WITH " + ", ".join(f"c{i} AS (SELECT * FROM c{i - 1})" for i in range(1, 2000)) + " SELECT * FROM c1999",
+        "WITH c0 AS (SELECT 1 AS a), " + ", ".join(f"c{i} AS (SELECT * FROM c{i - 1})" for i in range(1, 40))
+        + " SELECT * FROM c39",
+    ],
+)
+def test_oversized_or_deeply_nested_sql_is_refused_before_it_runs(sql):
+    started = time.perf_counter()
+    with pytest.raises(GuardError, match="limit|nested"):
+        check_sql(sql)
+    assert time.perf_counter() - started < 10  # unbounded, the IN list took over 60 s to parse

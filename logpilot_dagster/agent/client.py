@@ -3,7 +3,9 @@
 ``now`` (for "last week", "since yesterday 9am") defaults to the latest ``ts`` in ``logs``, so relative
 questions about an archive mean the same thing whenever they are asked; pass ``now=`` to pin another moment
 (``datetime.now()`` for wall-clock time). The client only reads: every query runs through the SQL guard on a
-read-only DuckDB connection.
+read-only DuckDB connection. Questions longer than ``MAX_QUESTION_CHARS`` are refused before any parsing; a
+warehouse that stays locked past the waits of ``warehouse.connect`` gets a "busy, retry" answer. ``Answer.quotes_logs`` says the
+answer quotes text from the logs (marked in the text as untrusted data).
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from logpilot_dagster.agent import answer as answers
 from logpilot_dagster.agent.entities import Resolver, System
 from logpilot_dagster.agent.graph import Snapshot, Tools, build_graph
 from logpilot_dagster.agent.guard import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
 from logpilot_dagster.agent.llm import Backend, backend_from_env
 from logpilot_dagster.settings import LogPilotPaths
-from logpilot_dagster.storage.warehouse import connect
+from logpilot_dagster.storage.warehouse import WarehouseLockedError, connect
+
+MAX_QUESTION_CHARS = 2000
 
 
 @dataclass
@@ -37,6 +42,7 @@ class Answer:
     latency_ms: float
     confidence: float = 0.0
     trace: list[str] = field(default_factory=list)
+    quotes_logs: bool = False
 
     def as_tuples(self) -> list[tuple]:
         """Rows as tuples in column order (for comparing result sets)."""
@@ -95,7 +101,14 @@ class LogPilotClient:
     def ask(self, question: str, now: datetime | None = None) -> Answer:
         """Answer ``question``; ``now`` overrides the client's reference time for this call."""
         start = time.perf_counter()
-        state = self._graph.invoke({"question": question, "snapshot": self.snapshot(now), "trace": []})
+        if len(question) > MAX_QUESTION_CHARS:
+            text = f"The question is {len(question):,} characters long; the limit is {MAX_QUESTION_CHARS:,}."
+            return self._short_answer(question, text, "out_of_scope", start)
+        try:
+            snapshot = self.snapshot(now)
+        except WarehouseLockedError as exc:
+            return self._short_answer(question, answers.BUSY, "busy", start, [f"snapshot: busy: {exc}"])
+        state = self._graph.invoke({"question": question, "snapshot": snapshot, "trace": []})
         result = state.get("result") if state["intent"] != "rca" else state.get("evidence")
         plan = state.get("plan")
         columns = result.columns if result else []
@@ -110,4 +123,11 @@ class LogPilotClient:
             latency_ms=round((time.perf_counter() - start) * 1000, 2),
             confidence=state.get("confidence", 0.0),
             trace=state.get("trace", []),
+            quotes_logs=state.get("quotes_logs", False),
         )
+
+    @staticmethod
+    def _short_answer(question: str, text: str, intent: str, start: float, trace: list[str] = ()) -> Answer:
+        """An answer given without running the graph."""
+        latency_ms = round((time.perf_counter() - start) * 1000, 2)
+        return Answer(question, text, intent, None, [], [], [], latency_ms, trace=list(trace))

@@ -2,25 +2,29 @@
 
 ``observe`` feeds a SQL error, an empty result, or an implausible value back to ``plan``, which moves on to
 the next strategy (LLM draft -> exact phrase -> word stems -> template vectors); at most ``MAX_RETRIES``
-retries. Log content only ever reaches the answer text: plans are made from the question alone.
+retries. Log content only ever reaches the answer text, marked as quoted data: plans are made from the
+question alone. An LLM draft must also give the same result when every table is cut down to the question's
+slots (services, levels, time range): a draft that ignores them is caught by what it returns, not by what
+its text mentions. A warehouse that stays locked ends the question with a "busy, retry" answer.
 """
 
 from __future__ import annotations
 
+import math
 import operator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Callable, TypedDict
 
-import duckdb
 from langgraph.graph import END, START, StateGraph
+from sqlglot import exp
 
 from logpilot_dagster.agent import answer as answers
 from logpilot_dagster.agent.entities import Resolver
 from logpilot_dagster.agent.guard import GuardError, QueryResult, check_sql, run_query
 from logpilot_dagster.agent.intent import classify
-from logpilot_dagster.agent.llm import Backend
+from logpilot_dagster.agent.llm import Backend, LLMError
 from logpilot_dagster.agent.planner import (
     SEARCH_STRATEGIES,
     Plan,
@@ -30,8 +34,10 @@ from logpilot_dagster.agent.planner import (
     plan_search,
 )
 from logpilot_dagster.agent.question import ParsedQuestion, parse_question
+from logpilot_dagster.storage.warehouse import WarehouseLockedError
 
 MAX_RETRIES = 2
+SEARCH_COLUMNS = 4  # ts, service, level, message
 OFFLINE_STRATEGIES = {
     "metrics": ("phrase", "stems"),
     "search": SEARCH_STRATEGIES,
@@ -62,11 +68,13 @@ class AgentState(TypedDict, total=False):
     planned: bool
     result: QueryResult | None
     error: str | None
+    busy: str | None
     feedback: str | None
     passages: list[Any]
     evidence: QueryResult | None
     answer: str
     sources: list[str]
+    quotes_logs: bool
     trace: Annotated[list[str], operator.add]
 
 
@@ -98,12 +106,47 @@ def _hints(parsed: ParsedQuestion) -> str:
     return "; ".join(items)
 
 
+def _literals(values: list[str]) -> str:
+    return ", ".join(exp.Literal.string(v).sql("duckdb") for v in values)
+
+
+def slot_filters(parsed: ParsedQuestion, resolver: Resolver) -> dict[str, str]:
+    """Per table, the rows the question's slots allow (for the sandbox's views): its services (those of its
+    departments included), levels and time range."""
+    e = parsed.entities
+    services = list(dict.fromkeys(e.services + [s.name for s in resolver.systems if s.department in e.departments]))
+    filters, logs = {}, []
+    if services:
+        logs.append(f"service IN ({_literals(services)})")
+        filters["templates"] = f"service IN ({_literals(services)})"
+        filters["system_catalog"] = f"system_name IN ({_literals(services)})"
+    if e.levels:
+        logs.append(f"level IN ({_literals(e.levels)})")
+    if parsed.time:
+        logs += parsed.time.range.sql("ts")
+    if logs:
+        filters["logs"] = " AND ".join(logs)
+    return filters
+
+
+def _same_rows(a: QueryResult, b: QueryResult) -> bool:
+    """Equal result sets (order aside; floats within rounding; only the sizes when either was truncated)."""
+    if a.truncated or b.truncated or len(a.rows) != len(b.rows):
+        return len(a.rows) == len(b.rows) and a.truncated == b.truncated
+
+    def close(x, y) -> bool:
+        if isinstance(x, float) or isinstance(y, float):
+            return isinstance(x, (int, float)) and isinstance(y, (int, float)) and math.isclose(x, y, rel_tol=1e-9)
+        return x == y
+
+    left, right = sorted(a.rows, key=repr), sorted(b.rows, key=repr)
+    return all(len(x) == len(y) and all(map(close, x, y)) for x, y in zip(left, right))
+
+
 def _implausible(plan: Plan, result: QueryResult, parsed: ParsedQuestion) -> str | None:
     """Why a result should not be trusted, or ``None``."""
-    if plan.strategy == "llm":
-        missing = [s for s in parsed.entities.services + parsed.entities.levels if s not in (plan.sql or "")]
-        if missing:
-            return f"the draft ignores {missing}"
+    if plan.strategy == "llm" and plan.shape == "search" and len(result.columns) != SEARCH_COLUMNS:
+        return f"the draft returns {len(result.columns)} columns, not (ts, service, level, message)"
     if not result.rows:
         return (
             "the query returned no rows" if plan.shape in ("search", "first_last") or plan.strategy == "llm" else None
@@ -158,7 +201,11 @@ def build_graph(tools: Tools):
     def _make_plan(intent: str, strategy: str, parsed: ParsedQuestion, state: AgentState, trace: list) -> Plan | None:
         templates = state["snapshot"].templates
         if strategy == "llm":
-            draft = tools.backend.draft_sql(state["question"], _hints(parsed), state.get("feedback"))
+            try:
+                draft = tools.backend.draft_sql(state["question"], _hints(parsed), state.get("feedback"))
+            except LLMError as exc:
+                trace.append(f"plan[llm]: no draft ({exc})")
+                return None
             if not draft:
                 trace.append("plan[llm]: no draft")
                 return None
@@ -189,20 +236,34 @@ def build_graph(tools: Tools):
             return updates
         try:
             result = run_query(tools.db_path, plan.sql, tools.max_rows, tools.timeout_s)
-        except (GuardError, duckdb.Error) as exc:
-            return {
-                **updates,
-                "error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
-                "trace": [f"act: {type(exc).__name__}: {exc}"],
-            }
+        except WarehouseLockedError as exc:
+            return {**updates, "busy": str(exc), "strategies": [], "trace": [f"act: busy: {exc}"]}
+        except GuardError as exc:
+            return {**updates, "error": f"GuardError: {exc}", "trace": [f"act: GuardError: {exc}"]}
         key = "evidence" if state["intent"] == "rca" else "result"
         return {**updates, key: result, "trace": [f"act: {len(result.rows)} row(s) in {result.elapsed_ms:.0f} ms"]}
+
+    def _ignores_slots(plan: Plan, result: QueryResult, state: AgentState) -> str | None:
+        """Why an LLM draft's result does not follow the question's slots, or ``None``."""
+        filters = slot_filters(state["parsed"], state["snapshot"].resolver)
+        if plan.strategy != "llm" or not filters:
+            return None
+        try:
+            restricted = run_query(tools.db_path, plan.sql, tools.max_rows, tools.timeout_s, restrict=filters)
+        except (GuardError, WarehouseLockedError) as exc:
+            return f"the draft could not be checked against the question's slots ({exc})"
+        if not _same_rows(result, restricted):
+            return "the draft ignores the question's services, levels or time range (its result changes when " \
+                   "the tables are cut down to them)"
+        return None
 
     def observe_node(state: AgentState) -> dict:
         plan, result = state.get("plan"), state.get("result")
         problem = state.get("error")
+        if state.get("busy"):
+            return {"feedback": None}
         if problem is None and plan is not None and result is not None:
-            problem = _implausible(plan, result, state["parsed"])
+            problem = _implausible(plan, result, state["parsed"]) or _ignores_slots(plan, result, state)
         if problem is None:
             return {"feedback": None}
         retry = bool(state["strategies"]) and state["attempt"] < MAX_RETRIES
@@ -217,13 +278,17 @@ def build_graph(tools: Tools):
         intent, plan = state["intent"], state.get("plan")
         if intent == "out_of_scope":
             return {"answer": answers.REFUSAL, "sources": []}
+        if state.get("busy"):
+            return {"answer": answers.BUSY, "sources": []}
         if intent == "rca":
             passages = state.get("passages", [])
             evidence = state.get("evidence")
-            sources = list(dict.fromkeys(p.source for p in passages))
+            sources = answers.passage_sources(passages)
             if evidence is not None:
                 sources += [f"template:{row[0]}" for row in evidence.rows if f"template:{row[0]}" not in sources]
-            return {"answer": answers.describe_passages(passages, evidence, plan), "sources": sources}
+            quotes = any(p.kind != "runbook" for p in passages) or answers.quotes_log_text(plan, evidence)
+            return {"answer": answers.describe_passages(passages, evidence, plan), "sources": sources,
+                    "quotes_logs": quotes}
         result = state.get("result")
         if result is None:
             reason = state.get("feedback") or state.get("error") or "no query could be planned"
@@ -235,7 +300,7 @@ def build_graph(tools: Tools):
         if "template_id" in result.columns:
             index = result.columns.index("template_id")
             sources = [f"template:{row[index]}" for row in result.rows]
-        return {"answer": text, "sources": sources}
+        return {"answer": text, "sources": sources, "quotes_logs": answers.quotes_log_text(plan, result)}
 
     def after_classify(state: AgentState) -> str:
         return "respond" if state["intent"] == "out_of_scope" else "plan"

@@ -1,9 +1,14 @@
-"""Guarded SQL: one read-only SELECT over an allow-list of tables, run with a row cap and a timeout.
+"""Guarded SQL: one read-only SELECT over an allow-list of tables and columns, bounded in size, time and memory.
 
 Every query (the offline planner's, an LLM's, a user's) is parsed with sqlglot (DuckDB dialect) and rejected
-unless it is a single SELECT/set operation (CTEs allowed) that reads only ``ALLOWED_TABLES`` and calls no
-table function or file/system function. The re-generated SQL is what runs, on a short-lived
-``read_only`` connection with external (file/network) access switched off.
+unless it is a single SELECT/set operation that reads only ``ALLOWED_COLUMNS`` and calls no table function or
+file/system function. Table references are resolved with sqlglot's scopes, so a CTE named like a forbidden
+table (``WITH stream_offsets AS (SELECT * FROM stream_offsets) ...``) is judged by the base table it reads.
+
+The checked SQL runs in a sandbox process (``agent.sandbox``) on a read-only connection whose search path
+holds only views of the allowed tables and columns (a second wall behind the parser), with external access
+off, a memory limit, a row cap, a byte cap on the result, and one deadline over parse + execute + fetch:
+DuckDB is interrupted at the deadline, and the process is killed when that does not stop it.
 """
 
 from __future__ import annotations
@@ -14,15 +19,27 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from logpilot_dagster.storage.warehouse import connect
+from logpilot_dagster.agent import sandbox
+from logpilot_dagster.storage.warehouse import SCHEMA, connect
 
-ALLOWED_TABLES = frozenset({"logs", "templates", "system_catalog", "quarantine", "template_aliases"})
+#: Columns the agent never sees: raw bad lines (masked or not) stay out of answers.
+HIDDEN_COLUMNS = frozenset({("quarantine", "raw")})
 DEFAULT_MAX_ROWS = 200
 DEFAULT_TIMEOUT_S = 5.0
+MAX_SQL_CHARS = 20_000
+MAX_CTES = 32
+MAX_TABLE_REFERENCES = 64
+DEFAULT_MAX_BYTES = 1 << 20
+MEMORY_LIMIT = "1GB"
+#: How long past the deadline the sandbox may take to report before it is killed.
+KILL_GRACE_S = 1.0
 _FORBIDDEN_NODES = (
     exp.Insert,
     exp.Update,
@@ -59,10 +76,34 @@ _FORBIDDEN_FUNCTION = re.compile(
     r"import_|export_|system$|http_|s3_|ducklake_|fts_|enable_|disable_|set_|current_database$)",
     re.I,
 )
+_RESULT = "_logpilot_result"
+_ROW_BYTES = "_logpilot_row_bytes"
+_ROW_TOO_LARGE = "a result row is larger than the cap of"
 
 
 class GuardError(ValueError):
-    """The SQL is not a single read-only query over the allowed tables."""
+    """The SQL was refused (not a single read-only query over the allowed tables and columns, too large,
+    too deep) or failed within its bounds (deadline, memory, result size, a DuckDB error)."""
+
+
+def _allowed_columns() -> dict[str, tuple[tuple[str, str], ...]]:
+    """``table -> ((column, type), ...)`` for the tables the agent may read, from the warehouse contract."""
+    allowed = {"logs", "templates", "system_catalog", "quarantine", "template_aliases"}
+    columns = {}
+    for statement in sqlglot.parse(SCHEMA, read="duckdb"):
+        if isinstance(statement, exp.Create) and isinstance(statement.this, exp.Schema):
+            table = statement.this.this.name
+            if table in allowed:
+                columns[table] = tuple(
+                    (c.name, c.args["kind"].sql("duckdb").replace("TEXT", "VARCHAR"))
+                    for c in statement.this.expressions
+                    if isinstance(c, exp.ColumnDef) and (table, c.name) not in HIDDEN_COLUMNS
+                )
+    return columns
+
+
+ALLOWED_COLUMNS = _allowed_columns()
+ALLOWED_TABLES = frozenset(ALLOWED_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -78,36 +119,132 @@ def _function_name(node: exp.Func) -> str:
     return node.name if isinstance(node, exp.Anonymous) else node.sql_name()
 
 
-def check_sql(sql: str, max_rows: int = DEFAULT_MAX_ROWS) -> str:
-    """The SQL to run for ``sql`` (a LIMIT of at most ``max_rows + 1`` added), or :class:`GuardError`."""
+def _parse(sql: str) -> exp.Expression:
+    if len(sql) > MAX_SQL_CHARS:
+        raise GuardError(f"the SQL is {len(sql):,} characters long; the limit is {MAX_SQL_CHARS:,}")
     try:
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
     except SqlglotError as exc:
         raise GuardError(f"not parseable as DuckDB SQL: {str(exc).splitlines()[0]}") from exc
+    except RecursionError as exc:
+        raise GuardError("the SQL is nested too deeply") from exc
     if len(statements) != 1:
         raise GuardError(f"exactly one statement is allowed, got {len(statements)}")
-    tree = statements[0]
+    return statements[0]
+
+
+def _check_tables(tree: exp.Expression) -> None:
+    """Every table reference, resolved with scope, is a CTE or an allowed base table; none is left over."""
+    resolved, base = set(), []
+    for scope in traverse_scope(tree):
+        for table in scope.tables:
+            resolved.add(id(table))
+            if not isinstance(scope.sources.get(table.alias_or_name), Scope):
+                base.append(table)
+    for table in tree.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier):
+            raise GuardError(f"table functions are not allowed: {table.this.sql('duckdb')[:60]}")
+        if table.args.get("db") or table.args.get("catalog"):
+            raise GuardError(f"qualified table names are not allowed: {table.sql('duckdb')[:60]}")
+        if id(table) not in resolved:
+            raise GuardError(f"could not resolve the table reference {table.sql('duckdb')[:60]}")
+    for table in base:
+        if table.name not in ALLOWED_TABLES:
+            raise GuardError(f"unknown table {table.name!r}; allowed: {', '.join(sorted(ALLOWED_TABLES))}")
+    if len(base) > MAX_TABLE_REFERENCES:
+        raise GuardError(f"{len(base)} table references; the limit is {MAX_TABLE_REFERENCES}")
+
+
+def _check_columns(tree: exp.Expression) -> None:
+    """Hidden columns are refused by name in any query that reads their table (the sandbox's views do not
+    have them either, so a star, ``COLUMNS(...)`` or a row struct cannot reach them)."""
+    read = {t.name for t in tree.find_all(exp.Table)}
+    for column in tree.find_all(exp.Column):
+        for table, name in HIDDEN_COLUMNS:
+            if column.name == name and table in read:
+                raise GuardError(f"{table}.{name} is not available to the agent (raw bad lines stay out of answers)")
+
+
+def check_sql(sql: str, max_rows: int = DEFAULT_MAX_ROWS) -> str:
+    """The SQL to run for ``sql`` (a LIMIT of at most ``max_rows + 1`` added), or :class:`GuardError`."""
+    tree = _parse(sql)
     if not isinstance(tree, (exp.Select, exp.SetOperation)):
         raise GuardError(f"only SELECT queries are allowed, got {tree.key.upper()}")
-    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    for node in tree.walk():
-        if isinstance(node, _FORBIDDEN_NODES):
-            raise GuardError(f"{node.key.upper()} is not allowed")
-        if isinstance(node, exp.Table):
-            if not isinstance(node.this, exp.Identifier):
-                raise GuardError(f"table functions are not allowed: {node.this.sql('duckdb')[:60]}")
-            if node.args.get("db") or node.args.get("catalog"):
-                raise GuardError(f"qualified table names are not allowed: {node.sql('duckdb')}")
-            name = node.name.lower()
-            if name not in ALLOWED_TABLES and name not in ctes:
-                raise GuardError(f"unknown table {node.name!r}; allowed: {', '.join(sorted(ALLOWED_TABLES))}")
-        if isinstance(node, exp.Func) and _FORBIDDEN_FUNCTION.match(_function_name(node) or ""):
-            raise GuardError(f"function {_function_name(node)}() is not allowed")
-    limit = tree.args.get("limit")
-    value = limit.expression if isinstance(limit, exp.Limit) else None
-    if not (isinstance(value, exp.Literal) and value.is_int and int(value.this) <= max_rows):
-        tree = tree.limit(max_rows + 1)
-    return tree.sql(dialect="duckdb")
+    try:
+        tree = normalize_identifiers(tree, dialect="duckdb")  # DuckDB matches names case-insensitively
+        ctes = list(tree.find_all(exp.CTE))
+        if len(ctes) > MAX_CTES:
+            raise GuardError(f"{len(ctes)} CTEs; the limit is {MAX_CTES}")
+        for node in tree.walk():
+            if isinstance(node, _FORBIDDEN_NODES):
+                raise GuardError(f"{node.key.upper()} is not allowed")
+            if isinstance(node, exp.Func) and _FORBIDDEN_FUNCTION.match(_function_name(node) or ""):
+                raise GuardError(f"function {_function_name(node)}() is not allowed")
+        _check_tables(tree)
+        _check_columns(tree)
+        limit = tree.args.get("limit")
+        value = limit.expression if isinstance(limit, exp.Limit) else None
+        plain = isinstance(limit, exp.Limit) and not limit.args.get("limit_options")
+        if not (plain and isinstance(value, exp.Literal) and value.is_int and int(value.this) <= max_rows):
+            tree = tree.limit(max_rows + 1)
+        return tree.sql(dialect="duckdb")
+    except RecursionError as exc:
+        raise GuardError("the SQL is nested too deeply") from exc
+    except SqlglotError as exc:
+        raise GuardError(f"could not analyse the SQL: {str(exc).splitlines()[0]}") from exc
+
+
+def _lock_down(con: duckdb.DuckDBPyConnection, restrict: dict[str, str] | None) -> None:
+    """Leave ``con`` seeing only views of the allowed columns (``restrict``: a filter per table, used to check
+    that a draft follows the question's slots), with no file or network access and no further settings."""
+    catalog = con.execute("SELECT current_database()").fetchone()[0].replace('"', '""')
+    for table, columns in ALLOWED_COLUMNS.items():
+        names = ", ".join(f'"{name}"' for name, _ in columns)
+        where = f" WHERE {restrict[table]}" if restrict and table in restrict else ""
+        con.execute(f'CREATE TEMP VIEW "{table}" AS SELECT {names} FROM "{catalog}".main."{table}"{where}')
+    con.execute("SET search_path = 'temp.main'")
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    con.execute("SET enable_progress_bar = false")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def _execute(db_path: str, sql: str, max_rows: int, timeout_s: float, max_bytes: int,
+             restrict: dict[str, str] | None) -> QueryResult:
+    """Check and run ``sql`` under one deadline (runs in the sandbox process)."""
+    start = time.perf_counter()
+    safe = check_sql(sql, max_rows)
+    bounded = (
+        f"SELECT *, strlen(CAST({_RESULT} AS VARCHAR)) AS {_ROW_BYTES} FROM ({safe}) AS {_RESULT} "
+        f"WHERE CASE WHEN strlen(CAST({_RESULT} AS VARCHAR)) > {max_bytes} "
+        f"THEN error('{_ROW_TOO_LARGE} {max_bytes:,} bytes') ELSE true END LIMIT {max_rows + 1}"
+    )
+    with connect(db_path, read_only=True, wait_s=max(timeout_s - (time.perf_counter() - start), 0.0)) as con:
+        timer = threading.Timer(max(timeout_s - (time.perf_counter() - start), 0.0), con.interrupt)
+        timer.start()
+        try:
+            _lock_down(con, restrict)
+            cursor = con.execute(bounded)
+            columns = [d[0] for d in cursor.description][:-1]
+            rows = cursor.fetchall()
+        except duckdb.InterruptException as exc:
+            raise GuardError(f"the query ran past its {timeout_s:g} s deadline") from exc
+        except duckdb.OutOfMemoryException as exc:
+            raise GuardError(f"the query needed more than the {MEMORY_LIMIT} memory limit") from exc
+        except duckdb.Error as exc:
+            message = str(exc).splitlines()[0]
+            raise GuardError(message.split(": ", 1)[-1] if _ROW_TOO_LARGE in message else f"DuckDB: {message}") from exc
+        finally:
+            timer.cancel()
+    if sum(row[-1] or 0 for row in rows) > max_bytes:
+        raise GuardError(f"the result is larger than {max_bytes:,} bytes; aggregate or select fewer columns")
+    return QueryResult(
+        sql=safe,
+        columns=columns,
+        rows=[row[:-1] for row in rows[:max_rows]],
+        truncated=len(rows) > max_rows,
+        elapsed_ms=(time.perf_counter() - start) * 1000,
+    )
 
 
 def run_query(
@@ -115,24 +252,15 @@ def run_query(
     sql: str,
     max_rows: int = DEFAULT_MAX_ROWS,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    restrict: dict[str, str] | None = None,
 ) -> QueryResult:
-    """Check ``sql`` and run it read-only; interrupted after ``timeout_s`` (raises ``duckdb.InterruptException``)."""
-    safe = check_sql(sql, max_rows)
-    start = time.perf_counter()
-    with connect(db_path, read_only=True, wait_s=timeout_s) as con:
-        con.execute("SET enable_external_access = false")
-        timer = threading.Timer(timeout_s, con.interrupt)
-        timer.start()
-        try:
-            cursor = con.execute(safe)
-            columns = [d[0] for d in cursor.description]
-            rows = cursor.fetchall()
-        finally:
-            timer.cancel()
-    return QueryResult(
-        sql=safe,
-        columns=columns,
-        rows=rows[:max_rows],
-        truncated=len(rows) > max_rows,
-        elapsed_ms=(time.perf_counter() - start) * 1000,
-    )
+    """Check ``sql`` and run it in the sandbox; :class:`GuardError` for every failure but a held lock
+    (``WarehouseLockedError``, once the file stayed locked until the deadline)."""
+    if len(sql) > MAX_SQL_CHARS:  # not even sent
+        raise GuardError(f"the SQL is {len(sql):,} characters long; the limit is {MAX_SQL_CHARS:,}")
+    try:
+        return sandbox.call(_execute, (str(db_path), sql, max_rows, timeout_s, max_bytes, restrict),
+                            timeout_s + KILL_GRACE_S)
+    except sandbox.Killed as exc:
+        raise GuardError(f"the query ran past its {timeout_s:g} s deadline and was stopped ({exc})") from exc
