@@ -56,19 +56,23 @@ def write_parquet(result: duckdb.DuckDBPyConnection, path: Path) -> WrittenObjec
     return WrittenObject(path, rows, path.stat().st_size, digest, min_ts, max_ts)
 
 
-def tokens_in(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
-    """Every distinct pseudonym token in any text (or text list) column of the Parquet file ``path``."""
-    file = str(path).replace("'", "''")
+def tokens_by_file(con: duckdb.DuckDBPyConnection, files: list[Path]) -> dict[str, list[str]]:
+    """Every distinct pseudonym token in any text (or text list) column of each Parquet file, by file path."""
+    found: dict[str, list[str]] = {str(f): [] for f in files}
+    if not files:
+        return found
+    listed = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
     texts = []
     for name, type_ in con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM "
-                                   f"read_parquet('{file}'))").fetchall():
+                                   f"read_parquet({listed}))").fetchall():
         if type_ == "VARCHAR":
             texts.append(f'"{name}"')
         elif type_ == "VARCHAR[]":
             texts.append(f"array_to_string(\"{name}\", ' ')")
-    if not texts:
-        return []
     text = f"concat_ws(' ', {', '.join(texts)})"
-    return [token for (token,) in con.execute(
-        f"SELECT DISTINCT unnest(regexp_extract_all(t, '{TOKEN_PATTERN}')) AS token FROM "
-        f"(SELECT {text} AS t FROM read_parquet('{file}')) WHERE t LIKE '%<%:%>%' ORDER BY token").fetchall()]
+    for file, tokens in con.execute(
+            f"SELECT filename, list(DISTINCT token ORDER BY token) FROM (SELECT filename, "
+            f"unnest(regexp_extract_all(t, '{TOKEN_PATTERN}')) AS token FROM (SELECT filename, {text} AS t "
+            f"FROM read_parquet({listed}, filename = true)) WHERE t LIKE '%<%:%>%') GROUP BY filename").fetchall():
+        found[file] = tokens
+    return found

@@ -22,7 +22,7 @@ import duckdb
 
 from logpilot_dagster.lifecycle.catalog import ensure_lifecycle_schema
 from logpilot_dagster.lifecycle.crash import crash_point
-from logpilot_dagster.lifecycle.objects import WrittenObject, object_key, tokens_in, write_parquet
+from logpilot_dagster.lifecycle.objects import WrittenObject, object_key, tokens_by_file, write_parquet
 from logpilot_dagster.lifecycle.settings import COLD, RESTORED, WARM, TierStoreSettings
 from logpilot_dagster.lifecycle.views import logs_columns, refresh_logs_all
 from logpilot_dagster.settings import LogPilotPaths
@@ -85,7 +85,6 @@ class PendingObject:
     written: WrittenObject
     hot_rows: int
     old_keys: list[str]
-    tokens: list[str]
 
 
 #: Removing more than this fraction of ``logs`` rebuilds the table instead of deleting: DuckDB deletes from a
@@ -214,12 +213,19 @@ class Tiering:
         shutil.rmtree(self.scratch, ignore_errors=True)  # left by a killed run (one run at a time)
         self.scratch.mkdir(parents=True, exist_ok=True)
         with self.db.use() as con, tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
-            groups = con.execute("SELECT DISTINCT service, strftime(ts, '%Y-%m') FROM logs WHERE ts < ? AND "
-                                 "service IS NOT NULL ORDER BY ALL", [cutoff]).fetchall()
-            pending = [self._write_month(con, service, month, cutoff, Path(tmp) / "object.parquet")
-                       for service, month in groups]
-            if not pending:
+            groups = con.execute("SELECT service, strftime(ts, '%Y-%m') AS month, count(*) FROM logs WHERE ts < ? "
+                                 "AND service IS NOT NULL GROUP BY ALL ORDER BY ALL", [cutoff]).fetchall()
+            if not groups:
                 return
+            old = {(service, month): keys for service, month, keys in con.execute(
+                "SELECT service, month, list(object_key ORDER BY object_key) FROM tier_objects "
+                "WHERE tier = 'warm' GROUP BY ALL").fetchall()}
+            columns = ", ".join(f'"{c}"' for c in logs_columns(con))
+            # one file name per object: DuckDB caches file contents by path (and mtime, to the second)
+            pending = [self._write_month(con, columns, service, month, moving, old.get((service, month), []),
+                                         cutoff, Path(tmp) / f"{i}.parquet")
+                       for i, (service, month, moving) in enumerate(groups)]
+            tokens = tokens_by_file(con, [p.written.path for p in pending])
             crash_point("warm_after_verify")
             con.execute("BEGIN")
             con.execute("CREATE OR REPLACE TEMP TABLE moved_months (service VARCHAR, month TIMESTAMP)")
@@ -232,12 +238,10 @@ class Tiering:
                 raise RuntimeError(f"{removed} hot rows to remove, {moving} written to warm objects")
             retired = [k for p in pending for k in p.old_keys if k != p.key]
             self._forget(con, retired + [p.key for p in pending])
-            for p in pending:
-                o = p.written
-                con.execute("INSERT INTO tier_objects VALUES (?, 'warm', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            [p.key, p.service, p.month, o.min_ts, o.max_ts, o.rows, o.bytes, o.sha256, self.now,
-                             self.now])
-                con.execute("INSERT INTO tier_object_tokens SELECT ?, unnest(?::VARCHAR[])", [p.key, p.tokens])
+            self._catalog(con, pending)
+            con.execute("INSERT INTO tier_object_tokens SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
+                        [[p.key for p in pending for _ in tokens[str(p.written.path)]],
+                         [t for p in pending for t in tokens[str(p.written.path)]]])
             refresh_logs_all(con, self.paths, self.settings)
             crash_point("warm_in_transaction")
             con.execute("COMMIT")
@@ -249,17 +253,22 @@ class Tiering:
         self.report.warm_objects_written += len(pending)
         self.report.warm_objects_replaced += len(retired)
 
-    def _write_month(self, con: duckdb.DuckDBPyConnection, service: str, month: str, cutoff: datetime,
-                     tmp: Path) -> "PendingObject":
-        """Write and verify the month's new warm object (its hot rows plus the rows of its warm object(s))."""
+    def _catalog(self, con: duckdb.DuckDBPyConnection, pending: list["PendingObject"]) -> None:
+        fields = [[p.key for p in pending], [p.service for p in pending], [p.month for p in pending],
+                  [p.written.min_ts for p in pending], [p.written.max_ts for p in pending],
+                  [p.written.rows for p in pending], [p.written.bytes for p in pending],
+                  [p.written.sha256 for p in pending]]
+        con.execute("INSERT INTO tier_objects SELECT unnest(?::VARCHAR[]), 'warm', unnest(?::VARCHAR[]), "
+                    "unnest(?::VARCHAR[]), unnest(?::TIMESTAMP[]), unnest(?::TIMESTAMP[]), unnest(?::BIGINT[]), "
+                    "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), ?, ?", fields + [self.now, self.now])
+
+    def _write_month(self, con: duckdb.DuckDBPyConnection, columns: str, service: str, month: str, moving: int,
+                     old: list[str], cutoff: datetime, tmp: Path) -> "PendingObject":
+        """Write and verify the month's new warm object: its ``moving`` hot rows plus the rows of its warm
+        object(s) ``old``."""
         start, end = _month_bounds(month)
         hot = [service, start, min(end, cutoff)]
         hot_where = "service = ? AND ts >= ? AND ts < ?"
-        columns = ", ".join(f'"{c}"' for c in logs_columns(con))
-        old = [key for (key,) in con.execute(
-            "SELECT object_key FROM tier_objects WHERE tier = 'warm' AND service = ? AND month = ? "
-            "ORDER BY object_key", [service, month]).fetchall()]
-        moving = con.execute(f"SELECT count(*) FROM logs WHERE {hot_where}", hot).fetchone()[0]
         select, params, expected = f"SELECT {columns} FROM logs WHERE {hot_where}", hot, moving
         if old:  # rows already warm, unless the same event came back into hot (a re-run backfill): hot wins
             kept = (f"SELECT {columns} FROM read_parquet({_sql_list([self.settings.uri(k) for k in old])}) "
@@ -275,9 +284,7 @@ class Tiering:
         stored = self.store.checksum(key)
         if stored != written.sha256:
             raise RuntimeError(f"{key}: stored sha256 {stored} != written {written.sha256}")
-        tokens = tokens_in(con, tmp)
-        tmp.unlink()
-        return PendingObject(key, service, month, written, moving, old, tokens)
+        return PendingObject(key, service, month, written, moving, old)
 
     # -- warm -> cold --------------------------------------------------------------------------------------
     def move_warm_to_cold(self, cutoff: datetime) -> None:
@@ -290,19 +297,20 @@ class Tiering:
             return
         moves = []
         for key, rows, size, sha256 in movable:
-            cold = f"{COLD}/{key.split('/', 1)[1]}"
+            cold = f"{COLD}/{key.removeprefix(WARM + '/')}"
             self.store.copy(key, cold, self.settings.cold_storage_class)
             crash_point("cold_after_copy")
             self._verify_copy(cold, size, sha256)
             moves.append((key, cold, rows))
         with self.db.use() as con:
+            warm_keys, to_cold = [m[0] for m in moves], "regexp_replace(object_key, '^warm/', 'cold/')"
             con.execute("BEGIN")
-            for key, cold, _ in moves:
-                con.execute("UPDATE tier_object_tokens SET object_key = ? WHERE object_key = ?", [cold, key])
-                con.execute("INSERT INTO tier_objects SELECT ?, 'cold', service, month, min_ts, max_ts, rows, "
-                            "bytes, sha256, created_at, ? FROM tier_objects WHERE object_key = ?",
-                            [cold, self.now, key])
-            con.execute("DELETE FROM tier_objects WHERE list_contains(?, object_key)", [[m[0] for m in moves]])
+            con.execute(f"UPDATE tier_object_tokens SET object_key = {to_cold} WHERE list_contains(?, object_key)",
+                        [warm_keys])
+            con.execute(f"INSERT INTO tier_objects SELECT {to_cold}, 'cold', service, month, min_ts, max_ts, rows, "
+                        "bytes, sha256, created_at, ? FROM tier_objects WHERE list_contains(?, object_key)",
+                        [self.now, warm_keys])
+            con.execute("DELETE FROM tier_objects WHERE list_contains(?, object_key)", [warm_keys])
             refresh_logs_all(con, self.paths, self.settings)
             crash_point("cold_in_transaction")
             con.execute("COMMIT")
