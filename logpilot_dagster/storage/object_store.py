@@ -6,6 +6,7 @@ wiring hands it the client of dagster-aws's ``S3Resource``).
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import BinaryIO, Iterator
 class ObjectInfo:
     key: str
     size: int
+    problem: str | None = None  # why the object must not be read: link_outside_store, dangling_link, not_a_file
+    detail: str = ""
 
 
 class ObjectStore:
@@ -42,15 +45,38 @@ class LocalObjectStore(ObjectStore):
         self.uri = str(self.root)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Regular files, plus the entries that must not be read, with the reason: links that leave the store
+        or lead nowhere, and FIFOs, sockets and devices. Linked directories are not followed."""
         if not self.root.exists():
             return
         for path in sorted(self.root.rglob("*")):
             key = path.relative_to(self.root).as_posix()
-            if path.is_file() and key.startswith(prefix):
+            if not key.startswith(prefix):
+                continue
+            problem = self._problem(path)
+            if problem is not None:
+                yield ObjectInfo(key, 0, *problem)
+            elif path.is_file():
                 yield ObjectInfo(key, path.stat().st_size)
 
+    def _problem(self, path: Path) -> tuple[str, str] | None:
+        if path.is_symlink():
+            target = path.resolve()
+            if not target.exists():
+                return "dangling_link", f"link to {os.readlink(path)}, which does not exist"
+            if not target.is_relative_to(self.root.resolve()):
+                return "link_outside_store", f"link to {target}, outside {self.root}"
+        if path.exists() and not path.is_file() and not path.is_dir():
+            return "not_a_file", "not a regular file (FIFO, socket or device)"
+        return None
+
     def open(self, key: str) -> BinaryIO:
-        return open(self.root / key, "rb")
+        path = self.root / key
+        problem = self._problem(path) or (None if path.resolve().is_relative_to(self.root.resolve())
+                                          else ("outside_store", f"{key} is outside {self.root}"))
+        if problem is not None:
+            raise PermissionError(f"refusing to read {key}: {problem[1]}")
+        return open(path, "rb")
 
     def put_file(self, key: str, path: Path, storage_class: str | None = None) -> None:
         target = self.root / (f"{storage_class.lower()}/{key}" if storage_class else key)
