@@ -97,11 +97,6 @@ def _chunks(stream: BinaryIO, gz: bool, chunk_bytes: int) -> Iterator[bytes]:
         raise GzipError("truncated_gzip" if produced else "bad_gzip")
 
 
-def _may_hold_blank(data: bytes) -> bool:
-    """Whether some line of ``data`` (no empty lines, no ``\r``) might be whitespace only."""
-    return b" \n" in data or b"\t\n" in data or b"\x0b" in data or b"\x0c" in data
-
-
 class _Splitter:
     """Cuts a byte stream into lines at ``\\n`` and fills batches; holds at most one unfinished line of
     ``MAX_LINE_BYTES`` (longer ones are skipped as they stream, keeping their first bytes)."""
@@ -192,7 +187,7 @@ class _Splitter:
         if data.isascii() and b"\r" not in data and b"\n\n" not in data and not data.startswith(b"\n"):
             parts = data.decode("ascii").split("\n")
             parts.pop()
-            if max(map(len, parts)) <= MAX_LINE_BYTES and not (_may_hold_blank(data) and any(map(str.isspace, parts))):
+            if max(map(len, parts)) <= MAX_LINE_BYTES and not any(map(str.isspace, parts)):
                 offset = base
                 for part in parts:
                     batch.offsets.append(offset)
