@@ -59,6 +59,7 @@ def run_backfill(paths: LogPilotPaths, years: list[int], progress: bool = True) 
     from logpilot_dagster.defs import backfill_assets as ba
     from logpilot_dagster.defs import vector_assets as va
     from logpilot_dagster.defs.resources import default_resources
+    from logpilot_dagster.storage.file_lock import hold
     from logpilot_dagster.storage.object_store import LocalObjectStore
     from logpilot_dagster.ingest.registry import SchemaRegistry
 
@@ -71,7 +72,9 @@ def run_backfill(paths: LogPilotPaths, years: list[int], progress: bool = True) 
         print(f"skipping years outside the partitions ({min(valid)}..{max(valid)}): {skipped}")
     resources = default_resources()
     resources["logpilot"] = resources["logpilot"].model_copy(update={"show_progress": progress})
-    instance = dg.DagsterInstance.get()
+    with hold(Path(os.environ["DAGSTER_HOME"]) / "instance.lock", "create the Dagster instance", 300):
+        instance = dg.DagsterInstance.get()  # two first runs at once raced to create its tables
+        instance.get_runs(limit=1)
     quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     summary = []
     partitioned = [ba.landing_files, ba.staged_year, ba.logs_table, ba.line_accounting]

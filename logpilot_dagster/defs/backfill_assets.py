@@ -30,13 +30,15 @@ def landing_files(context: dg.AssetExecutionContext, logpilot: LogPilotHome,
     year = _year(context)
     mine = [f for f in files if f.year == year]
     mask = default_masker().mask  # file names may hold PII: metadata and logs are stored in Dagster's storage
-    undated = [mask(f.key) for f in files if f.year is None]
-    if undated:
-        context.log.warning(f"{len(undated)} landing files have no year in path or header: {undated[:5]}")
+    refused = {mask(f.key): mask(f"{f.problem}: {f.detail}") for f in files if f.problem and f.year in (year, None)}
+    if refused:
+        context.log.warning(f"{len(refused)} landing files are quarantined whole, not read: "
+                            + "; ".join(f"{k} ({v})" for k, v in list(refused.items())[:5]))
     return dg.MaterializeResult(metadata={
         "files": len(mine), "bytes": sum(f.size for f in mine),
         "undeclared_files": dg.MetadataValue.json([mask(f.key) for f in mine if f.source_name is None]),
-        "files_without_year": len(undated), "store": store.uri,
+        "files_without_year": sum(1 for f in files if f.year is None),
+        "refused_files": dg.MetadataValue.json(dict(list(refused.items())[:100])), "store": store.uri,
     })
 
 
@@ -67,6 +69,7 @@ def staged_year(context: dg.AssetExecutionContext, logpilot: LogPilotHome, landi
     yield dg.MaterializeResult(asset_key="logs_parquet", metadata={
         "lines_read": result.lines_read, "rows": result.rows, "quarantined": result.quarantined,
         "quarantine_by_reason": dg.MetadataValue.json(quarantine), "files": len(result.files),
+        "undated_files": dg.MetadataValue.json(result.undated[:100]),
         "seconds": round(result.seconds, 2), "lines_per_s": round(result.lines_per_s),
         "path": dg.MetadataValue.path(str(backfill.year_dirs(paths, result.year)[0])),
     })

@@ -3,7 +3,12 @@
 ``stage_year`` never opens the DuckDB file, so several years can stage at once; it writes
 ``parquet/logs/year=Y/*.parquet``, ``parquet/quarantine/year=Y/*.parquet`` and a shard document
 ``state/shards/year=Y.json`` (templates, aliases, files, counts). ``load_year`` then replaces the year's rows in
-one transaction from a single ``read_parquet`` over every file of the year, whichever shard wrote it.
+one transaction from a single ``read_parquet`` over every file of the year, whichever shard wrote it. Staging and
+loading a year hold the year's lock (``state/locks/year=Y.lock``), so two runs of one year take turns.
+
+A landing file that cannot be read is one quarantine record at offset 0 with the reason (``link_outside_store``,
+``dangling_link``, ``not_a_file``, ``unreadable_file``, ``no_time_layout``); one that belongs to no year
+(``undated_file``) is quarantined by every year's load, outside that year's line accounting.
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from logpilot_dagster.ingest.formats import LoghubFormat
+from logpilot_dagster.ingest.formats import LoghubFormat, needs_year
+from logpilot_dagster.storage.file_lock import hold
 from logpilot_dagster.storage.object_store import ObjectStore
 from logpilot_dagster.privacy.pii import PIIMasker, default_masker
 from logpilot_dagster.ingest.reader import LineBatch, Quarantined, read_lines
@@ -34,6 +41,11 @@ from logpilot_dagster.storage.warehouse import connect, ensure_schema
 
 Progress = Callable[[int], None]
 
+HEAD_LINES = 200
+HEAD_BYTES = 1024 * 1024
+#: How long a run waits for another run of the same year to finish staging or loading it.
+YEAR_LOCK_WAIT_S = 3600.0
+
 
 @dataclass
 class LandingFile:
@@ -41,64 +53,93 @@ class LandingFile:
     size: int
     source_name: str | None
     year: int | None
+    problem: str | None = None  # why the file is quarantined whole instead of read
+    detail: str = ""
 
     @property
     def gz(self) -> bool:
         return self.key.endswith(".gz")
 
 
-def head_lines(store: ObjectStore, key: str, n: int = 200) -> list[str]:
-    """The first ``n`` decodable lines of a landing file (reads only its start)."""
+def head_lines(store: ObjectStore, key: str, n: int = HEAD_LINES) -> list[str]:
+    """The first ``n`` decodable lines of a landing file (reads only its first ``HEAD_BYTES`` or so)."""
+    lines: list[str] = []
     with closing(store.open(key)) as stream:
-        batch = next(read_lines(stream, key, gz=key.endswith(".gz"), batch_lines=n, chunk_bytes=64 * 1024), None)
-    return batch.lines[:n] if batch else []
+        for batch in read_lines(stream, key, gz=key.endswith(".gz"), batch_lines=n, chunk_bytes=64 * 1024):
+            lines += batch.lines
+            ends = batch.offsets[-1:] + [q.source_offset for q in batch.quarantined[-1:]]
+            if len(lines) >= n or max(ends) >= HEAD_BYTES:
+                break
+    return lines[:n]
 
 
 def _header_year(store: ObjectStore, key: str, spec: SourceSpec) -> int | None:
-    """Year of the first line with a parseable timestamp (for sources whose year is in the header)."""
+    """Year of the first line with a parseable timestamp (for sources whose year is in the header); raises
+    ``ValueError`` when the source's time layout cannot tell one."""
     lines = head_lines(store, key)
     if not lines:
         return None
-    parsed = spec.header_format().parse(pa.array(lines), None)
+    fmt = spec.header_format()
+    if isinstance(fmt, LoghubFormat) and fmt.ts_layout is None:
+        fmt.ts_layout = fmt.detect_layout(pa.array(lines), None)
+        if fmt.ts_layout is None:
+            raise ValueError(f"no known time layout fits the first lines of {key}")
+    if isinstance(fmt, LoghubFormat) and needs_year(fmt.ts_layout):
+        raise ValueError(f"the time layout {fmt.ts_layout!r} of source {spec.name!r} has no year and the path has none")
+    parsed = fmt.parse(pa.array(lines), None)
     years = [ts.year for ts, ok in zip(parsed.ts.to_pylist(), parsed.ok.to_pylist()) if ok]
     return years[0] if years else None
 
 
 def list_landing_files(store: ObjectStore, registry: SchemaRegistry) -> list[LandingFile]:
-    """Every landing file with its declared source (None when undeclared) and year."""
+    """Every landing file with its declared source (None when undeclared), its year (None when neither the path
+    nor the first lines tell one) and, for a file that must not or cannot be read, the reason. Never raises for
+    one file."""
     specs = list(registry.sources.values())
     files = []
     for info in store.list():
         spec = source_for(info.key, specs)
         year = year_from_path(info.key)
-        if spec is not None and (spec.year_from == "header" or year is None):
-            year = _header_year(store, info.key, spec) or year
-        files.append(LandingFile(info.key, info.size, spec.name if spec else None, year))
+        problem, detail = info.problem, info.detail
+        if problem is None and spec is not None and (spec.year_from == "header" or year is None):
+            try:
+                year = _header_year(store, info.key, spec) or year
+            except (ValueError, duckdb.Error) as exc:
+                detail = str(exc)
+            except OSError as exc:
+                problem, detail = "unreadable_file", f"{type(exc).__name__}: {exc}"
+        if year is None and problem is None:
+            problem = "undated_file"
+            detail = detail or ("no year in the path" + (f" and none in the first {HEAD_LINES} lines" if spec else
+                                                         " and no source declared"))
+        files.append(LandingFile(info.key, info.size, spec.name if spec else None, year, problem, detail))
     return files
 
 
-def ensure_layouts(store: ObjectStore, registry: SchemaRegistry, files: list[LandingFile]) -> None:
-    """Detect the time layout of Loghub-style sources that do not declare one, from a sample of their lines."""
+def ensure_layouts(store: ObjectStore, registry: SchemaRegistry, files: list[LandingFile], tries: int = 5) -> None:
+    """Detect the time layout of Loghub-style sources that do not declare one, from the first lines of up to
+    ``tries`` of their files; when none fits, the source's files are marked ``no_time_layout``."""
     for spec in registry.sources.values():
         fmt = spec.header_format()
         if spec.ts_layout or not isinstance(fmt, LoghubFormat):
             continue
-        # The first file of the source with lines (an empty file says nothing about the layout).
-        sample = next(((f, lines) for f in files if f.source_name == spec.name
-                       and (lines := head_lines(store, f.key))), None)
-        if sample is None:
-            continue
-        sample, lines = sample
-        spec.ts_layout = fmt.detect_layout(pa.array(lines, pa.string()), sample.year)
+        mine = [f for f in files if f.source_name == spec.name and f.problem is None]
+        for sample in mine[:tries]:
+            spec.ts_layout = fmt.detect_layout(pa.array(head_lines(store, sample.key)), sample.year)
+            if spec.ts_layout is not None:
+                break
         if spec.ts_layout is None:
-            raise ValueError(f"source {spec.name!r}: no known time layout fits {default_masker().mask(sample.key)}; "
-                             "set ts_layout")
+            for f in mine:
+                f.problem = "no_time_layout"
+                f.detail = (f"no known time layout fits the first lines of {len(mine[:tries])} files of source "
+                            f"{spec.name!r}; set ts_layout in sources.yaml")
 
 
 @dataclass
 class StageResult:
     year: int
     files: list[str] = field(default_factory=list)
+    undated: list[str] = field(default_factory=list)
     lines_read: int = 0
     rows: int = 0
     quarantined: int = 0
@@ -114,6 +155,11 @@ class StageResult:
 def year_dirs(paths: LogPilotPaths, year: int) -> tuple[Path, Path, Path]:
     return (paths.parquet_dir / "logs" / f"year={year}", paths.parquet_dir / "quarantine" / f"year={year}",
             paths.state_dir / "shards" / f"year={year}.json")
+
+
+def year_lock(paths: LogPilotPaths, year: int, what: str, wait_s: float):
+    """The year's lock, held while staging or loading it (another run of the year waits up to ``wait_s``)."""
+    return hold(paths.state_dir / "locks" / f"year={year}.lock", f"{what} year {year}", wait_s)
 
 
 class ParquetWriter:
@@ -145,10 +191,19 @@ def _quarantine_rows(items: list[Quarantined], masker: PIIMasker) -> pa.Table:
 
 
 def stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegistry, year: int,
-               progress: Progress | None = None, batch_lines: int = 100_000) -> StageResult:
+               progress: Progress | None = None, batch_lines: int = 100_000,
+               lock_wait_s: float = YEAR_LOCK_WAIT_S) -> StageResult:
     """Read, parse, mask and mine one year's landing files into Parquet (never touches DuckDB)."""
+    with year_lock(paths, year, "stage", lock_wait_s):
+        return _stage_year(paths, store, registry, year, progress, batch_lines)
+
+
+def _stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegistry, year: int,
+                progress: Progress | None, batch_lines: int) -> StageResult:
     start = time.perf_counter()
-    files = [f for f in list_landing_files(store, registry) if f.year == year]
+    listed = list_landing_files(store, registry)
+    files = [f for f in listed if f.year == year]
+    undated = [f for f in listed if f.year is None]
     ensure_layouts(store, registry, files)
     logs_dir, quarantine_dir, shard_path = year_dirs(paths, year)
     tmp_logs, tmp_q = logs_dir.with_name(logs_dir.name + ".tmp"), quarantine_dir.with_name(quarantine_dir.name + ".tmp")
@@ -163,19 +218,28 @@ def stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegistr
     try:
         for entry in sorted(files, key=lambda f: f.key):
             result.files.append(masker.mask(entry.key))  # as logs.source: the shard and loaded_files name it so
+            if entry.problem is not None:
+                part += 1
+                _stage_batch(transformer, writer, entry, _refused(entry), year, (tmp_logs, tmp_q, part), result)
+                continue
             with closing(store.open(entry.key)) as stream:
                 for batch in read_lines(stream, entry.key, entry.gz, batch_lines):
                     part += 1
                     _stage_batch(transformer, writer, entry, batch, year, (tmp_logs, tmp_q, part), result)
                     if progress:
-                        progress(len(batch) + len(batch.quarantined))
+                        progress(batch.records)
+        if undated:  # every year's load replaces these rows; they are no year's lines
+            result.undated = [f.key for f in undated]
+            writer.write(_quarantine_rows([_refused(f).quarantined[0] for f in undated]), tmp_q / "undated.parquet")
+            result.stats["undated_files"] = len(undated)
     finally:
         writer.close()
     shard = shard_document(registry.active_miners())
     result.templates = len(shard["templates"])
     result.seconds = time.perf_counter() - start
     shard.update({"year": year, "layouts": {n: s.ts_layout for n, s in registry.sources.items()},
-                  "files": result.files, "lines_read": result.lines_read, "rows": result.rows,
+                  "files": result.files, "undated": result.undated, "lines_read": result.lines_read,
+                  "rows": result.rows,
                   "quarantined": result.quarantined, "stats": dict(result.stats), "seconds": result.seconds})
     for final, tmp in ((logs_dir, tmp_logs), (quarantine_dir, tmp_q)):
         shutil.rmtree(final, ignore_errors=True)
@@ -184,13 +248,19 @@ def stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegistr
     return result
 
 
+def _refused(entry: LandingFile) -> LineBatch:
+    """A file that is not read: one quarantine record saying why."""
+    return LineBatch(entry.key, quarantined=[Quarantined(entry.key, 0, entry.detail, entry.problem)])
+
+
 def _stage_batch(transformer: LineTransformer, writer: ParquetWriter, entry: LandingFile, batch: LineBatch,
                  year: int, target: tuple[Path, Path, int], result: StageResult) -> None:
     logs_dir, quarantine_dir, part = target
-    result.lines_read += len(batch) + len(batch.quarantined)
+    result.lines_read += batch.records
     quarantined = list(batch.quarantined)
     for q in quarantined:
         result.stats[f"quarantine.{q.reason}"] += 1
+        result.stats["blank_lines_folded"] += q.lines - 1
     if batch.lines and entry.source_name is None:
         quarantined += [Quarantined(entry.key, o, line, "no_source_declared")
                         for o, line in zip(batch.offsets, batch.lines)]
@@ -221,8 +291,14 @@ class LoadResult:
     seconds: float
 
 
-def load_year(paths: LogPilotPaths, registry: SchemaRegistry, year: int) -> LoadResult:
+def load_year(paths: LogPilotPaths, registry: SchemaRegistry, year: int,
+              lock_wait_s: float = YEAR_LOCK_WAIT_S) -> LoadResult:
     """Replace one year in DuckDB from its staged Parquet in a single transaction; refresh registry and stats."""
+    with year_lock(paths, year, "load", lock_wait_s):
+        return _load_year(paths, registry, year)
+
+
+def _load_year(paths: LogPilotPaths, registry: SchemaRegistry, year: int) -> LoadResult:
     start = time.perf_counter()
     logs_dir, quarantine_dir, shard_path = year_dirs(paths, year)
     if not shard_path.exists():
@@ -240,7 +316,7 @@ def load_year(paths: LogPilotPaths, registry: SchemaRegistry, year: int) -> Load
         try:
             registry.write_to_db(con)
             con.execute("CREATE TEMP TABLE year_files AS SELECT source FROM loaded_files WHERE year = ? "
-                        "UNION SELECT unnest(?::VARCHAR[])", [year, files or [""]])
+                        "UNION SELECT unnest(?::VARCHAR[])", [year, files + shard.get("undated", []) or [""]])
             replace_year_rows(con, year, logs_glob if has_logs else None)
             con.execute("DELETE FROM quarantine WHERE source IN (SELECT source FROM year_files)")
             if has_q:

@@ -26,6 +26,8 @@ class ObjectInfo:
     storage_class: str | None = None
     sha256: str | None = None  # as recorded at upload (S3 user metadata); None where the store keeps none
     readable: bool = True      # False: archived and not (yet) restored
+    problem: str | None = None  # why the object must not be read: link_outside_store, dangling_link, not_a_file
+    detail: str = ""
 
 
 def restored_copy_key(key: str) -> str:
@@ -83,15 +85,38 @@ class LocalObjectStore(ObjectStore):
         self.uri = str(self.root)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Regular files, plus the entries that must not be read, with the reason: links that leave the store
+        or lead nowhere, and FIFOs, sockets and devices. Linked directories are not followed."""
         if not self.root.exists():
             return
         for path in sorted(self.root.rglob("*")):
             key = path.relative_to(self.root).as_posix()
-            if path.is_file() and key.startswith(prefix):
+            if not key.startswith(prefix):
+                continue
+            problem = self._problem(path)
+            if problem is not None:
+                yield ObjectInfo(key, 0, problem=problem[0], detail=problem[1])
+            elif path.is_file():
                 yield ObjectInfo(key, path.stat().st_size)
 
+    def _problem(self, path: Path) -> tuple[str, str] | None:
+        if path.is_symlink():
+            target = path.resolve()
+            if not target.exists():
+                return "dangling_link", f"link to {os.readlink(path)}, which does not exist"
+            if not target.is_relative_to(self.root.resolve()):
+                return "link_outside_store", f"link to {target}, outside {self.root}"
+        if path.exists() and not path.is_file() and not path.is_dir():
+            return "not_a_file", "not a regular file (FIFO, socket or device)"
+        return None
+
     def open(self, key: str) -> BinaryIO:
-        return open(self.root / key, "rb")
+        path = self.root / key
+        problem = self._problem(path) or (None if path.resolve().is_relative_to(self.root.resolve())
+                                          else ("outside_store", f"{key} is outside {self.root}"))
+        if problem is not None:
+            raise PermissionError(f"refusing to read {key}: {problem[1]}")
+        return open(path, "rb")
 
     def _place(self, key: str, write) -> None:
         target = self.root / key
