@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from logpilot_dagster.defs import backfill_assets, live, vector_assets
+from logpilot_dagster.defs import backfill_assets, live, purge, vector_assets
 from logpilot_dagster.defs.resources import default_resources
 
 defs = dg.Definitions(
@@ -12,7 +12,7 @@ defs = dg.Definitions(
         vector_assets.runbook_index,
     ],
     asset_checks=[backfill_assets.line_accounting, backfill_assets.t1_is_sane],
-    jobs=[live.live_ingestion],
+    jobs=[live.live_ingestion, purge.purge],
     sensors=[
         live.t1_gate,
         dg.AutomationConditionSensorDefinition("logpilot_automation", target=dg.AssetSelection.all(),
