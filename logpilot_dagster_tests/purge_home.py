@@ -26,31 +26,38 @@ NEIGHBOUR = "cust-773410"  # shares the prefix: a whole-word purge of SUBJECT mu
 KEYS = ("purge-test-key-new", "purge-test-key-old")  # the current key first (rotation)
 
 
-def planted_lines(old_token: str) -> list[str]:
-    """auth-service (jsonl) lines in March 2022: the email, a token from before the last key rotation, a value
+#: (auth-service landing file, month) that get the planted lines: by default one; tiering tests plant in a month
+#: that goes cold, one that goes warm and one that stays hot.
+PLANTED = (("auth-service-2022-q1.log", "2022-03"),)
+TIERED_PLANTED = PLANTED + (("auth-service-2023-q3.log", "2023-09"), ("auth-service-2023-q4.log", "2023-12"))
+
+
+def planted_lines(old_token: str, month: str = "2022-03") -> list[str]:
+    """auth-service (jsonl) lines on days 1-16 of ``month``: the email, a token from before the last key rotation, a value
     that repeats (so it becomes a template constant), a subject id, a logger name, and one bad line."""
     def line(day: int, msg: str, logger: str = "auth.login") -> str:
-        return json.dumps({"ts": f"2022-03-{day:02d}T10:00:00.000Z", "level": "info", "logger": logger, "msg": msg})
+        return json.dumps({"ts": f"{month}-{day:02d}T10:00:00.000Z", "level": "info", "logger": logger, "msg": msg})
     lines = [line(d, f"Login succeeded for user {EMAIL} from 10.9.8.{d}") for d in (1, 2, 3)]
     lines += [line(d, f"Session resumed for {old_token}") for d in (4, 5)]
     lines += [line(d, f"Password reset requested by {VALUE}") for d in range(6, 12)]
     lines += [line(d, f"Order placed for customer {SUBJECT} total {d}") for d in (12, 13)]
     lines += [line(14, f"Order placed for customer {NEIGHBOUR} total 1")]
     lines += [line(15, "Token refreshed for session 0000beef", logger=VALUE)]
-    lines += ['{"ts": "2022-03-16T10:00:00Z", broken json from ' + f"{EMAIL} {VALUE} {SUBJECT} {old_token}"]
+    lines += ['{"ts": "' + month + '-16T10:00:00Z", broken json from ' + f"{EMAIL} {VALUE} {SUBJECT} {old_token}"]
     return lines
 
 
-def build_planted_home(home: Path, years=(2022, 2023), lines: int = 6000, vectors: bool = True) -> None:
+def build_planted_home(home: Path, years=(2022, 2023), lines: int = 6000, vectors: bool = True,
+                       planted=PLANTED) -> None:
     """A sample home with :func:`planted_lines` appended to a 2022 auth-service file, backfilled through the
     real Dagster assets (the PII mode and keys come from the environment)."""
     from logpilot_dagster.privacy.pseudonym import PseudonymKeys
 
     write_sample_home(home, total_lines=lines, years=years)
-    target = home / "landing_zone" / "auth-service" / "2022" / "auth-service-2022-q1.log"
     old_token = PseudonymKeys((KEYS[1].encode(),)).token("email", EMAIL)
-    with open(target, "a") as out:
-        out.write("\n".join(planted_lines(old_token)) + "\n")
+    for name, month in planted:
+        with open(home / "landing_zone" / "auth-service" / month[:4] / name, "a") as out:
+            out.write("\n".join(planted_lines(old_token, month)) + "\n")
     for year in years:
         materialize_year(home, year)
     result = dg.materialize([ba.system_catalog, ba.t1_watermark] + ([va.template_vectors] if vectors else []),

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from logpilot_dagster.lifecycle.catalog import objects_overlapping, objects_with_token
 from logpilot_dagster.lifecycle.matching import Matcher, PurgeRequest
 from logpilot_dagster.lifecycle.objects import object_key, tokens_in, write_parquet
+from logpilot_dagster.lifecycle.s3_access import create_s3_secret
 from logpilot_dagster.lifecycle.settings import COLD, RESTORED, WARM, TierStoreSettings
 from logpilot_dagster.storage.object_store import ObjectStore
 
@@ -67,8 +68,9 @@ def _uri(settings: TierStoreSettings, key: str) -> str:
 
 
 def _archived(settings: TierStoreSettings, row: dict) -> bool:
-    """Unreadable without a restore: an S3 object in the cold tier (a local cold directory is plain files)."""
-    return settings.is_s3 and row["tier"] in (COLD, RESTORED)
+    """Unreadable without a restore: an S3 object in the cold tier (a local cold directory is plain files; an
+    S3 object in the ``restored`` tier is readable in place)."""
+    return settings.is_s3 and row["tier"] == COLD
 
 
 def _twins(con: duckdb.DuckDBPyConnection, keys: set[str]) -> set[str]:
@@ -105,6 +107,8 @@ def find_objects(con: duckdb.DuckDBPyConnection, request: PurgeRequest, matcher:
     """Catalog rows of the objects the request may touch (tokens: index; range: catalog; literals: a scan)."""
     if request.service:
         return objects_overlapping(con, request.service, request.start, request.end)
+    if settings.is_s3:
+        create_s3_secret(con, settings)
     keys = {key for token in matcher.tokens for key in objects_with_token(con, token)}
     literals = Matcher([n for n in matcher.needles if n.label != "token"])
     if not literals.empty:
@@ -183,7 +187,7 @@ def commit_catalog(con: duckdb.DuckDBPyConnection, plan: ObjectPurge, purged_tok
                         "(SELECT min(created_at) FROM tier_objects WHERE object_key = ?), now()",
                         [item.new_key, tier, old["service"], old["month"], item.min_ts, item.max_ts, item.rows,
                          item.bytes, item.sha256, old["object_key"]])
-            con.executemany("INSERT INTO tier_object_tokens VALUES (?, ?)", [[item.new_key, t] for t in item.tokens])
+            con.execute("INSERT INTO tier_object_tokens SELECT ?, unnest(?::VARCHAR[])", [item.new_key, item.tokens])
         if item.new_key != old["object_key"]:
             con.execute("INSERT INTO lifecycle_runs VALUES (?, ?, now(), ?)",
                         [request_id, JOURNAL_STEP, old["object_key"]])

@@ -25,6 +25,7 @@ from logpilot_dagster.lifecycle.object_purge import (ObjectPurge, commit_catalog
                                                      find_objects, rewrite_object)
 from logpilot_dagster.lifecycle.receipts import earlier_requests, ensure_receipts_table, store_receipt
 from logpilot_dagster.lifecycle.settings import TierStoreSettings
+from logpilot_dagster.lifecycle.store import tier_store
 from logpilot_dagster.lifecycle.views import refresh_logs_all
 from logpilot_dagster.lifecycle.warehouse_purge import delete_service_range, remask_tables, rewrite_database
 from logpilot_dagster.privacy.pseudonym import PseudonymKeys, pii_mode
@@ -128,15 +129,6 @@ def purge(paths: LogPilotPaths, request: PurgeRequest, landing: ObjectStore, inc
         with connect(paths.db_path) as con:
             store_receipt(con, paths, receipt)
     return receipt
-
-
-def tier_store(settings: TierStoreSettings) -> ObjectStore:  # TODO: lifecycle.store.tier_store once merged
-    from logpilot_dagster.storage.object_store import LocalObjectStore, S3ObjectStore
-    if settings.is_s3:
-        import boto3
-        return S3ObjectStore(boto3.client("s3", endpoint_url=settings.endpoint_url), settings.bucket, settings.prefix)
-    from pathlib import Path
-    return LocalObjectStore(Path(settings.local_root))
 
 
 def _catalogued(paths: LogPilotPaths) -> int:
