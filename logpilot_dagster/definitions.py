@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from logpilot_dagster.defs import backfill_assets, lifecycle, live, vector_assets
+from logpilot_dagster.defs import backfill_assets, lifecycle, live, purge, vector_assets
 from logpilot_dagster.defs.resources import default_resources
 
 defs = dg.Definitions(
@@ -12,7 +12,7 @@ defs = dg.Definitions(
         vector_assets.runbook_index, lifecycle.tier_catalog,
     ],
     asset_checks=[backfill_assets.line_accounting, backfill_assets.t1_is_sane],
-    jobs=[live.live_ingestion, lifecycle.tiering, lifecycle.restore],
+    jobs=[live.live_ingestion, lifecycle.tiering, lifecycle.restore, purge.purge],
     schedules=[lifecycle.daily_tiering],
     sensors=[
         live.t1_gate,

@@ -1,0 +1,136 @@
+"""Right to be forgotten: remove one subject from every tier and store, physically, and hand back a receipt.
+
+Order (crash-safe; a re-run finds whatever a stopped run left and finishes it, and is a no-op once done):
+
+1. Tier objects that hold a match are rewritten to new content-addressed keys (``object_purge``).
+2. ONE warehouse transaction: hot tables re-masked (or the service's range deleted), catalog rows and tokens
+   swapped, ``logs_all`` refreshed, superseded keys journalled, and a marker that the file must be rewritten.
+3. Superseded objects deleted; the DuckDB file rewritten into a fresh file and swapped in under the lock
+   (``warehouse_purge.rewrite_database``), which drops the marker.
+4. Staged Parquet, JSON state and other files, Chroma (rebuilt), and the landing zone (only with
+   ``include_landing``; otherwise the receipt lists the files that still hold the value).
+5. The receipt (no value, a keyed fingerprint) into ``purge_receipts`` and ``state/receipts/<id>.json``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from logpilot_dagster.lifecycle.catalog import ensure_lifecycle_schema
+from logpilot_dagster.lifecycle.chroma_purge import purge_chroma
+from logpilot_dagster.lifecycle.file_purge import purge_landing, purge_other_files, purge_staged_parquet
+from logpilot_dagster.lifecycle.matching import Matcher, PurgeRequest
+from logpilot_dagster.lifecycle.object_purge import (ObjectPurge, commit_catalog, delete_superseded,
+                                                     find_objects, rewrite_object)
+from logpilot_dagster.lifecycle.receipts import earlier_requests, ensure_receipts_table, store_receipt
+from logpilot_dagster.lifecycle.settings import TierStoreSettings
+from logpilot_dagster.lifecycle.store import tier_store
+from logpilot_dagster.lifecycle.views import refresh_logs_all
+from logpilot_dagster.lifecycle.warehouse_purge import delete_service_range, remask_tables, rewrite_database
+from logpilot_dagster.privacy.pseudonym import PseudonymKeys, pii_mode
+from logpilot_dagster.settings import LogPilotPaths
+from logpilot_dagster.storage.object_store import ObjectStore
+from logpilot_dagster.storage.warehouse import connect, ensure_schema
+
+REWRITE_STEP = "purge_rewrite_pending"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+def _purge_warehouse(paths: LogPilotPaths, request: PurgeRequest, matcher: Matcher, settings: TierStoreSettings,
+                     store: ObjectStore, request_id: str, apply: bool) -> tuple[dict, ObjectPurge, list, bool]:
+    """Steps 1-3; returns (hot rows per table, the object plan, earlier request ids, file rewritten)."""
+    plan = ObjectPurge()
+    with connect(paths.db_path) as con:
+        ensure_schema(con)
+        ensure_lifecycle_schema(con)
+        ensure_receipts_table(con)
+        if apply:
+            delete_superseded(store, con)  # what a purge stopped after its commit left behind
+        earlier = earlier_requests(con, request.fingerprint(PseudonymKeys.load()))
+        candidates = find_objects(con, request, matcher, settings, plan)
+        if apply:
+            for row in candidates:
+                rewrite_object(store, settings, row, request, matcher, plan)
+        con.execute("BEGIN")
+        try:
+            hot = remask_tables(con, matcher, apply)
+            if request.service:
+                rows = delete_service_range(con, request.service, request.start, request.end, apply)
+                if rows:
+                    hot["logs"] = rows
+            if apply and plan.rewritten:
+                commit_catalog(con, plan, matcher.tokens, request_id)
+                refresh_logs_all(con, paths, settings)
+            if apply and plan.stale:
+                commit_catalog(con, ObjectPurge(stale=plan.stale), matcher.tokens, request_id)
+            if apply and (hot or plan.rewritten):
+                con.execute("INSERT INTO lifecycle_runs VALUES (?, ?, now(), '')", [request_id, REWRITE_STEP])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        if not apply:
+            plan.rewritten = []
+            return hot, plan, earlier, False
+        delete_superseded(store, con)
+        pending = con.execute("SELECT count(*) FROM lifecycle_runs WHERE step = ?", [REWRITE_STEP]).fetchone()[0]
+        if pending:
+            con.execute("DELETE FROM lifecycle_runs WHERE step = ?", [REWRITE_STEP])
+            rewrite_database(con, paths.db_path)  # the connection is closed right after: nothing more on it
+        return hot, plan, earlier, bool(pending)
+
+
+def purge(paths: LogPilotPaths, request: PurgeRequest, landing: ObjectStore, include_landing: bool = False,
+          dry_run: bool = False, settings: TierStoreSettings | None = None,
+          store: ObjectStore | None = None) -> dict:
+    """Run one purge request; returns the receipt (stored unless ``dry_run``)."""
+    started = _now()
+    apply = not dry_run
+    keys = PseudonymKeys.load()
+    matcher = Matcher.for_request(request, keys)
+    settings = settings or TierStoreSettings.from_env(paths)
+    store = store or tier_store(settings)
+    request_id = f"purge-{started[:10]}-{uuid.uuid4().hex[:8]}"
+    hot, plan, earlier, rewritten_db = _purge_warehouse(paths, request, matcher, settings, store, request_id, apply)
+    staged = purge_staged_parquet(paths, request, matcher, apply)
+    skip = [paths.db_path, paths.db_path.with_name(paths.db_path.name + ".wal"), paths.landing_zone,
+            paths.parquet_dir, paths.chroma_dir, paths.state_dir / "receipts", paths.home / "tiers"]
+    files = purge_other_files(paths, matcher, skip, apply)
+    chroma = purge_chroma(paths.chroma_dir, matcher, apply)
+    landing_files = purge_landing(landing, matcher, apply and include_landing) if not request.service else []
+    touched = {
+        "hot": hot,
+        **{tier: counts for tier, counts in plan.by_tier().items()},
+        "staged_parquet": {k: v for k, v in staged.items() if staged["files"]},
+        "state_files": {"files": len(files["rewritten"])} if files["rewritten"] else {},
+        "chroma": chroma,
+    }
+    total = (sum(hot.values()) + sum(i.rows_touched for i in plan.rewritten) + staged["rows"]
+             + len(files["rewritten"]) + sum(chroma.values()) + (len(landing_files) if include_landing else 0))
+    receipt = {
+        "request_id": request_id, "kind": request.kind, "fingerprint": request.fingerprint(keys),
+        "mode": pii_mode(), "dry_run": dry_run, "started_at": started, "finished_at": _now(),
+        "tokens_searched": len(matcher.tokens), "touched": touched, "total_touched": total,
+        "objects": {"rewritten": sum(1 for i in plan.rewritten if i.new_key), "dropped":
+                    sum(1 for i in plan.rewritten if not i.new_key), "stale_index_entries": len(plan.stale),
+                    "scanned": plan.scanned, "not_scanned": plan.not_scanned,
+                    "pending_restore": plan.pending_restore, "catalogued": _catalogued(paths)},
+        "warehouse_rewritten": rewritten_db, "state_files": files["rewritten"], "residual": files["residual"],
+        "landing": {"files": landing_files, "rewritten": bool(landing_files) and include_landing and apply},
+        "earlier_requests": earlier, "notes": list(matcher.notes),
+    }
+    if plan.pending_restore:
+        receipt["notes"].append("archived objects are being restored: run the same purge again once they are")
+    if not dry_run:
+        with connect(paths.db_path) as con:
+            store_receipt(con, paths, receipt)
+    return receipt
+
+
+def _catalogued(paths: LogPilotPaths) -> int:
+    with connect(paths.db_path, read_only=True) as con:
+        return con.execute("SELECT count(*) FROM tier_objects").fetchone()[0]
