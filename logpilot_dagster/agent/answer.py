@@ -9,6 +9,9 @@ from logpilot_dagster.agent.guard import QueryResult
 from logpilot_dagster.agent.planner import Plan
 
 MAX_TABLE_ROWS = 15
+#: How answers begin when the question names something the data lacks, or could mean several things.
+NOT_FOUND = "Not found:"
+AMBIGUOUS = "Ambiguous:"
 
 REFUSAL = (
     "I can only answer read-only questions about LogPilot's logs: counts, rates and trends, log search, root "
