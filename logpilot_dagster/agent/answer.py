@@ -6,12 +6,9 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from logpilot_dagster.agent.guard import QueryResult
-from logpilot_dagster.agent.planner import Plan
+from logpilot_dagster.agent.planner import AMBIGUOUS, NOT_FOUND, Plan  # noqa: F401 (the answer markers)
 
 MAX_TABLE_ROWS = 15
-#: How answers begin when the question names something the data lacks, or could mean several things.
-NOT_FOUND = "Not found:"
-AMBIGUOUS = "Ambiguous:"
 
 REFUSAL = (
     "I can only answer read-only questions about LogPilot's logs: counts, rates and trends, log search, root "
@@ -57,11 +54,28 @@ def describe_result(plan: Plan, result: QueryResult) -> str:
         if plan.shape == "first_last" and value is None:
             return f"No lines found for the {plan.description}."
         return f"{plan.description[0].upper()}{plan.description[1:]}: {fmt(value)}."
+    if plan.shape == "comparison":
+        return compare_sentence(plan, result)
     if plan.shape == "search":
         lines = [f"{len(result.rows)} line(s) for {plan.description}, newest first:"]
         lines += [f"{fmt(ts)} {service} {level} {message}" for ts, service, level, message in result.rows]
         return "\n".join(lines[: MAX_TABLE_ROWS + 1])
     return f"{plan.description[0].upper()}{plan.description[1:]}:\n{table(result)}"
+
+
+def compare_sentence(plan: Plan, result: QueryResult) -> str:
+    """Name the larger side first: "ledger-core (496) > orders-svc (488): ERROR lines of ..., 2019-..."."""
+    sides = [(fmt(row[0], result.columns[0]), row[1]) for row in result.rows]
+    rate = result.columns[1] == "rate"
+    value = (lambda v: f"{float(v):.2%}") if rate else (lambda v: fmt(v))
+    text = ", ".join(f"{name} ({value(v)})" for name, v in sides)
+    if len(sides) == 1:
+        head = f"Only {sides[0][0]} has lines ({value(sides[0][1])})"
+    elif sides[0][1] == sides[1][1]:
+        head = f"Tie: {text}"
+    else:
+        head = f"{sides[0][0]} is higher: {text}"
+    return f"{head}. ({plan.description[0].upper()}{plan.description[1:]}.)"
 
 
 def describe_passages(passages: list, evidence: QueryResult | None, plan: Plan | None) -> str:

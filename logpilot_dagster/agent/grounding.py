@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
 _EDGE_WORDS = {
     "the",
     "a",
@@ -109,7 +111,11 @@ def _content_words(text: str) -> list[str]:
     text = text.lower()
     if re.search(r"\bbr(?:eak|oken)\b", text):  # "break X down by level"
         text = re.sub(r"\bdown\b", " ", text)
-    return [w for w in _WORD.findall(text) if w not in SHAPE_WORDS and w not in _EDGE_WORDS and len(w) >= 4]
+    return [
+        w
+        for w in _WORD.findall(text)
+        if w not in SHAPE_WORDS and w not in _EDGE_WORDS and w not in ENGLISH_STOP_WORDS and len(w) >= 4
+    ]
 
 
 def _stem_match(mine: str, theirs: str) -> bool:
