@@ -77,7 +77,7 @@ _REASONS = [
     ("truncated_gzip", r"\btruncated"),
     ("bad_gzip", r"\bbad\s+gzip|\bcorrupt"),
     ("bad_timestamp", r"\btimestamps?\b|\bbad\s+times?\b"),
-    ("no_format_match", r"\bno\s+format|\bheaders?\b|\bunparse?able|\bformat\b"),
+    ("no_format_match", r"\bno\s+format|\bheaders?\b|\bformat\b"),
     ("no_source_declared", r"\bundeclared|\bno\s+source"),
 ]
 #: When a quarantined line's data is from: a timestamp in the raw line (the layouts header formats use), else

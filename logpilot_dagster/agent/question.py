@@ -78,9 +78,14 @@ def _lexicon(names: tuple[str, ...], templates: tuple[str, ...]) -> tuple[frozen
     for name in names:
         targets[name] = name
         targets[name.replace("-", "")] = name
-    template_words = {w.lower() for t in templates for w in _TOKEN.findall(t)}
-    known = _question_words() | template_words | ENGLISH_STOP_WORDS | set(targets) | set(MONTHS)
+    known = _question_words() | _names_and_template_words(names, templates) | ENGLISH_STOP_WORDS | set(targets)
+    known |= set(MONTHS)
     return frozenset(known), targets
+
+
+@lru_cache(maxsize=8)
+def _names_and_template_words(names: tuple[str, ...], templates: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(names) | {w.lower() for t in templates for w in _TOKEN.findall(t)}
 
 
 def correct_spelling(text: str, names: list[str], templates: list[str] = ()) -> tuple[str, dict[str, str]]:
@@ -99,7 +104,7 @@ def correct_spelling(text: str, names: list[str], templates: list[str] = ()) -> 
         else:
             best = process.extractOne(word, list(targets), scorer=fuzz.ratio, score_cutoff=SPELLING_CUTOFF)
             target = targets[best[0]] if best else word
-        if target == word or word.startswith(target):  # the same word, or an inflection of it ("quarterly")
+        if target == word or (target not in names and word.startswith(target)):  # or an inflection ("quarterly")
             continue
         fixed[match.group(0)] = target
         out += [text[cursor : match.start()], target]
@@ -150,7 +155,7 @@ def parse_question(text: str, resolver: Resolver, now: datetime, templates: list
     masked.append(text[cursor:])
     residual.append(text[cursor:])
     masked_text = re.sub(r"\b\d+\b", " num ", "".join(masked))
-    known = frozenset(names) | {w.lower() for t in templates for w in _TOKEN.findall(t)}
+    known = _names_and_template_words(tuple(sorted(names)), tuple(templates))
     return ParsedQuestion(
         text=original,
         quoted=quoted,
