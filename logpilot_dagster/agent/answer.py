@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from logpilot_dagster.agent.guard import QueryResult
-from logpilot_dagster.agent.planner import Plan
+from logpilot_dagster.agent.planner import AMBIGUOUS, NOT_FOUND, Plan  # noqa: F401 (the answer markers)
 
 MAX_TABLE_ROWS = 15
 #: Columns whose values are log text.
@@ -83,12 +83,29 @@ def describe_result(plan: Plan, result: QueryResult) -> str:
         if plan.shape == "first_last" and value is None:
             return f"No lines found for the {plan.description}."
         return f"{heading} {LOG_TEXT_MARK}:\n{quote([fmt(value)])}" if untrusted else f"{heading}: {fmt(value)}."
+    if plan.shape == "comparison":
+        return compare_sentence(plan, result)
     if plan.shape == "search":
         lines = [f"{fmt(ts)} {service} {level} {message}" for ts, service, level, message in result.rows]
         header = f"{len(result.rows)} line(s) for {plan.description}, newest first {LOG_TEXT_MARK}:"
         return f"{header}\n{quote(lines[:MAX_TABLE_ROWS])}"
     rows = table(result)
     return f"{heading} {LOG_TEXT_MARK}:\n{quote(rows)}" if untrusted else f"{heading}:\n" + "\n".join(rows)
+
+
+def compare_sentence(plan: Plan, result: QueryResult) -> str:
+    """Name the larger side first: "ledger-core (496) > orders-svc (488): ERROR lines of ..., 2019-..."."""
+    sides = [(fmt(row[0], result.columns[0]), row[1]) for row in result.rows]
+    rate = result.columns[1] == "rate"
+    value = (lambda v: f"{float(v):.2%}") if rate else (lambda v: fmt(v))
+    text = ", ".join(f"{name} ({value(v)})" for name, v in sides)
+    if len(sides) == 1:
+        head = f"Only {sides[0][0]} has lines ({value(sides[0][1])})"
+    elif sides[0][1] == sides[1][1]:
+        head = f"Tie: {text}"
+    else:
+        head = f"{sides[0][0]} is higher: {text}"
+    return f"{head}. ({plan.description[0].upper()}{plan.description[1:]}.)"
 
 
 def describe_passages(passages: list, evidence: QueryResult | None, plan: Plan | None) -> str:

@@ -46,9 +46,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     json_path, md_path = write_report(report, args.out or paths.home / "evaluation")
     print(
         f"{report['questions']} questions: intent accuracy {report['intent_accuracy']}, SQL execution accuracy "
-        f"{report['execution_accuracy']}, retrieval hit@5 {report['retrieval_hit@5']}, "
+        f"{report['execution_accuracy']}, strict accuracy {report['accuracy']}, retrieval hit@5 {report['retrieval_hit@5']}, "
         f"latency p50 {report['latency_p50_ms']} ms / p95 {report['latency_p95_ms']} ms"
     )
+    for family, row in report["by_family"].items():
+        print(f"  {family:<14} {row['questions']:>4} questions  accuracy {row['accuracy']:.3f}")
     print(f"report: {md_path} and {json_path}")
     return 0 if all(report["targets"].values()) else 1
 
@@ -63,6 +65,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_ask)
 
     p = subparsers.add_parser("evaluate", help="score the agent on the golden question sets")
-    p.add_argument("--golden", help="directory of golden *.jsonl files (default: the shipped data/golden)")
+    p.add_argument("--golden", help="a golden *.jsonl file or a directory of them (default: the shipped data/golden)")
     p.add_argument("--out", help="report directory (default: $LOGPILOT_HOME/evaluation)")
     p.set_defaults(func=cmd_evaluate)

@@ -88,7 +88,7 @@ class LogPilotClient:
     def snapshot(self, now: datetime | None = None) -> Snapshot:
         """The catalog, template texts and reference time, read in one short read-only connection."""
         with connect(self.db_path, read_only=True) as con:
-            latest = con.execute("SELECT max(ts) FROM logs").fetchone()[0]
+            first, latest = con.execute("SELECT min(ts), max(ts) FROM logs").fetchone()
             systems = [
                 System(*row)
                 for row in con.execute(
@@ -96,7 +96,7 @@ class LogPilotClient:
                 ).fetchall()
             ]
             templates = [row[0] for row in con.execute("SELECT template FROM templates").fetchall()]
-        return Snapshot(now or self.now or latest or datetime.now(), Resolver(systems), templates)
+        return Snapshot(now or self.now or latest or datetime.now(), Resolver(systems), templates, (first, latest))
 
     def ask(self, question: str, now: datetime | None = None) -> Answer:
         """Answer ``question``; ``now`` overrides the client's reference time for this call."""

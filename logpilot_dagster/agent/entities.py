@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 CRITICALITIES = ("critical", "high", "medium", "low")
-_LEVEL_WORDS = {
+LEVEL_WORDS = {
     "ERROR": r"errors?|erroring|errored",
     "FATAL": r"fatals?|fatal-level",
     "WARN": r"warn|warns|warnings?",
@@ -62,6 +62,7 @@ class Entities:
     criticalities: list[str] = field(default_factory=list)
     owners: list[str] = field(default_factory=list)
     levels: list[str] = field(default_factory=list)
+    ambiguous: dict[str, list[str]] = field(default_factory=dict)  # a phrase naming several services -> them
     spans: dict[tuple[int, int], str] = field(default_factory=dict)
 
 
@@ -102,12 +103,17 @@ class Resolver:
         for system in systems:
             for alias in service_aliases(system.name):
                 alias_owner.setdefault(alias, set()).add(system.name)
-        # An alias shared by two services names neither.
+        # An alias shared by two services names neither: it is ambiguous.
         self.aliases = sorted(
             ((alias, next(iter(names))) for alias, names in alias_owner.items() if len(names) == 1),
             key=lambda pair: len(pair[0]),
             reverse=True,
         )
+        self.shared = {
+            alias: sorted(names)
+            for alias, names in alias_owner.items()
+            if len(names) > 1 and all(alias in name.split("-") for name in names)
+        }
         self._service_words = {alias for alias, _ in self.aliases}
 
     def resolve(self, text: str, taken: list[tuple[int, int]] | None = None) -> Entities:
@@ -133,6 +139,10 @@ class Resolver:
             for match in re.finditer(_phrase(alias), lowered):
                 if claim(match, "service") and service not in found.services:
                     found.services.append(service)
+        for alias, services in self.shared.items():
+            for match in re.finditer(_phrase(alias), lowered):
+                if claim(match, "service"):
+                    found.ambiguous[alias] = services
         for dept in self.departments:
             if dept.lower() in self._service_words or dept.lower() in _AMBIGUOUS_WORDS:
                 continue
@@ -147,7 +157,7 @@ class Resolver:
         for match in _EMAIL.finditer(lowered):
             if claim(match, "owner"):
                 found.owners.append(match.group(0))
-        for level, words in _LEVEL_WORDS.items():
+        for level, words in LEVEL_WORDS.items():
             for match in re.finditer(rf"(?<![\w-])(?:{words})(?![\w-])", lowered):
                 if claim(match, "level") and level not in found.levels:
                     found.levels.append(level)

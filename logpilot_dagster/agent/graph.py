@@ -32,6 +32,7 @@ from logpilot_dagster.agent.planner import (
     plan_metrics,
     plan_rca_evidence,
     plan_search,
+    unanswerable,
 )
 from logpilot_dagster.agent.question import ParsedQuestion, parse_question
 from logpilot_dagster.storage.warehouse import WarehouseLockedError
@@ -54,6 +55,7 @@ class Snapshot:
     now: datetime
     resolver: Resolver
     templates: list[str]
+    coverage: tuple[datetime | None, datetime | None] | None = None  # first and last event time in ``logs``
 
 
 class AgentState(TypedDict, total=False):
@@ -183,6 +185,11 @@ def build_graph(tools: Tools):
     def plan_node(state: AgentState) -> dict:
         parsed, strategies = state["parsed"], list(state["strategies"])
         trace = []
+        if state["intent"] in ("metrics", "search", "catalog"):
+            refusal = unanswerable(parsed, state["snapshot"].coverage)
+            if refusal:
+                trace.append(f"plan: {refusal.shape}: {refusal.description}")
+                return {"plan": refusal, "planned": True, "strategies": [], "trace": trace}
         while strategies:
             strategy = strategies.pop(0)
             plan = _make_plan(state["intent"], strategy, parsed, state, trace)
@@ -290,6 +297,8 @@ def build_graph(tools: Tools):
             return {"answer": answers.describe_passages(passages, evidence, plan), "sources": sources,
                     "quotes_logs": quotes}
         result = state.get("result")
+        if plan is not None and plan.shape in ("not_found", "ambiguous"):
+            return {"answer": plan.description, "sources": []}
         if result is None:
             reason = state.get("feedback") or state.get("error") or "no query could be planned"
             return {"answer": f"I could not answer that from the logs ({reason}).", "sources": []}

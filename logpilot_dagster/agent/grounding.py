@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
 _EDGE_WORDS = {
     "the",
     "a",
@@ -62,6 +64,12 @@ SHAPE_WORDS = frozenset(
     least greatest largest smallest single each per criticality critical high medium low owner owners
     """.split()
 )
+#: Function words ("across", "every", "within") never make a message filter; words that can describe a log
+#: line ("down", "empty", "full", "off") are kept.
+_FUNCTION_WORDS = ENGLISH_STOP_WORDS - {
+    "down", "up", "off", "out", "empty", "full", "fire", "move", "call", "found", "bill", "system", "back", "top",
+    "bottom", "front", "next", "last", "first", "side", "part", "detail", "interest", "cry", "con", "sincere",
+}
 _WORD = re.compile(r"[a-z0-9]+(?:[_-][a-z0-9]+)*")
 
 
@@ -109,7 +117,11 @@ def _content_words(text: str) -> list[str]:
     text = text.lower()
     if re.search(r"\bbr(?:eak|oken)\b", text):  # "break X down by level"
         text = re.sub(r"\bdown\b", " ", text)
-    return [w for w in _WORD.findall(text) if w not in SHAPE_WORDS and w not in _EDGE_WORDS and len(w) >= 4]
+    return [
+        w
+        for w in _WORD.findall(text)
+        if w not in SHAPE_WORDS and w not in _EDGE_WORDS and w not in _FUNCTION_WORDS and len(w) >= 4
+    ]
 
 
 def _stem_match(mine: str, theirs: str) -> bool:

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from logpilot_dagster.agent.grounding import SHAPE_WORDS, template_stems
-from logpilot_dagster.agent.question import ParsedQuestion
-from logpilot_dagster.agent.timeparse import NUMBER_WORDS
+from logpilot_dagster.agent.question import QUOTED, ParsedQuestion
+from logpilot_dagster.agent.timeparse import NUMBER_WORDS, TimeMatch, find_periods
 
+#: How answers begin when the question names something the data lacks, or could mean several things.
+NOT_FOUND = "Not found:"
+AMBIGUOUS = "Ambiguous:"
+#: The relation every log question reads (one constant, so pointing the agent at another view is one line).
+LOGS = "logs"
 SEARCH_STRATEGIES = ("phrase", "stems", "vectors")
 DEFAULT_SEARCH_LINES = 20
 DEFAULT_TOP = 5
@@ -52,8 +59,38 @@ _DIM_WORDS = [
     ("hour", r"hours?|hourly"),
 ]
 _GROUP_CUE = r"\b(?:per|by|each|for\s+each|for\s+every|broken\s+down\s+by|split\s+by|grouped\s+by|of\s+each)"
-_RANK_CUE = r"\b(?:most|least|highest|lowest|fewest|biggest|largest|smallest|busiest|peak|noisiest|quietest|top|rank)"
+_RANK_CUE = (
+    r"\b(?:most|least|highest|lowest|fewest|biggest|largest|smallest|busiest|peak|noisiest|quietest|loudest|"
+    r"chattiest|top|rank)"
+)
 _ASCENDING_CUE = r"\b(?:least|lowest|fewest|smallest|quietest)\b"
+_COMPARE_CUE = (
+    r"\b(?:compare[sd]?|comparing|comparison|versus|vs\.?|than|more|fewer|noisier|busier|quieter|larger|bigger|"
+    r"higher|lower)\b"
+)
+#: Quarantine reasons by the words people use for them.
+_REASONS = [
+    ("blank_line", r"\bblank|\bempty\s+lines?"),
+    ("empty_file", r"\bempty\s+files?"),
+    ("line_too_long", r"\btoo\s+long|\boversized|\blong\s+lines?"),
+    ("undecodable_utf8", r"\butf|\bundecodable|\bencoding|\bbinary"),
+    ("truncated_gzip", r"\btruncated"),
+    ("bad_gzip", r"\bbad\s+gzip|\bcorrupt"),
+    ("bad_timestamp", r"\btimestamps?\b|\bbad\s+times?\b"),
+    ("no_format_match", r"\bno\s+format|\bheaders?\b|\bformat\b"),
+    ("no_source_declared", r"\bundeclared|\bno\s+source"),
+]
+#: When a quarantined line's data is from: a timestamp in the raw line (the layouts header formats use), else
+#: January 1 of the year in its landing path (files are filed by year); ``seen_at`` is only when it was rejected.
+QUARANTINE_TIME = (
+    "coalesce("
+    "try_strptime(regexp_extract(q.raw, '\\d{4}[-/]\\d{2}[-/]\\d{2}[ T]\\d{2}:\\d{2}:\\d{2}'), "
+    "['%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y-%m-%dT%H:%M:%S']), "
+    "try_strptime(regexp_extract(q.raw, '^\\d{8}-\\d{2}:\\d{2}:\\d{2}'), '%Y%m%d-%H:%M:%S'), "
+    "try_strptime(regexp_extract(q.raw, '[A-Z][a-z]{2} [A-Z][a-z]{2} \\d{2} \\d{2}:\\d{2}:\\d{2} \\d{4}'), "
+    "'%a %b %d %H:%M:%S %Y'), "
+    "make_timestamp(try_cast(regexp_extract(q.source, '(?:^|/)((?:19|20)\\d\\d)/', 1) AS BIGINT), 1, 1, 0, 0, 0))"
+)
 
 
 @dataclass(frozen=True)
@@ -124,7 +161,7 @@ def cue_phrase(residual: str) -> str | None:
     if not match:
         return None
     words = [w for w in re.findall(r"[\w=./:-]+", match.group(1)) if w not in ("the", "a", "an", "some", "any")]
-    if not words or all(w in SHAPE_WORDS for w in words):
+    if not words or all(w in SHAPE_WORDS or w in ENGLISH_STOP_WORDS for w in words):
         return None
     return " ".join(words)
 
@@ -155,9 +192,8 @@ def describe(parsed: ParsedQuestion, what: str = "lines") -> str:
         parts.append("of " + "/".join(entities.criticalities) + "-criticality services")
     if parsed.quoted or parsed.phrases:
         parts.append("matching " + ", ".join(repr(p) for p in parsed.quoted + parsed.phrases))
-    if parsed.time:
-        parts.append(parsed.time.range.label)
-    return " ".join(parts)
+    text = " ".join(parts)
+    return f"{text}, {parsed.time.range.dates}" if parsed.time else text
 
 
 def _dimension_of(word: str) -> str:
@@ -172,14 +208,19 @@ def _dimensions(text: str) -> tuple[list[str], str | None]:
     """
     words = "|".join(p for _, p in _DIM_WORDS)
     ranked = None
-    which = re.search(rf"\b(?:which|what)\s+(?:\w+\s+){{0,2}}?({words})\b", text)
+    which = re.search(rf"\b(?:which|what)\s+(?:{_NUM}\s+)?(?:\w+\s+){{0,2}}?({words})\b", text)
     if which and _has(_RANK_CUE, text):
-        ranked = _dimension_of(which.group(1))
-    rank_by = re.search(rf"\b(?:rank|top\s+{_NUM}?)\s*({words})\b", text)
+        ranked = _dimension_of(which.group(2))
+    rank_by = re.search(rf"\b(?:rank(?:\s+the)?|top)\s+(?:{_NUM}\s+)?(?:[a-z]+est\s+)?({words})\b", text)
     if rank_by and not ranked:
         ranked = _dimension_of(rank_by.group(2))
+    counted = re.search(rf"\b{_NUM}\s+(?:(?:most|least)\s+\w+\s+|[a-z]+est\s+)?({words})\b", text)
+    if counted and not ranked and _has(_RANK_CUE, text):
+        ranked = _dimension_of(counted.group(2))
     found: list[tuple[int, str]] = []
     chain = rf"({words})((?:\s*(?:,|and|then|/|&)\s*(?:the\s+)?(?:{words}))*)"
+    for match in re.finditer(rf"\b({words})\s+(?:breakdown|split|distribution)\b", text):
+        found.append((match.start(1), _dimension_of(match.group(1))))
     for match in re.finditer(rf"{_GROUP_CUE}\s+(?:the\s+|each\s+|every\s+)?{chain}", text):
         found.append((match.start(1), _dimension_of(match.group(1))))
         for extra in re.finditer(rf"\b({words})\b", match.group(2)):
@@ -227,9 +268,11 @@ def plan_metrics(parsed: ParsedQuestion, templates: list[str], strategy: str = "
     messages = message_filters(parsed, templates, strategy)
     if strategy == "stems" and not messages:
         return None
+    if _has(_COMPARE_CUE, text) and not dims and not ranked:
+        comparison = _plan_compare(parsed, messages, rate, strategy)
+        if comparison:
+            return comparison
     where = scope_filters(parsed, levels=not rate) + messages
-    if _has(r"\b(?:compare|than|versus|vs)\b", text) and not dims and parsed.time and _multi_year(parsed):
-        dims = ["year"]
     if _has(r"\btrend|over\s+time\b|\bgrow|\bchange", text) and not dims and not ranked:
         dims = [_trend_bucket(parsed)]
     joins = (
@@ -253,7 +296,7 @@ def plan_metrics(parsed: ParsedQuestion, templates: list[str], strategy: str = "
         )
     ):
         func, column, word = ("min", "first_seen", "first") if first else ("max", "last_seen", "last")
-        sql = f"SELECT {func}(l.ts) AS {column} FROM logs l{clause}"
+        sql = f"SELECT {func}(l.ts) AS {column} FROM {LOGS} l{clause}"
         return Plan(sql, "first_last", f"{word} occurrence of {scope}", strategy)
 
     if (
@@ -269,7 +312,11 @@ def plan_metrics(parsed: ParsedQuestion, templates: list[str], strategy: str = "
         measure = f"count_if({_in('l.level', levels)}) / count(*) AS rate"
         description = f"share of {'/'.join(levels)} among {describe(_without_levels(parsed))}"
         shape = "rate"
-    elif _has(r"\b(?:distinct|unique|different)\s+(?:\w+\s+)?templates?\b|how\s+many\s+templates", text):
+    elif _has(
+        r"\b(?:distinct|unique|different)\s+(?:[\w-]+\s+){0,2}?(?:templates?|patterns?)\b|"
+        r"how\s+many\s+(?:\w+\s+)?(?:templates|patterns)",
+        text,
+    ):
         measure, description, shape = "count(DISTINCT l.template_id) AS n", f"distinct templates in {scope}", "count"
     elif _has(r"\b(?:distinct|unique|different)\s+messages?\b", text):
         measure, description, shape = "count(DISTINCT l.message) AS n", f"distinct messages in {scope}", "count"
@@ -291,7 +338,7 @@ def plan_metrics(parsed: ParsedQuestion, templates: list[str], strategy: str = "
         expression = _BUCKETS[bucket][0]
         sql = (
             f"SELECT avg(n) AS avg_n FROM (SELECT {expression} AS bucket, count(*) AS n "
-            f"FROM logs l{joins}{clause} GROUP BY bucket)"
+            f"FROM {LOGS} l{joins}{clause} GROUP BY bucket)"
         )
         return Plan(sql, "average", f"average {description} per {bucket}", strategy)
 
@@ -302,9 +349,9 @@ def plan_metrics(parsed: ParsedQuestion, templates: list[str], strategy: str = "
         )
         order = "ASC" if _has(_ASCENDING_CUE, text) else "DESC"
         metric = "rate" if rate else "n"
-        limit = _number(r"\btop\s+" + _NUM, text) or (None if _has(r"\brank", text) else 1)
+        limit = _rank_limit(text)
         sql = (
-            f"SELECT {expression} AS {column}, {measure} FROM logs l{joins}{clause} GROUP BY {column} "
+            f"SELECT {expression} AS {column}, {measure} FROM {LOGS} l{joins}{clause} GROUP BY {column} "
             f"ORDER BY {metric} {order}, {column}" + (f" LIMIT {limit}" if limit else "")
         )
         return Plan(sql, "ranking", f"{column} ranked by {description}", strategy)
@@ -312,34 +359,88 @@ def plan_metrics(parsed: ParsedQuestion, templates: list[str], strategy: str = "
     if select_dims:
         columns = ", ".join(f"{e} AS {c}" for e, c in select_dims)
         names = ", ".join(c for _, c in select_dims)
-        sql = f"SELECT {columns}, {measure} FROM logs l{joins}{clause} GROUP BY {names} ORDER BY {names}"
+        sql = f"SELECT {columns}, {measure} FROM {LOGS} l{joins}{clause} GROUP BY {names} ORDER BY {names}"
         return Plan(sql, "grouped", f"{description} by {', '.join(dims)}", strategy)
-    return Plan(f"SELECT {measure} FROM logs l{clause}", shape, description, strategy)
+    return Plan(f"SELECT {measure} FROM {LOGS} l{clause}", shape, description, strategy)
+
+
+def _rank_limit(text: str) -> int | None:
+    """How many ranked rows: "top 3", "which 2 services", "the four noisiest", else 1 (all for "rank ...")."""
+    words = "|".join(p for _, p in _DIM_WORDS)
+    asked = _number(r"\btop\s+" + _NUM, text) or _number(
+        _NUM + rf"\s+(?:(?:most|least)\s+\w+\s+|[a-z]+est\s+)?(?:{words})\b", text
+    )
+    return asked or (None if _has(r"\brank", text) else 1)
 
 
 def _without_levels(parsed: ParsedQuestion) -> ParsedQuestion:
     return replace(parsed, entities=replace(parsed.entities, levels=[]))
 
 
-def _multi_year(parsed: ParsedQuestion) -> bool:
-    rng = parsed.time.range
-    return bool(rng.start and rng.end and rng.end.year - rng.start.year > 1)
+def _whole_year(match: TimeMatch) -> bool:
+    rng = match.range
+    return bool(rng.start and rng.end and rng.start == datetime(rng.start.year, 1, 1)
+                and rng.end == datetime(rng.start.year + 1, 1, 1))
+
+
+def _plan_compare(parsed: ParsedQuestion, messages: list[str], rate: bool, strategy: str) -> Plan | None:
+    """Two or more services, departments, levels or periods side by side, the larger first.
+
+    Rows are ``(side, n)`` (or ``rate``) ordered by the measure descending; periods are labelled by their first
+    day (whole years by the year). ``None`` when the question does not name two sides of one kind.
+    """
+    entities = parsed.entities
+    levels = ["ERROR"] if rate and not entities.levels else entities.levels
+    measure = f"count_if({_in('l.level', levels)}) / count(*) AS rate" if rate else "count(*) AS n"
+    metric = "rate" if rate else "n"
+    joins, untimed = "", None
+    if len(entities.services) >= 2:
+        side = ("l.service", "service")
+    elif len(entities.departments) >= 2:
+        side, joins = ("c.department", "department"), " JOIN system_catalog c ON c.system_name = l.service"
+    elif len(entities.levels) >= 2 and not rate:
+        side = ("l.level", "level")
+    else:
+        periods = find_periods(QUOTED.sub(" ", parsed.text), parsed.now) if parsed.time and parsed.now else []
+        if len(periods) < 2:
+            return None
+        cases = [" AND ".join(p.range.sql("l.ts")) for p in periods]
+        if all(_whole_year(p) for p in periods):
+            side = ("year(l.ts)", "year")
+        else:
+            labels = " ".join(f"WHEN {c} THEN DATE '{p.range.start:%Y-%m-%d}'" for c, p in zip(cases, periods))
+            side = (f"CASE {labels} END", "period_start")
+        untimed = replace(parsed, time=None)
+        where = scope_filters(untimed, levels=not rate) + messages + ["(" + " OR ".join(f"({c})" for c in cases) + ")"]
+        names = " vs ".join(p.range.dates for p in periods)
+    if untimed is None:
+        where = scope_filters(parsed, levels=not rate) + messages
+        names = None
+    expression, column = side
+    sql = (
+        f"SELECT {expression} AS {column}, {measure} FROM {LOGS} l{joins} WHERE {' AND '.join(where)} "
+        f"GROUP BY 1 ORDER BY {metric} DESC, 1"
+    )
+    what = f"share of {'/'.join(levels)} among {describe(_without_levels(parsed))}" if rate else describe(parsed)
+    if names:
+        what = f"{describe(untimed)}, {names}" if not rate else f"{what} ({names})"
+    return Plan(sql, "comparison", f"{what}, compared by {column}", strategy)
 
 
 def _plan_top(parsed: ParsedQuestion, text: str, clause: str, scope: str, strategy: str) -> Plan:
     limit = _number(r"\btop\s+" + _NUM, text) or _number(_NUM + r"\s+(?:most|least)\b", text)
     if limit is None:
-        singular = _has(r"\b(?:which|what)\s+(?:\w+\s+)?(?:template|message|pattern)\b(?!s)", text)
+        singular = _has(r"\b(?:template|message|pattern)\b(?!s)", text) and not _has(r"\btop\b", text)
         limit = 1 if singular else DEFAULT_TOP
     order = "ASC" if _has(_ASCENDING_CUE, text) else "DESC"
     if _has(r"\bmessages?\b", text) and not _has(r"\btemplates?|patterns?\b", text):
         sql = (
-            f"SELECT l.message, count(*) AS n FROM logs l{clause} GROUP BY l.message "
+            f"SELECT l.message, count(*) AS n FROM {LOGS} l{clause} GROUP BY l.message "
             f"ORDER BY n {order}, l.message LIMIT {limit}"
         )
         return Plan(sql, "top", f"top {limit} messages among {scope}", strategy)
     sql = (
-        f"SELECT l.template_id, t.template, count(*) AS n FROM logs l JOIN templates t "
+        f"SELECT l.template_id, t.template, count(*) AS n FROM {LOGS} l JOIN templates t "
         f"ON t.template_id = l.template_id{clause} GROUP BY l.template_id, t.template "
         f"ORDER BY n {order}, l.template_id LIMIT {limit}"
     )
@@ -347,19 +448,50 @@ def _plan_top(parsed: ParsedQuestion, text: str, clause: str, scope: str, strate
 
 
 def _plan_quarantine(parsed: ParsedQuestion) -> Plan:
+    """Quarantined lines, filtered and grouped by the time of their data (:data:`QUARANTINE_TIME`)."""
     text, where = parsed.residual, []
     if parsed.entities.services:
         where.append(
             "(" + " OR ".join(f"q.source ILIKE {quote('%' + s + '%')}" for s in parsed.entities.services) + ")"
         )
+    reasons = [reason for reason, pattern in _REASONS if _has(pattern, text)]
+    if reasons:
+        where.append(_in("q.reason", reasons[:1]))
     if parsed.time:
-        where.extend(parsed.time.range.sql("q.seen_at"))
+        where.extend(parsed.time.range.sql(QUARANTINE_TIME))
     clause = f" WHERE {' AND '.join(where)}" if where else ""
+    scope = "quarantined lines" + (f" ({reasons[0]})" if reasons else "")
+    scope += (" of " + ", ".join(parsed.entities.services)) if parsed.entities.services else ""
+    scope += f", data from {parsed.time.range.dates}" if parsed.time else ""
     for column in ("reason", "source"):
-        if _has(rf"\b(?:per|by|each)\s+{column}", text):
+        if _has(rf"\b(?:per|by|each)\s+{column}|\b{column}s\b", text):
             sql = f"SELECT q.{column}, count(*) AS n FROM quarantine q{clause} GROUP BY q.{column} ORDER BY q.{column}"
-            return Plan(sql, "grouped", f"quarantined lines by {column}", "phrase")
-    return Plan(f"SELECT count(*) AS n FROM quarantine q{clause}", "count", "quarantined lines", "phrase")
+            return Plan(sql, "grouped", f"{scope} by {column}", "phrase")
+    if _has(r"\b(?:per|by|each)\s+year|\byearly\b|\bannual", text):
+        sql = f"SELECT year({QUARANTINE_TIME}) AS year, count(*) AS n FROM quarantine q{clause} GROUP BY year ORDER BY year"
+        return Plan(sql, "grouped", f"{scope} by year of their data", "phrase")
+    return Plan(f"SELECT count(*) AS n FROM quarantine q{clause}", "count", scope, "phrase")
+
+
+def unanswerable(parsed: ParsedQuestion, coverage: tuple | None) -> Plan | None:
+    """A "not found" or "ambiguous" answer when the question names what the data lacks or several things.
+
+    ``coverage`` is ``(first, last)`` event time in the warehouse.
+    """
+    if parsed.entities.ambiguous:
+        alias, services = next(iter(parsed.entities.ambiguous.items()))
+        return Plan(None, "ambiguous", f"{AMBIGUOUS} {alias!r} could mean {' or '.join(services)}; "
+                    "please name one.", "slots")
+    if parsed.unknown:
+        return Plan(None, "not_found", f"{NOT_FOUND} no service called {parsed.unknown[0]!r} is in the catalog.",
+                    "slots")
+    rng = parsed.time.range if parsed.time else None
+    if rng and coverage and coverage[0] is not None:
+        first, last = coverage
+        if (rng.end is not None and rng.end <= first) or (rng.start is not None and rng.start > last):
+            return Plan(None, "not_found", f"{NOT_FOUND} there is no data for {rng.dates} (the logs cover "
+                        f"{first:%Y-%m-%d} to {last:%Y-%m-%d}).", "slots")
+    return None
 
 
 def plan_search(
@@ -388,7 +520,7 @@ def plan_search(
     order = "ASC" if _has(r"\b(?:first|earliest|oldest)\b", text) else "DESC"
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     sql = (
-        f"SELECT l.ts, l.service, l.level, l.message FROM logs l{clause} "
+        f"SELECT l.ts, l.service, l.level, l.message FROM {LOGS} l{clause} "
         f"ORDER BY l.ts {order}, l.event_id LIMIT {min(limit, 200)}"
     )
     return Plan(sql, "search", describe(parsed), strategy)
@@ -398,7 +530,7 @@ def plan_rca_evidence(parsed: ParsedQuestion) -> Plan:
     """Supporting numbers for a root-cause question: the top ERROR/FATAL templates in scope."""
     where = scope_filters(parsed, levels=False) + ["l.level IN ('ERROR', 'FATAL')"]
     sql = (
-        f"SELECT l.template_id, t.template, count(*) AS n FROM logs l JOIN templates t "
+        f"SELECT l.template_id, t.template, count(*) AS n FROM {LOGS} l JOIN templates t "
         f"ON t.template_id = l.template_id WHERE {' AND '.join(where)} GROUP BY l.template_id, t.template "
         f"ORDER BY n DESC, l.template_id LIMIT {DEFAULT_TOP}"
     )

@@ -3,19 +3,38 @@
 The masked form replaces every recognised span with a placeholder word (``svcname``, ``levelname``,
 ``timeexpr``, ``quotedphrase`` ...), so the intent classifier learns the shape of a question rather than the
 names in it, and text inside quotes (possibly copied from a log line) never reaches the classifier.
+
+Before that, misspelled words outside quotes are corrected (``rapidfuzz``): a word that is not known (from
+the questions the classifier was trained on, the log templates or the catalog) becomes the closest service
+name, level or question word when it is close enough ("erors" -> "errors", "ledger-cor" -> "ledger-core").
+What still looks like a service name but is not in the catalog ("billing-api") is kept in ``unknown``.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
-from logpilot_dagster.agent.entities import Entities, Resolver, System
-from logpilot_dagster.agent.grounding import template_phrases
-from logpilot_dagster.agent.timeparse import TimeMatch, find_time
+from rapidfuzz import fuzz, process
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from logpilot_dagster.agent.entities import LEVEL_WORDS, Entities, Resolver, System
+from logpilot_dagster.agent.grounding import SHAPE_WORDS, template_phrases
+from logpilot_dagster.agent.timeparse import MONTHS, TimeMatch, find_time
+from logpilot_dagster.settings import SHIPPED_DATA
+
+#: Least ``fuzz.ratio`` (0-100) for a misspelled word to be read as a known one.
+SPELLING_CUTOFF = 85
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*")
+_NAME_LIKE = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)+")
+#: Hyphenated English that is not a service name.
+_COMPOUNDS = {"read-only", "e-mail", "built-in", "follow-up", "time-out", "real-time", "on-call", "log-in",
+              "sign-in", "opt-out", "non-zero", "up-to-date", "well-known", "out-of-scope", "x-ray"}
 
 _PLACEHOLDERS = {
     "service": "svcname",
@@ -36,10 +55,81 @@ class ParsedQuestion:
     entities: Entities
     masked: str
     residual: str  # lower-case text with quoted, time and entity spans blanked out
+    unknown: list[str] = field(default_factory=list)  # service-like names that are not in the catalog
+    corrected: dict[str, str] = field(default_factory=dict)  # misspelled word -> the word it was read as
+    now: datetime | None = None  # the reference time relative expressions were read against
+
+
+@lru_cache(maxsize=1)
+def _question_words() -> frozenset[str]:
+    """Words of the shipped training questions: ordinary English the corrector must leave alone."""
+    path = SHIPPED_DATA / "agent" / "intent_training.jsonl"
+    words = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            words.update(w.lower() for w in _TOKEN.findall(json.loads(line)["question"]))
+    return frozenset(words)
+
+
+@lru_cache(maxsize=8)
+def _lexicon(names: tuple[str, ...], templates: tuple[str, ...]) -> tuple[frozenset[str], dict[str, str]]:
+    """(known words, correction targets): targets are service names (also without hyphens), levels, shape words."""
+    targets = {w: w for w in SHAPE_WORDS | {"errors", "error", "warnings", "warning", "fatal", "debug", "info"}}
+    for name in names:
+        targets[name] = name
+        targets[name.replace("-", "")] = name
+    known = _question_words() | _names_and_template_words(names, templates) | ENGLISH_STOP_WORDS | set(targets)
+    known |= set(MONTHS)
+    return frozenset(known), targets
+
+
+@lru_cache(maxsize=8)
+def _names_and_template_words(names: tuple[str, ...], templates: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(names) | {w.lower() for t in templates for w in _TOKEN.findall(t)}
+
+
+def correct_spelling(text: str, names: list[str], templates: list[str] = ()) -> tuple[str, dict[str, str]]:
+    """``text`` with unknown words outside quotes replaced by the closest target; and what was replaced."""
+    known, targets = _lexicon(tuple(sorted(names)), tuple(templates))
+    quoted = [m.span() for m in QUOTED.finditer(text)]
+    out, cursor, fixed = [], 0, {}
+    for match in _TOKEN.finditer(text):
+        word = match.group(0).lower()
+        if len(word) < 4 or any(s <= match.start() < e for s, e in quoted):
+            continue
+        if word in targets:
+            target = targets[word]  # a service name written without its hyphens
+        elif word in known:
+            continue
+        else:
+            best = process.extractOne(word, list(targets), scorer=fuzz.ratio, score_cutoff=SPELLING_CUTOFF)
+            target = targets[best[0]] if best else word
+        if target == word or (target not in names and word.startswith(target)):  # or an inflection ("quarterly")
+            continue
+        fixed[match.group(0)] = target
+        out += [text[cursor : match.start()], target]
+        cursor = match.end()
+    return "".join(out) + text[cursor:], fixed
+
+
+def _unknown_names(text: str, taken: list[tuple[int, int]], known: frozenset[str]) -> list[str]:
+    """Hyphenated names in ``text`` outside ``taken`` spans that no catalog entry or known word explains."""
+    generic = SHAPE_WORDS | ENGLISH_STOP_WORDS | {w.lower() for w in LEVEL_WORDS} | {"level", "errors", "warnings"}
+    found = []
+    for match in _NAME_LIKE.finditer(text.lower()):
+        name = match.group(0)
+        if any(s < match.end() and match.start() < e for s, e in taken) or name in known or name in _COMPOUNDS:
+            continue
+        if not all(part in generic or part.isdigit() for part in name.split("-")):
+            found.append(name)
+    return found
 
 
 def parse_question(text: str, resolver: Resolver, now: datetime, templates: list[str] = ()) -> ParsedQuestion:
     """Parse ``text`` relative to ``now`` against the catalog in ``resolver`` and the template texts."""
+    original = text
+    names = [system.name for system in resolver.systems]
+    text, corrected = correct_spelling(text, names, templates)
     kinds: dict[tuple[int, int], str | None] = {}
     quoted = []
     for match in QUOTED.finditer(text):
@@ -65,14 +155,18 @@ def parse_question(text: str, resolver: Resolver, now: datetime, templates: list
     masked.append(text[cursor:])
     residual.append(text[cursor:])
     masked_text = re.sub(r"\b\d+\b", " num ", "".join(masked))
+    known = _names_and_template_words(tuple(sorted(names)), tuple(templates))
     return ParsedQuestion(
-        text=text,
+        text=original,
         quoted=quoted,
         phrases=[phrase for _, phrase in grounded],
         time=time,
         entities=entities,
         masked=re.sub(r"\s+", " ", masked_text).strip().lower(),
         residual="".join(residual).lower(),
+        unknown=_unknown_names(blank, list(kinds), known),
+        corrected=corrected,
+        now=now,
     )
 
 

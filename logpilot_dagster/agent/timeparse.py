@@ -1,8 +1,11 @@
 """English time expressions to half-open ``[start, end)`` ranges, relative to a pinned ``now``.
 
 Conventions: "last week/month/year" is the previous *calendar* period; "past week" and "last N days" are
-rolling windows ending at ``now``; a month range ("between March and May 2024") includes the end month;
-"since X" and rolling windows end at ``now`` inclusive (``end`` is ``now`` plus one microsecond).
+rolling windows ending at ``now``; a month range ("between March and May 2024") includes the end month, a
+date range ("from 2024-02-01 to 2024-02-15") the end day; "the last 90 days of 2023" and "the first week of
+March 2024" are windows at the edge of the named period; a quarter or half without a year ("in Q3", "H1") is
+the latest one that has started by ``now``; "since X" and rolling windows end at ``now`` inclusive (``end`` is
+``now`` plus one microsecond).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ NUMBER_WORDS = {
 }
 _NUMBER_WORDS = {"a": 1, "an": 1, **NUMBER_WORDS}  # "a week ago"
 _TICK = timedelta(microseconds=1)
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "1st": 1, "2nd": 2, "3rd": 3, "4th": 4}
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,15 @@ class TimeRange:
     start: datetime | None
     end: datetime | None
     label: str
+
+    @property
+    def dates(self) -> str:
+        """The range as dates, e.g. "2023-07-01 to 2023-09-30" (the end inclusive)."""
+        if self.start is None and self.end is None:
+            return "all time"
+        last = (self.end - _TICK).date().isoformat() if self.end else "now"
+        first = self.start.date().isoformat() if self.start else "the beginning"
+        return first if first == last else f"{first} to {last}"
 
     def sql(self, column: str = "ts") -> list[str]:
         """SQL predicates for this range."""
@@ -207,11 +220,51 @@ def _rules(now: datetime):
     def year(m):
         return datetime(int(m[1]), 1, 1), datetime(int(m[1]) + 1, 1, 1), m[0]
 
+    def latest_quarter(number: int) -> datetime:
+        year = now.year if 3 * (number - 1) + 1 <= now.month else now.year - 1
+        return _month_start(year, 3 * (number - 1) + 1)
+
+    def quarter_word(m):
+        number = _ORDINALS[m[1]] if m[1] in _ORDINALS else int(m[1])
+        start = _month_start(int(m[2]), 3 * (number - 1) + 1) if m[2] else latest_quarter(number)
+        return start, _add_months(start, 3), m[0]
+
+    def half(m):
+        second = m[1] in ("2", "second", "latter")
+        year = int(m[2]) if m[2] else (now.year if not second or now.month > 6 else now.year - 1)
+        start = _month_start(year, 7 if second else 1)
+        return start, _add_months(start, 6), m[0]
+
+    def edge(m):
+        inner = find_time(m[4], now)
+        if inner is None or inner.range.start is None or inner.range.end is None:
+            return None
+        count = _NUMBER_WORDS.get(m[2]) or int(m[2] or 1)
+        unit = _UNITS.get(m[3].rstrip("s"), m[3])
+        start, end = inner.range.start, inner.range.end
+        width = timedelta(**{unit: count}) if unit != "months" else None
+        if m[1] == "first":
+            return start, (start + width if width else _add_months(start, count)), m[0]
+        return (end - width if width else _add_months(end, -count)), end, m[0]
+
+    def date_range(m):
+        return datetime.fromisoformat(m[1]), datetime.fromisoformat(m[2]) + timedelta(days=1), m[0]
+
     number = r"(\d+|" + "|".join(_NUMBER_WORDS) + r")"
     unit = r"(minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?)"
+    ordinal = "|".join(_ORDINALS)
     return [
         (
-            rf"\b(?:between|from)\s+{_MONTH}\s*{_YEAR}?\s+(?:and|to|until|till|through|thru|-)\s+{_MONTH}\s*{_YEAR}?",
+            rf"\b(?:the\s+)?(first|last|final|closing|opening)\s+(?:{number}\s+)?(days?|weeks?|months?)\s+of\s+"
+            rf"((?:the\s+)?(?:(?:q[1-4]|h[12]|(?:{ordinal})\s+(?:quarter|half))\s*(?:of\s+)?{_YEAR}|{_MONTH}\s*(?:of\s+)?{_YEAR}|{_YEAR}))",
+            edge,
+        ),
+        (
+            r"\b(?:between|from)\s+(\d{4}-\d{2}-\d{2})\s+(?:and|to|until|till|through|thru|-)\s+(\d{4}-\d{2}-\d{2})\b",
+            date_range,
+        ),
+        (
+            rf"\b(?:(?:between|from)\s+)?{_MONTH}\s*{_YEAR}?\s+(?:and|to|until|till|through|thru|-)\s+{_MONTH}\s*{_YEAR}?",
             month_range,
         ),
         (rf"\b(?:between|from)\s+{_YEAR}\s+(?:and|to|until|till|through|thru|-)\s+{_YEAR}\b", year_range),
@@ -241,6 +294,10 @@ def _rules(now: datetime):
         ),
         (r"\b(yesterday|today)\b", day_word),
         (rf"\bq([1-4])\s*(?:of\s+)?{_YEAR}\b", quarter),
+        (rf"\b(?:in\s+|during\s+)?(?:the\s+)?(?:q([1-4])|({ordinal})\s+quarter)(?:\s*(?:of\s+)?{_YEAR})?\b",
+         lambda m: quarter_word((m[0], m[1] or m[2], m[3]))),
+        (rf"\b(?:in\s+|during\s+)?(?:the\s+)?(?:h([12])|(first|second|latter)\s+half)(?:\s*(?:of\s+)?{_YEAR})?\b",
+         lambda m: half((m[0], m[1] or m[2], m[3]))),
         (r"\b(?:on\s+)?(\d{4}-\d{2}-\d{2})\b", iso_day),
         (rf"\b(before|until|prior\s+to)\s+(?:{_MONTH}\s*)?{_YEAR}\b", before),
         (rf"\b(after)\s+(?:{_MONTH}\s*)?{_YEAR}\b", after),
@@ -258,15 +315,31 @@ def find_time(text: str, now: datetime) -> TimeMatch | None:
     """
     lowered = text.lower()
     for pattern, build in _rules(now):
-        matches = list(re.finditer(pattern, lowered))
-        if not matches:
-            continue
-        start, end, label = build(matches[0])
-        if build.__name__ == "year" and len(matches) > 1:
-            years = sorted(int(m[1]) for m in matches)
-            start, end = datetime(years[0], 1, 1), datetime(years[-1] + 1, 1, 1)
-            label = f"{years[0]}-{years[-1]}"
-        else:
-            matches = matches[:1]
-        return TimeMatch(TimeRange(start, end, label.strip()), tuple((m.start(), m.end()) for m in matches))
+        for match in re.finditer(pattern, lowered):
+            built = build(match)
+            if built is None:
+                continue
+            start, end, label = built
+            matches = [match]
+            if build.__name__ == "year":
+                matches = list(re.finditer(pattern, lowered))
+                if len(matches) > 1:
+                    years = sorted(int(m[1]) for m in matches)
+                    start, end = datetime(years[0], 1, 1), datetime(years[-1] + 1, 1, 1)
+                    label = f"{years[0]}-{years[-1]}"
+            return TimeMatch(TimeRange(start, end, label.strip()), tuple((m.start(), m.end()) for m in matches))
     return None
+
+
+def find_periods(text: str, now: datetime) -> list[TimeMatch]:
+    """Every separate time expression in ``text``, in reading order ("2018 or 2020", "Q1 2019 vs Q1 2020")."""
+    lowered, found = text.lower(), []
+    for pattern, build in _rules(now):
+        for match in re.finditer(pattern, lowered):
+            span = match.span()
+            if any(span[0] < e and s < span[1] for s, e in (f.spans[0] for f in found)):
+                continue
+            built = build(match)
+            if built is not None:
+                found.append(TimeMatch(TimeRange(built[0], built[1], built[2].strip()), (span,)))
+    return sorted(found, key=lambda f: f.spans[0])

@@ -1,7 +1,9 @@
 """Run the agent over golden sets (``data/golden/*.jsonl``) and collect what it did next to the gold answers.
 
-Each golden line is ``{"id", "question", "intent", "difficulty", "gold_sql" | "gold_sources" | "gold_answer"}``.
-Gold SQL is executed on the same warehouse (through the same guard), so expected results follow the data.
+Each golden line is ``{"id", "question", "intent", "difficulty", "gold_sql" | "gold_sources" | "gold_answer"}``
+plus an optional ``family`` (default: the intent). ``gold_answer`` is ``refusal``, ``not_found`` (the question
+names something the data lacks) or ``ambiguous``. Gold SQL is executed on the same warehouse (through the same
+guard), so expected results follow the data.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ class GoldenItem:
     gold_sql: str | None = None
     gold_sources: list[str] = field(default_factory=list)
     gold_answer: str | None = None
+    family: str = ""
+
+    def __post_init__(self) -> None:
+        self.family = self.family or self.intent
 
 
 @dataclass
@@ -46,10 +52,10 @@ class Outcome:
     error: str | None = None
 
 
-def load_golden(directory: str | Path = GOLDEN_DIR) -> list[GoldenItem]:
-    """Every item of every ``*.jsonl`` file in ``directory`` (sorted by file name)."""
-    items = []
-    for path in sorted(Path(directory).glob("*.jsonl")):
+def load_golden(location: str | Path = GOLDEN_DIR) -> list[GoldenItem]:
+    """Every item of one ``*.jsonl`` file, or of every such file in a directory (sorted by file name)."""
+    location, items = Path(location), []
+    for path in [location] if location.is_file() else sorted(location.glob("*.jsonl")):
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             if line.strip():
                 data = json.loads(line)

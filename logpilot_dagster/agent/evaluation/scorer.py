@@ -18,6 +18,7 @@ import numpy as np
 import sqlglot
 from sklearn.metrics import accuracy_score, classification_report
 
+from logpilot_dagster.agent.answer import AMBIGUOUS, NOT_FOUND
 from logpilot_dagster.agent.evaluation.runner import Outcome
 from logpilot_dagster.agent.intent import INTENTS
 
@@ -70,6 +71,24 @@ def retrieval_hit(outcome: Outcome, k: int = HIT_K) -> bool:
     return any(s == g or s.endswith("/" + g) or g.endswith("/" + s) for g in outcome.item.gold_sources for s in found)
 
 
+def answer_match(outcome: Outcome) -> bool:
+    """A ``gold_answer`` item: a refusal, or a "not found" / "ambiguous" answer that returned no rows."""
+    gold = outcome.item.gold_answer
+    if gold == "refusal":
+        return outcome.intent == "out_of_scope"
+    marker = {"not_found": NOT_FOUND, "ambiguous": AMBIGUOUS}.get(gold)
+    return bool(marker) and outcome.answer.startswith(marker) and not outcome.rows
+
+
+def correct(outcome: Outcome) -> bool:
+    """Strictly right: the gold result set, the gold kind of non-answer, or a gold source in the top k."""
+    if outcome.item.gold_sql:
+        return execution_match(outcome)
+    if outcome.item.gold_answer:
+        return answer_match(outcome)
+    return retrieval_hit(outcome)
+
+
 def score(outcomes: list[Outcome]) -> dict:
     """The report as a JSON-ready dict (overall, per intent, per difficulty, failures)."""
     gold_intents = [o.item.intent for o in outcomes]
@@ -89,9 +108,18 @@ def score(outcomes: list[Outcome]) -> dict:
         "rag_questions": len(rag_items),
         "latency_p50_ms": round(float(np.percentile(latencies, 50)), 1),
         "latency_p95_ms": round(float(np.percentile(latencies, 95)), 1),
+        "accuracy": round(sum(map(correct, outcomes)) / len(outcomes), 4) if outcomes else None,
+        "by_family": {},
         "by_difficulty": {},
         "failures": [],
     }
+    for family in sorted({o.item.family for o in outcomes}):
+        group = [o for o in outcomes if o.item.family == family]
+        report["by_family"][family] = {
+            "questions": len(group),
+            "intent_accuracy": round(sum(o.intent == o.item.intent for o in group) / len(group), 4),
+            "accuracy": round(sum(map(correct, group)) / len(group), 4),
+        }
     for difficulty in sorted({o.item.difficulty for o in outcomes}):
         group = [o for o in outcomes if o.item.difficulty == difficulty]
         sql_group = [o for o in group if o.item.gold_sql]
@@ -108,6 +136,8 @@ def score(outcomes: list[Outcome]) -> dict:
             problems.append(f"intent {o.intent} != {o.item.intent}")
         if o.item.gold_sql and not execution_match(o):
             problems.append("result set differs" + (f" ({o.error})" if o.error else ""))
+        if o.item.gold_answer and o.item.gold_answer != "refusal" and not answer_match(o):
+            problems.append(f"expected a {o.item.gold_answer} answer")
         if o.item.gold_sources and not retrieval_hit(o):
             problems.append(f"no gold source in top {HIT_K}: {o.sources[:HIT_K]}")
         if problems:
@@ -141,6 +171,7 @@ def to_markdown(report: dict) -> str:
         f"| SQL execution accuracy | {report['execution_accuracy']} | >= {targets['execution_accuracy']} "
         f"| {met['execution_accuracy']} |",
         f"| {hit} | {report[hit]} | - | - |",
+        f"| strict accuracy (all questions) | {report['accuracy']} | - | - |",
         f"| latency p50 (ms) | {report['latency_p50_ms']} | - | - |",
         f"| latency p95 (ms) | {report['latency_p95_ms']} | <= {targets['latency_p95_ms']} | {met['latency_p95_ms']} |",
         "",
@@ -155,6 +186,15 @@ def to_markdown(report: dict) -> str:
             f"| {intent} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1-score']:.3f} "
             f"| {int(row['support'])} |"
         )
+    lines += [
+        "",
+        "## Per family (strict: the gold result set, refusal, not-found/ambiguous answer or hit@5)",
+        "",
+        "| family | questions | intent accuracy | accuracy |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, row in report["by_family"].items():
+        lines.append(f"| {name} | {row['questions']} | {row['intent_accuracy']} | {row['accuracy']} |")
     lines += [
         "",
         "## Per difficulty",
