@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from logpilot_dagster.defs import backfill_assets, live, vector_assets
+from logpilot_dagster.defs import backfill_assets, discovery, live, vector_assets
 from logpilot_dagster.defs.resources import default_resources
 
 defs = dg.Definitions(
@@ -12,11 +12,11 @@ defs = dg.Definitions(
         vector_assets.runbook_index,
     ],
     asset_checks=[backfill_assets.line_accounting, backfill_assets.t1_is_sane],
-    jobs=[live.live_ingestion],
+    jobs=[live.live_ingestion, discovery.reparse_discovered, discovery.discover_live_source],
     sensors=[
-        live.t1_gate,
+        live.t1_gate, discovery.discovered_rules, discovery.unknown_live_sources,
         dg.AutomationConditionSensorDefinition("logpilot_automation", target=dg.AssetSelection.all(),
                                                default_status=dg.DefaultSensorStatus.RUNNING),
     ],
-    resources={**default_resources(), "live": live.live_resource()},
+    resources={**default_resources(), "live": live.live_resource(), "discovery": discovery.discovery_resource()},
 )

@@ -56,7 +56,7 @@ LAYOUTS: tuple[TimeLayout, ...] = (
     TimeLayout("short slashed date time", rf"{_D2}/{_D2}/{_D2} {_HMS}", "%y/%m/%d %H:%M:%S"),
     TimeLayout("yymmdd hhmmss", r"\d{6} \d{6}", "%y%m%d %H%M%S"),
     TimeLayout("compact date-time ms", r"\d{8}-\d{1,2}:\d{1,2}:\d{1,2}:\d{1,3}", "%Y%m%d-%H:%M:%S:%g"),
-    TimeLayout("apache error / ctime", rf"{_WDAY} {_MON} +\d{{1,2}} {_HMS}(?:\.\d{{1,6}})? {_D4}",
+    TimeLayout("apache error / ctime", rf"{_WDAY} {_MON} +\d{{1,2}} {_HMS} {_D4}",
                "%a %b %d %H:%M:%S %Y"),
     TimeLayout("apache / nginx access", rf"\d{{2}}/{_MON}/{_D4}:{_HMS} [+-]\d{{4}}", "%d/%b/%Y:%H:%M:%S %z"),
     TimeLayout("windows event", r"\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}:\d{2} [AP]M", "%m/%d/%Y %I:%M:%S %p"),
