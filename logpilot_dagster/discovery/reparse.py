@@ -12,10 +12,12 @@ from __future__ import annotations
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from logpilot_dagster.ingest.formats import needs_year
 from logpilot_dagster.ingest.registry import SchemaRegistry
 from logpilot_dagster.ingest.sources import SourceSpec, year_from_path
 from logpilot_dagster.ingest.transform import LOGS_SCHEMA, LineTransformer, source_key
@@ -60,7 +62,8 @@ def _live_ids(lines: pa.Table) -> pa.Array:
 
 
 def _transform(registry: SchemaRegistry, spec: SourceSpec, parked: pa.Table) -> tuple[list[pa.Table], Counter]:
-    """Rows per group of lines that share a year (a landing file's year from its path; live: from each line)."""
+    """Rows per group of lines that share a year (a landing file's year from its path; live: from each line, or
+    the current year for layouts without one)."""
     transformer = LineTransformer(registry, PIIMasker())
     out, stats = [], Counter()
     live = parked.filter(parked.column("live"))
@@ -69,8 +72,9 @@ def _transform(registry: SchemaRegistry, spec: SourceSpec, parked: pa.Table) -> 
     for year in sorted({year_from_path(s) for s in files.column("source").to_pylist()}, key=lambda y: y or 0):
         mask = pa.array([year_from_path(s) == year for s in files.column("source").to_pylist()])
         groups.append((year, files.filter(mask).drop_columns(["live"])))
+    fallback = datetime.now(timezone.utc).year if spec.ts_layout and needs_year(spec.ts_layout) else None
     for year, lines in groups:
-        result = transformer.transform(spec.name, lines, year)
+        result = transformer.transform(spec.name, lines, year or fallback)
         out.append(result.rows)
         stats.update(result.stats)
     registry.absorb(registry.miner(spec.service))
