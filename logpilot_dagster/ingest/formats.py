@@ -144,7 +144,8 @@ def loghub_regex(log_format: str) -> tuple[str, list[str]]:
         if i % 2:
             name = part[1:-1]
             fields.append(name)
-            out.append(f"(?P<{name}>.*?)" if name != "Content" else f"(?P<{name}>.*)")
+            # Content drops trailing whitespace, as Loghub's ground truth (and a message column) expect.
+            out.append(f"(?P<{name}>.*?)" if name != "Content" else f"(?P<{name}>.*?)\\s*")
         else:
             literal = re.sub(r"(?<!\\)\((?!\?)", "(?:", part)  # optional parts stay non-capturing
             out.append(re.sub(" +", r"\\s+", literal))
