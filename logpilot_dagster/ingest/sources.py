@@ -10,7 +10,7 @@ sources:
     ts_layout: "%Y-%m-%d %H:%M:%S,%g"   # optional: detected from samples when omitted
     timezone: UTC
     year_from: path                # path (a 4-digit year in the path) | header
-    drain: {sim_th: 0.5, depth: 4, masks: [], generic_masks: true}
+    drain: {sim_th: 0.7, depth: 5, masks: [], generic_masks: true}   # optional: the defaults shown
 ```
 """
 
@@ -26,6 +26,8 @@ import yaml
 from logpilot_dagster.ingest.formats import HeaderFormat, make_format
 from logpilot_dagster.ingest.mining import MinerConfig
 
+#: The one mining configuration every source gets unless its declaration overrides it.
+MINING_DEFAULTS = MinerConfig()
 YEAR_IN_PATH = re.compile(r"(?:^|[/_=.-])((?:19|20)\d{2})(?=[/_.-]|$)")
 
 
@@ -53,7 +55,8 @@ class SourceSpec:
             name=raw["name"], glob=raw["glob"], service=raw.get("service", raw["name"]), format=raw["format"],
             ts_layout=raw.get("ts_layout"), timezone=raw.get("timezone", "UTC"),
             year_from=raw.get("year_from", "path"),
-            drain=MinerConfig(sim_th=float(drain.get("sim_th", 0.5)), depth=int(drain.get("depth", 4)),
+            drain=MinerConfig(sim_th=float(drain.get("sim_th", MINING_DEFAULTS.sim_th)),
+                              depth=int(drain.get("depth", MINING_DEFAULTS.depth)),
                               masks=tuple(drain.get("masks", ())), generic_masks=bool(drain.get("generic_masks", True))),
             keys=raw.get("keys"), rule_id=raw.get("rule_id"),
         )
