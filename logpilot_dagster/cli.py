@@ -139,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     from logpilot_dagster.demo import register as register_demo
     from logpilot_dagster.lifecycle_cli import register as register_lifecycle
     from logpilot_dagster.lifecycle.purge_cli import register as register_purge
+    from logpilot_dagster.discovery.cli import register as register_discovery
     from logpilot_dagster.stream.cli import register as register_stream
 
     register_demo(sub)
@@ -146,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_agent(sub)
     register_lifecycle(sub)
     register_purge(sub)
+    register_discovery(sub)
     return parser
 
 

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from logpilot_dagster.defs import backfill_assets, lifecycle, live, purge, vector_assets
+from logpilot_dagster.defs import backfill_assets, discovery, lifecycle, live, purge, vector_assets
 from logpilot_dagster.defs.resources import default_resources
 
 defs = dg.Definitions(
@@ -12,13 +12,14 @@ defs = dg.Definitions(
         vector_assets.runbook_index, lifecycle.tier_catalog,
     ],
     asset_checks=[backfill_assets.line_accounting, backfill_assets.t1_is_sane],
-    jobs=[live.live_ingestion, lifecycle.tiering, lifecycle.restore, purge.purge],
+    jobs=[live.live_ingestion, lifecycle.tiering, lifecycle.restore, purge.purge, discovery.reparse_discovered,
+          discovery.discover_live_source],
     schedules=[lifecycle.daily_tiering],
     sensors=[
-        live.t1_gate,
+        live.t1_gate, discovery.discovered_rules, discovery.unknown_live_sources,
         dg.AutomationConditionSensorDefinition("logpilot_automation", target=dg.AssetSelection.all(),
                                                default_status=dg.DefaultSensorStatus.RUNNING),
     ],
-    resources={**default_resources(), "live": live.live_resource(),
-               "tier_store": lifecycle.tier_store_resource()},
+    resources={**default_resources(), "live": live.live_resource(), "tier_store": lifecycle.tier_store_resource(),
+               "discovery": discovery.discovery_resource()},
 )

@@ -31,6 +31,7 @@ TS_CANDIDATES = (
     "%b %d %H:%M:%S", "%m-%d %H:%M:%S.%f", "%m.%d %H:%M:%S", "%b %d %H:%M:%S.%f",
 )
 EPOCH = "epoch"
+EPOCH_MS = "epoch_ms"
 EPOCH_RE = r"^\d{9,10}(\.\d+)?$"
 LEVELS = {
     "TRACE": "DEBUG", "DEBUG": "DEBUG", "D": "DEBUG", "V": "DEBUG", "VERBOSE": "DEBUG",
@@ -74,13 +75,14 @@ def first_layout(text: pa.Array, year: int | None) -> str | None:
 
 
 def needs_year(layout: str) -> bool:
-    return layout != EPOCH and "%Y" not in layout and "%y" not in layout
+    return layout not in (EPOCH, EPOCH_MS) and "%Y" not in layout and "%y" not in layout
 
 
 def parse_timestamps(text: pa.Array, layout: str, year: int | None, timezone: str = "UTC") -> pa.Array:
     """Parse a string column with one layout into UTC ``timestamp[us]``; unparseable values become null."""
-    if layout == EPOCH:
-        expr = "make_timestamp(CAST(TRY_CAST(s AS DOUBLE) * 1000000 AS BIGINT))"
+    if layout in (EPOCH, EPOCH_MS):
+        scale = 1000000 if layout == EPOCH else 1000
+        expr = f"make_timestamp(CAST(TRY_CAST(s AS DOUBLE) * {scale} AS BIGINT))"
         return arrow_sql(f"SELECT {expr} AS ts FROM t", s=text).column(0).combine_chunks()
     expr = _strptime_sql(layout, year)
     if "%z" in layout:
@@ -143,7 +145,8 @@ def loghub_regex(log_format: str) -> tuple[str, list[str]]:
         if i % 2:
             name = part[1:-1]
             fields.append(name)
-            out.append(f"(?P<{name}>.*?)" if name != "Content" else f"(?P<{name}>.*)")
+            # Content drops trailing whitespace, as Loghub's ground truth (and a message column) expect.
+            out.append(f"(?P<{name}>.*?)" if name != "Content" else f"(?P<{name}>.*?)\\s*")
         else:
             literal = re.sub(r"(?<!\\)\((?!\?)", "(?:", part)  # optional parts stay non-capturing
             out.append(re.sub(" +", r"\\s+", literal))
@@ -211,26 +214,61 @@ class LoghubFormat(HeaderFormat):
                 "timezone": self.timezone}
 
 
+REGEX_PREFIX = "regex:"
+
+
+@dataclass
+class RegexFormat(LoghubFormat):
+    """A header given as an anchored RE2 regex with named groups (``Timestamp`` or other ``TS_FIELDS``,
+    ``Level``, ``Component``, ``Content``...): what schema discovery proposes. Declared as ``regex:<pattern>``."""
+
+    name = "regex"
+
+    def __post_init__(self) -> None:
+        self.regex = self.log_format.removeprefix(REGEX_PREFIX)
+        pc.extract_regex(pa.array([""], pa.string()), self.regex)  # raises unless RE2 compiles it
+        self.fields = re.findall(r"\(\?P<(\w+)>", self.regex)
+        if "Content" not in self.fields:
+            raise ValueError(f"regex {self.regex!r} has no Content group")
+
+    def spec(self) -> dict:
+        return {"kind": "regex", "regex": self.regex, "ts_layout": self.ts_layout, "timezone": self.timezone}
+
+
+#: Roles a JSON-lines / logfmt key mapping names (``keys: {ts: "@t", message: "body", ...}`` in sources.yaml).
+KEY_ROLES = ("ts", "level", "message", "component")
+
+
+def _key_aliases(keys: dict | None, defaults: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """The keys tried per role: the mapped key alone when a mapping names it, else the common aliases."""
+    unknown = set(keys or {}) - set(KEY_ROLES)
+    if unknown:
+        raise ValueError(f"unknown key roles {sorted(unknown)}; expected {KEY_ROLES}")
+    return {role: (keys[role],) if keys and keys.get(role) else aliases for role, aliases in defaults.items()}
+
+
 @dataclass
 class JsonLinesFormat(HeaderFormat):
-    """One JSON object per line with time/level/message keys (common aliases accepted)."""
+    """One JSON object per line with time/level/message keys: top-level keys mapped with ``keys``, else common
+    aliases."""
 
     ts_layout: str | None = None
     timezone: str = "UTC"
+    keys: dict | None = None
     name = "jsonl"
-    ts_keys = ("ts", "time", "timestamp", "@timestamp")
-    level_keys = ("level", "severity", "lvl")
-    message_keys = ("msg", "message")
-    component_keys = ("logger", "component", "module")
+    default_keys = {"ts": ("ts", "time", "timestamp", "@timestamp"), "level": ("level", "severity", "lvl"),
+                    "message": ("msg", "message"), "component": ("logger", "component", "module")}
 
     @staticmethod
     def _first(keys: tuple[str, ...]) -> str:
-        return "coalesce(" + ", ".join(f"json_extract_string(j, '$.\"{k}\"')" for k in keys) + ")"
+        quoted = [k.replace('"', '\\"').replace("'", "''") for k in keys]
+        return "coalesce(" + ", ".join(f"json_extract_string(j, '$.\"{k}\"')" for k in quoted) + ")"
 
     def parse(self, raw: pa.Array, year: int | None) -> Parsed:
+        keys = _key_aliases(self.keys, self.default_keys)
         sql = (
-            "SELECT " + self._first(self.ts_keys) + " AS ts, " + self._first(self.level_keys) + " AS level, "
-            + self._first(self.message_keys) + " AS content, " + self._first(self.component_keys) + " AS component "
+            "SELECT " + self._first(keys["ts"]) + " AS ts, " + self._first(keys["level"]) + " AS level, "
+            + self._first(keys["message"]) + " AS content, " + self._first(keys["component"]) + " AS component "
             "FROM (SELECT CASE WHEN json_valid(raw) AND starts_with(ltrim(raw), '{') THEN raw::JSON END AS j FROM t)"
         )
         cols = arrow_sql(sql, raw=raw)
@@ -242,23 +280,26 @@ class JsonLinesFormat(HeaderFormat):
                       cols["component"].combine_chunks(), content, ok)
 
     def spec(self) -> dict:
-        return {"kind": "jsonl", "ts_layout": self.ts_layout, "timezone": self.timezone}
+        return {"kind": "jsonl", "ts_layout": self.ts_layout, "timezone": self.timezone, "keys": self.keys}
 
 
 @dataclass
 class LogfmtFormat(HeaderFormat):
-    """``key=value`` pairs (values optionally double-quoted) with ts/level/msg keys."""
+    """``key=value`` pairs (values optionally double-quoted) with ts/level/msg keys, mapped with ``keys``."""
 
     ts_layout: str | None = None
     timezone: str = "UTC"
+    keys: dict | None = None
     name = "logfmt"
+    default_keys = {"ts": ("ts", "time"), "level": ("level", "lvl"), "message": ("msg", "message"),
+                    "component": ("logger", "component")}
 
     @staticmethod
     def _get(raw: pa.Array, *keys: str) -> pa.Array:
         """The first present key's value, unquoted; null when absent."""
         values = []
         for key in keys:
-            parts = pc.extract_regex(raw, rf'(?:^|\s){key}=(?P<v>"(?:[^"\\]|\\.)*"|\S*)')
+            parts = pc.extract_regex(raw, rf'(?:^|\s){re.escape(key)}=(?P<v>"(?:[^"\\]|\\.)*"|\S*)')
             value = pc.struct_field(parts, "v")
             quoted = pc.starts_with(value, '"')
             unquoted = pc.replace_substring(pc.utf8_slice_codeunits(value, 1, -1), '\\"', '"')
@@ -266,21 +307,26 @@ class LogfmtFormat(HeaderFormat):
         return pc.coalesce(*values)
 
     def parse(self, raw: pa.Array, year: int | None) -> Parsed:
-        ts = parse_timestamps(self._get(raw, "ts", "time"), self.ts_layout or "%Y-%m-%dT%H:%M:%S.%fZ", year,
+        keys = _key_aliases(self.keys, self.default_keys)
+        ts = parse_timestamps(self._get(raw, *keys["ts"]), self.ts_layout or "%Y-%m-%dT%H:%M:%S.%fZ", year,
                               self.timezone)
-        content = self._get(raw, "msg", "message")
+        content = self._get(raw, *keys["message"])
         ok = pc.fill_null(pc.and_kleene(pc.is_valid(ts), pc.is_valid(content)), False)
-        return Parsed(ts, normalise_levels(self._get(raw, "level", "lvl"), pc.fill_null(content, "")),
-                      self._get(raw, "logger", "component"), content, ok)
+        return Parsed(ts, normalise_levels(self._get(raw, *keys["level"]), pc.fill_null(content, "")),
+                      self._get(raw, *keys["component"]), content, ok)
 
     def spec(self) -> dict:
-        return {"kind": "logfmt", "ts_layout": self.ts_layout, "timezone": self.timezone}
+        return {"kind": "logfmt", "ts_layout": self.ts_layout, "timezone": self.timezone, "keys": self.keys}
 
 
-def make_format(spec: str, ts_layout: str | None = None, timezone: str = "UTC") -> HeaderFormat:
-    """``jsonl`` | ``logfmt`` | a Loghub ``<Field>`` format string."""
+def make_format(spec: str, ts_layout: str | None = None, timezone: str = "UTC",
+                keys: dict | None = None) -> HeaderFormat:
+    """``jsonl`` | ``logfmt`` (with an optional key mapping) | ``regex:<RE2 pattern>`` | a Loghub ``<Field>``
+    format string."""
     if spec == "jsonl":
-        return JsonLinesFormat(ts_layout, timezone)
+        return JsonLinesFormat(ts_layout, timezone, keys)
     if spec == "logfmt":
-        return LogfmtFormat(ts_layout, timezone)
+        return LogfmtFormat(ts_layout, timezone, keys)
+    if spec.startswith(REGEX_PREFIX):
+        return RegexFormat(spec, ts_layout, timezone)
     return LoghubFormat(spec, ts_layout, timezone)

@@ -5,11 +5,12 @@ sources:
   - name: payments-api            # also the Kafka record key for live lines
     glob: "payments-api/**/*.log*" # relative to the landing zone (local dir or S3 prefix)
     service: payments-api
-    format: "<Date> <Time> <Level> \\[<Thread>\\] <Component>: <Content>"   # or jsonl | logfmt
+    format: "<Date> <Time> <Level> \\[<Thread>\\] <Component>: <Content>"   # or jsonl | logfmt | regex:<RE2>
+    keys: {ts: "@t", level: lvl, message: body}   # jsonl/logfmt only: which key holds what (optional)
     ts_layout: "%Y-%m-%d %H:%M:%S,%g"   # optional: detected from samples when omitted
     timezone: UTC
     year_from: path                # path (a 4-digit year in the path) | header
-    drain: {sim_th: 0.5, depth: 4, masks: [], generic_masks: true}
+    drain: {sim_th: 0.7, depth: 5, masks: [], generic_masks: true}   # optional: the defaults shown
 ```
 """
 
@@ -25,6 +26,8 @@ import yaml
 from logpilot_dagster.ingest.formats import HeaderFormat, make_format
 from logpilot_dagster.ingest.mining import MinerConfig
 
+#: The one mining configuration every source gets unless its declaration overrides it.
+MINING_DEFAULTS = MinerConfig()
 YEAR_IN_PATH = re.compile(r"(?:^|[/_=.-])((?:19|20)\d{2})(?=[/_.-]|$)")
 
 
@@ -40,6 +43,8 @@ class SourceSpec:
     timezone: str = "UTC"
     year_from: str = "path"
     drain: MinerConfig = field(default_factory=MinerConfig)
+    keys: dict | None = None
+    rule_id: str | None = None  # the accepted discovery rule this declaration came from
 
     @classmethod
     def from_dict(cls, raw: dict) -> "SourceSpec":
@@ -50,18 +55,21 @@ class SourceSpec:
             name=raw["name"], glob=raw["glob"], service=raw.get("service", raw["name"]), format=raw["format"],
             ts_layout=raw.get("ts_layout"), timezone=raw.get("timezone", "UTC"),
             year_from=raw.get("year_from", "path"),
-            drain=MinerConfig(sim_th=float(drain.get("sim_th", 0.5)), depth=int(drain.get("depth", 4)),
+            drain=MinerConfig(sim_th=float(drain.get("sim_th", MINING_DEFAULTS.sim_th)),
+                              depth=int(drain.get("depth", MINING_DEFAULTS.depth)),
                               masks=tuple(drain.get("masks", ())), generic_masks=bool(drain.get("generic_masks", True))),
+            keys=raw.get("keys"), rule_id=raw.get("rule_id"),
         )
 
     def to_dict(self) -> dict:
         return {"name": self.name, "glob": self.glob, "service": self.service, "format": self.format,
                 "ts_layout": self.ts_layout, "timezone": self.timezone, "year_from": self.year_from,
                 "drain": {"sim_th": self.drain.sim_th, "depth": self.drain.depth, "masks": list(self.drain.masks),
-                          "generic_masks": self.drain.generic_masks}}
+                          "generic_masks": self.drain.generic_masks},
+                **({"keys": self.keys} if self.keys else {}), **({"rule_id": self.rule_id} if self.rule_id else {})}
 
     def header_format(self) -> HeaderFormat:
-        return make_format(self.format, self.ts_layout, self.timezone)
+        return make_format(self.format, self.ts_layout, self.timezone, self.keys)
 
     def matches(self, relative_path: str) -> bool:
         pattern = self.glob

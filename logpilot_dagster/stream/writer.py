@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from logpilot_dagster.discovery.samples import publish_queue_counts
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.stream.batches import BatchBuilder
 from logpilot_dagster.stream.records import screen
@@ -105,6 +106,8 @@ def _commit() -> tuple[int, int, dict[int, int], dict[int, str], float]:
         raise RuntimeError("the transform stage failed on this batch")
     with _held.use() as con:
         inserted = write_batch(con, batch)
+        if batch.discovery.num_rows:  # lock-free counts for the sensor that starts discovery
+            publish_queue_counts(con, _held.db_path.parent / "state")
     return inserted, batch.quarantine.num_rows, batch.next_offsets, batch.last_record, time.time()
 
 
