@@ -12,12 +12,13 @@ from datetime import datetime
 from pathlib import Path
 
 from logpilot_dagster.ingest.backfill import backfill_t1
-from logpilot_dagster.broker import BrokerSettings, EmbeddedBroker, announce_file, connect_broker
+from logpilot_dagster.broker import BrokerSettings, announce_file, connect_broker, embedded_broker
+from logpilot_dagster.broker.embedded import announced_bootstrap
 from logpilot_dagster.ingest.registry import SchemaRegistry
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.stream.collector import Collector
 from logpilot_dagster.stream.producer import LineProducer, produce_stream, read_line_chunks
-from logpilot_dagster.stream.settings import LiveSettings
+from logpilot_dagster.stream.settings import LiveSettings, buffer_dir
 from logpilot_dagster.stream.worker import run_ingestion
 
 
@@ -36,14 +37,20 @@ def cmd_broker(args: argparse.Namespace) -> int:
     """Run the embedded broker in the foreground and announce its address to the other commands."""
     paths = _paths(args)
     settings = BrokerSettings.from_env()
-    broker = EmbeddedBroker(settings, port=args.port, storage_engine=args.storage,
-                            announce_file=announce_file(paths.state_dir))
+    running = announced_bootstrap(announce_file(paths.state_dir))
+    if running:
+        print(f"a broker already runs on {running} for this home", file=sys.stderr)
+        return 1
+    broker = embedded_broker(settings, buffer_dir(paths), memory=args.memory, port=args.port,
+                             announce_to=paths.state_dir)
     stop = _stop_on_signals()
     with broker:
         broker.ensure_topic()
         print(broker.bootstrap_servers, flush=True)
-        print(f"embedded broker on {broker.bootstrap_servers}, topic {settings.topic}; Ctrl-C stops it "
-              f"(a memory:// broker forgets its records when it stops)", file=sys.stderr, flush=True)
+        kept = "in memory: it forgets its records when it stops" if args.memory else \
+            f"durable, on SeaweedFS under {buffer_dir(paths)}"
+        print(f"embedded broker on {broker.bootstrap_servers}, topic {settings.topic}, log {kept}; Ctrl-C stops it",
+              file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             if broker.process.poll() is not None:
                 print("broker exited", file=sys.stderr)
@@ -107,7 +114,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``broker``, ``collect``, ``produce`` and ``ingest`` to the main parser's subcommands."""
     p = subparsers.add_parser("broker", help="run the embedded Kafka-compatible broker (tansu) in the foreground")
     p.add_argument("--port", type=int, default=None, help="listen port (default: a free one)")
-    p.add_argument("--storage", default="memory://tansu/", help="memory://... (default) or s3://bucket/")
+    p.add_argument("--memory", action="store_true",
+                   help="keep the log in memory only (tests, benchmarks); default: durable on SeaweedFS")
     p.set_defaults(func=cmd_broker)
 
     p = subparsers.add_parser("collect", help="tail files and/or stdin into the raw topic")

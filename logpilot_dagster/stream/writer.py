@@ -83,13 +83,13 @@ def _stage(handoff, paths: LogPilotPaths | None, db_path: Path | None) -> tuple[
     return pool, pool.submit(os.getpid)
 
 
-def _transform(records: pa.Table, topic: str, t1_ms: int | None, now_ms: int) -> int:
+def _transform(records: pa.Table, topic: str, t1_us: int | None, now_ms: int) -> int:
     """In the transform process: screen and transform one batch, hand it to the write process; returns the
     number of lines skipped (<= T1). A failure hands over ``None`` so the write process does not wait."""
     try:
         _builder.refresh()
-        screened = screen(records, topic, t1_ms, now_ms)
-        batch, late = _builder.build(topic, screened, t1_ms, now_ms)
+        screened = screen(records, topic, t1_us, now_ms)
+        batch, late = _builder.build(topic, screened, t1_us, now_ms)
     except BaseException:
         _handoff.put(None)
         raise
@@ -116,9 +116,9 @@ def _release() -> None:
 class BatchWriter:
     """Submit consumed records; collect ``Written`` outcomes in order."""
 
-    def __init__(self, paths: LogPilotPaths, topic: str, t1_ms: int | None) -> None:
+    def __init__(self, paths: LogPilotPaths, topic: str, t1_us: int | None) -> None:
         self.topic = topic
-        self.t1_ms = t1_ms
+        self.t1_us = t1_us
         handoff = _SPAWN.Queue()
         self._transformer, self._transformer_pid = _stage(handoff, paths, None)
         self._writer, self._writer_pid = _stage(handoff, None, paths.db_path)
@@ -136,7 +136,7 @@ class BatchWriter:
 
     def submit(self, records: pa.Table, now_ms: int) -> None:
         """Queue a batch of ``records_table`` rows (blocks while ``QUEUED`` batches are in flight)."""
-        transformed = self._transformer.submit(_transform, records, self.topic, self.t1_ms, now_ms)
+        transformed = self._transformer.submit(_transform, records, self.topic, self.t1_us, now_ms)
         committed = self._writer.submit(_commit)
         self._in_flight += 1
         while True:
