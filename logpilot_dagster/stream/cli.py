@@ -1,4 +1,6 @@
-"""``logpilot broker | collect | produce | ingest``: subcommands the main CLI registers with ``register``."""
+"""``logpilot broker | collect | produce | ingest``: subcommands the main CLI registers with ``register``.
+
+Handlers import what they need when they run, so ``logpilot --help`` does not load the Kafka client or DuckDB."""
 
 from __future__ import annotations
 
@@ -11,15 +13,7 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-from logpilot_dagster.ingest.backfill import backfill_t1
-from logpilot_dagster.broker import BrokerSettings, announce_file, connect_broker, embedded_broker
-from logpilot_dagster.broker.embedded import announced_bootstrap
-from logpilot_dagster.ingest.registry import SchemaRegistry
 from logpilot_dagster.settings import LogPilotPaths
-from logpilot_dagster.stream.collector import Collector
-from logpilot_dagster.stream.producer import LineProducer, produce_stream, read_line_chunks
-from logpilot_dagster.stream.settings import LiveSettings, buffer_dir
-from logpilot_dagster.stream.worker import run_ingestion
 
 
 def _paths(args: argparse.Namespace) -> LogPilotPaths:
@@ -35,6 +29,10 @@ def _stop_on_signals() -> threading.Event:
 
 def cmd_broker(args: argparse.Namespace) -> int:
     """Run the embedded broker in the foreground and announce its address to the other commands."""
+    from logpilot_dagster.broker import BrokerSettings, announce_file, embedded_broker
+    from logpilot_dagster.broker.embedded import announced_bootstrap
+    from logpilot_dagster.stream.settings import buffer_dir
+
     paths = _paths(args)
     settings = BrokerSettings.from_env()
     running = announced_bootstrap(announce_file(paths.state_dir))
@@ -67,6 +65,11 @@ def _source_and_path(spec: str) -> tuple[str, Path]:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
+    from logpilot_dagster.broker import BrokerSettings, connect_broker
+    from logpilot_dagster.ingest.registry import SchemaRegistry
+    from logpilot_dagster.stream.collector import Collector
+    from logpilot_dagster.stream.producer import LineProducer
+
     paths = _paths(args)
     broker = connect_broker(BrokerSettings.from_env(), paths.state_dir)
     files = dict(_source_and_path(spec) for spec in args.files)
@@ -86,6 +89,10 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
+    from logpilot_dagster.broker import BrokerSettings, connect_broker
+    from logpilot_dagster.ingest.registry import SchemaRegistry
+    from logpilot_dagster.stream.producer import LineProducer, produce_stream, read_line_chunks
+
     paths = _paths(args)
     broker = connect_broker(BrokerSettings.from_env(), paths.state_dir)
     name = args.source or ("stdin" if args.file == "-" else Path(args.file).name.split(".")[0])
@@ -100,6 +107,10 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from logpilot_dagster.ingest.backfill import backfill_t1
+    from logpilot_dagster.stream.settings import LiveSettings
+    from logpilot_dagster.stream.worker import run_ingestion
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("kafka").setLevel(logging.WARNING)
     settings = LiveSettings.from_env(_paths(args))

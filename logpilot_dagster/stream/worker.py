@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
 import threading
 import time
@@ -37,6 +38,7 @@ from kafka.structs import OffsetAndMetadata
 
 from logpilot_dagster.broker import Broker, BrokerUnavailable, connect_broker
 from logpilot_dagster.stream import live_state
+from logpilot_dagster.stream.client_noise import quiet_kafka_logs
 from logpilot_dagster.stream.records import PendingRecords, fingerprint
 from logpilot_dagster.stream.settings import LiveSettings
 from logpilot_dagster.stream.sink import stored_offsets
@@ -129,6 +131,7 @@ class IngestionWorker:
         self.should_stop = should_stop
         self.on_commit = on_commit
         self.state_file = live_state.state_file(settings.paths.state_dir)
+        quiet_kafka_logs()
         self.topic = settings.broker.topic
         self.stats = IngestStats()
         self._stop = threading.Event()
@@ -337,6 +340,15 @@ class IngestionWorker:
         self._recover(consumer, tps, writer, "connected", give_up_s)
         return consumer, tps
 
+    def _check_predecessor(self) -> None:
+        """One line when the previous worker on this home ended without a clean stop (SIGKILL, power loss)."""
+        state = live_state.read(self.state_file)
+        pid = state.get("pid")
+        if state.get("running") and pid and pid != os.getpid() and not _alive(pid):
+            self.report(f"the previous worker (pid {pid}) did not stop cleanly; its uncommitted records are read "
+                        "again from the stored offsets (a 'leaked semaphore' note from Python at that time was "
+                        "its stage queues being cleaned up)")
+
     def _save_state(self, running: bool) -> None:
         live_state.write(self.state_file, topic=self.topic, bootstrap_servers=self._bootstrap, running=running,
                          heads=self._heads, **self.stats.as_dict())
@@ -344,6 +356,7 @@ class IngestionWorker:
     def _run(self, until_caught_up: bool, max_seconds: float | None) -> IngestStats:
         settings = self.settings
         self._bootstrap = self.broker.bootstrap_servers
+        self._check_predecessor()
         consumer = self._consumer()
         writer = None
         previous = self._install_signal_handlers()
@@ -474,6 +487,16 @@ class IngestionWorker:
     def _restore_signal_handlers(previous: dict) -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
 
 
 def run_ingestion(settings: LiveSettings, until_caught_up: bool = False, max_seconds: float | None = None,
