@@ -107,7 +107,6 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from logpilot_dagster.ingest.backfill import backfill_t1
     from logpilot_dagster.stream.settings import LiveSettings
     from logpilot_dagster.stream.worker import run_ingestion
 
@@ -115,10 +114,22 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     logging.getLogger("kafka").setLevel(logging.WARNING)
     settings = LiveSettings.from_env(_paths(args))
     paths = settings.paths
-    t1 = datetime.fromisoformat(args.t1) if args.t1 else backfill_t1(paths) if paths.db_path.exists() else None
+    t1 = datetime.fromisoformat(args.t1) if args.t1 else published_t1(paths)
     stats = run_ingestion(settings, until_caught_up=args.until_caught_up, max_seconds=args.max_seconds, t1=t1)
     print(json.dumps(stats.as_dict()))
     return 0
+
+
+def published_t1(paths: LogPilotPaths) -> datetime | None:
+    """T1 as ``t1_watermark`` published it (``state/t1.json``), else from the warehouse, else None."""
+    try:
+        return datetime.fromisoformat(json.loads((paths.state_dir / "t1.json").read_text())["t1"])
+    except FileNotFoundError:
+        if not paths.db_path.exists():
+            return None
+    from logpilot_dagster.ingest.backfill import backfill_t1
+
+    return backfill_t1(paths)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -146,5 +157,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("ingest", help="consume the raw topic into DuckDB (exactly-once)")
     p.add_argument("--until-caught-up", action="store_true", help="exit 0 once the lag is 0")
     p.add_argument("--max-seconds", type=float, default=None)
-    p.add_argument("--t1", default=None, help="skip records at or before this ISO time (default: the backfill's T1 from DuckDB)")
+    p.add_argument("--t1", default=None, help="skip records at or before this ISO time (default: the T1 the backfill published)")
     p.set_defaults(func=cmd_ingest)

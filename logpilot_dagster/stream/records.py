@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logpilot_dagster.ingest.transform import QUARANTINE_SCHEMA, quarantine_table, source_key
 
 MAX_RECORD_BYTES = 64 * 1024
 #: How much of a bad payload is kept in ``quarantine.raw``.
@@ -141,6 +140,8 @@ def screen(table: pa.Table, topic: str, t1_us: int | None, now_ms: int) -> Scree
 
     Record times are whole milliseconds (truncated): a record in T1's own millisecond may still follow T1, so
     it is kept here and the parsed event time, at full precision, decides."""
+    from logpilot_dagster.ingest.transform import QUARANTINE_SCHEMA, quarantine_table  # the transform process's
+
     next_offsets, last_record = {}, {}
     if table.num_rows:  # records come in offset order per partition
         with_nulls = pc.ScalarAggregateOptions(skip_nulls=False)
@@ -180,6 +181,8 @@ def screen(table: pa.Table, topic: str, t1_us: int | None, now_ms: int) -> Scree
 
 
 def _lines(topic: str, part: pa.Table) -> pa.Table:
+    from logpilot_dagster.ingest.transform import source_key
+
     partitions = part.column("partition").combine_chunks()
     present = pc.unique(partitions)
     position = pc.index_in(partitions, value_set=present)

@@ -205,7 +205,7 @@ class IngestionWorker:
     def _probe_consumer(self) -> KafkaConsumer:
         if self._probe is None:
             self._probe = self.broker.consumer(max_partition_fetch_bytes=PROBE_FETCH_BYTES,
-                                               fetch_max_bytes=PROBE_FETCH_BYTES)
+                                               fetch_max_bytes=PROBE_FETCH_BYTES, fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
         return self._probe
 
     def _fetched_heads(self, tps: list[TopicPartition], ends: dict[TopicPartition, int]) -> dict[TopicPartition, int]:

@@ -26,14 +26,15 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from logpilot_dagster.settings import LogPilotPaths
-from logpilot_dagster.stream.batches import BatchBuilder
-from logpilot_dagster.stream.records import screen
-from logpilot_dagster.stream.sink import write_batch
-from logpilot_dagster.storage.warehouse import HeldConnection
+
+if TYPE_CHECKING:  # the stages import their modules in their own processes: the consumer skips them
+    from logpilot_dagster.stream.batches import BatchBuilder
+    from logpilot_dagster.storage.warehouse import HeldConnection
 
 QUEUED = 3
 _PR_SET_PDEATHSIG = 1
@@ -70,8 +71,12 @@ def _start_child(parent_pid: int, handoff, paths: LogPilotPaths | None, db_path:
         os._exit(1)
     _handoff = handoff
     if paths is not None:
+        from logpilot_dagster.stream.batches import BatchBuilder
+
         _builder = BatchBuilder(paths)
     if db_path is not None:
+        from logpilot_dagster.storage.warehouse import HeldConnection
+
         _held = HeldConnection(db_path)
 
 
@@ -86,6 +91,8 @@ def _stage(handoff, paths: LogPilotPaths | None, db_path: Path | None) -> tuple[
 def _transform(records: pa.Table, topic: str, t1_us: int | None, now_ms: int) -> int:
     """In the transform process: screen and transform one batch, hand it to the write process; returns the
     number of lines skipped (<= T1). A failure hands over ``None`` so the write process does not wait."""
+    from logpilot_dagster.stream.records import screen
+
     try:
         _builder.refresh()
         screened = screen(records, topic, t1_us, now_ms)
@@ -100,6 +107,8 @@ def _transform(records: pa.Table, topic: str, t1_us: int | None, now_ms: int) ->
 def _commit() -> tuple[int, int, dict[int, int], dict[int, str], float]:
     """In the write process: one transaction for the next transformed batch; returns rows inserted, rows
     quarantined, the next offsets, the fingerprints of the records before them and when it committed."""
+    from logpilot_dagster.stream.sink import write_batch
+
     batch = _handoff.get()
     if batch is None:
         raise RuntimeError("the transform stage failed on this batch")
