@@ -42,12 +42,15 @@ def cmd_broker(args: argparse.Namespace) -> int:
     broker = embedded_broker(settings, buffer_dir(paths), memory=args.memory, port=args.port,
                              announce_to=paths.state_dir)
     stop = _stop_on_signals()
+    topics = args.topic or [settings.topic]
     with broker:
-        broker.ensure_topic()
+        for topic in topics:
+            broker.ensure_topic(topic)
         print(broker.bootstrap_servers, flush=True)
         kept = "in memory: it forgets its records when it stops" if args.memory else \
             f"durable, on SeaweedFS under {buffer_dir(paths)}"
-        print(f"embedded broker on {broker.bootstrap_servers}, topic {settings.topic}, log {kept}; Ctrl-C stops it",
+        print(f"embedded broker on {broker.bootstrap_servers}, topics {', '.join(topics)} ({settings.partitions} "
+              f"partitions, retention {settings.retention_ms} ms), log {kept}; Ctrl-C stops it",
               file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             if broker.process.poll() is not None:
@@ -136,6 +139,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``broker``, ``collect``, ``produce`` and ``ingest`` to the main parser's subcommands."""
     p = subparsers.add_parser("broker", help="run the embedded Kafka-compatible broker (tansu) in the foreground")
     p.add_argument("--port", type=int, default=None, help="listen port (default: a free one)")
+    p.add_argument("--topic", action="append", default=None,
+                   help="a topic to create with the configured partitions and retention (repeatable: every topic "
+                        "that producers such as Vector or Fluent Bit write to); default: LOGPILOT_KAFKA_TOPIC")
     p.add_argument("--memory", action="store_true",
                    help="keep the log in memory only (tests, benchmarks); default: durable on SeaweedFS")
     p.set_defaults(func=cmd_broker)
