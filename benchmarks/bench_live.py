@@ -9,7 +9,11 @@
 2. Real time: with the worker running, produce at a fixed rate and measure produce -> visible-in-``logs``
    latency (p50/p99): from each send until the DuckDB transaction holding its row committed.
 
-    python benchmarks/bench_live.py [--records 1000000] [--rate 1000] [--seconds 20] [--batch-size 150000] [--repeats 3]
+Both run once per ``--storage``: the embedded broker's log in memory, and durable (tansu's S3 engine on a
+SeaweedFS store, the default of ``logpilot broker``); ``both`` (the default) prints them one after the other.
+
+    python benchmarks/bench_live.py [--records 1000000] [--rate 1000] [--seconds 20] [--batch-size 150000]
+                                    [--repeats 3] [--storage memory|durable|both]
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from pathlib import Path
 import duckdb
 import psutil
 
-from logpilot_dagster.broker import BrokerSettings, EmbeddedBroker
+from logpilot_dagster.broker import BrokerSettings, EmbeddedBroker, SeaweedS3
 from logpilot_dagster.ingest.registry import SchemaRegistry
 from logpilot_dagster.ingest.sample_data import LAYOUTS, WEIGHTS, render_line, source_specs
 from logpilot_dagster.settings import LogPilotPaths
@@ -126,10 +130,12 @@ def ratios(workers: list[float], drains: list[float]) -> str:
 
 
 def cpu_seconds(broker) -> list[float]:
-    """CPU seconds so far of [this process, its finished children (the worker's stages), the broker]."""
+    """CPU seconds so far of [this process, its finished children (the worker's stages), the broker (tansu and
+    its SeaweedFS store, if any)]."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    tansu = psutil.Process(broker.process.pid).cpu_times()
-    return [own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime, tansu.user + tansu.system]
+    pids = [broker.process.pid] + ([broker.store.process.pid] if broker.store is not None else [])
+    served = sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
+    return [own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime, served]
 
 
 def produce_at_rate(bootstrap: str, topic: str, rate: int, seconds: float, out: multiprocessing.Queue) -> None:
@@ -195,13 +201,22 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=LiveSettings.batch_size,
                         help="the worker's records per DuckDB transaction")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of drain then worker catch-up")
+    parser.add_argument("--storage", choices=("memory", "durable", "both"), default="both",
+                        help="the embedded broker's log: in memory, on SeaweedFS, or one run of each")
     args = parser.parse_args()
+    for storage in ("memory", "durable") if args.storage == "both" else (args.storage,):
+        print(f"== broker log: {storage}")
+        bench(args, storage)
+
+
+def bench(args: argparse.Namespace, storage: str) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
         paths = LogPilotPaths.from_env(Path(tmp) / "producer").ensure()
         write_sources(paths.sources_file, source_specs())
         broker_settings = BrokerSettings(topic="bench.raw", partitions=args.partitions)
         settings = LiveSettings(paths=paths, broker=broker_settings, batch_size=args.batch_size)
-        with EmbeddedBroker(broker_settings) as broker:
+        store = SeaweedS3(Path(tmp) / "seaweedfs") if storage == "durable" else None
+        with EmbeddedBroker(broker_settings, store=store) as broker:
             c = catch_up(broker, settings, args.records, args.repeats)
             print(f"catch-up: {c['records']} records ({args.partitions} partitions), generated in "
                   f"{c['generate_s']:.1f}s, produced at {c['produce_rate']:.0f}/s; {args.repeats} rounds of drain "

@@ -9,7 +9,7 @@ defs = dg.Definitions(
     assets=[
         backfill_assets.landing_files, backfill_assets.staged_year, backfill_assets.logs_table,
         backfill_assets.system_catalog, backfill_assets.t1_watermark, vector_assets.template_vectors,
-        vector_assets.runbook_index, lifecycle.tier_catalog,
+        vector_assets.runbook_index, lifecycle.tier_catalog, live.raw_topic,
     ],
     asset_checks=[backfill_assets.line_accounting, backfill_assets.t1_is_sane],
     jobs=[live.live_ingestion, lifecycle.tiering, lifecycle.restore, purge.purge, discovery.reparse_discovered,

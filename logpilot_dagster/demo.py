@@ -20,21 +20,26 @@ QUESTIONS = (
 
 
 def live_phase(paths: LogPilotPaths, t1: datetime, per_service: int = 1_000) -> None:
-    """Start the embedded broker, produce lines around T1 (the old ones must be skipped, the new ones land),
-    and run the ``live_ingestion`` Dagster job until it has caught up."""
+    """Start the embedded broker on its durable buffer (tansu on SeaweedFS under ``LOGPILOT_HOME/buffer``),
+    produce lines around T1 (the old ones must be skipped, the new ones land), and run the ``live_ingestion``
+    Dagster job until it has caught up."""
     import dagster as dg
 
-    from logpilot_dagster.broker import EmbeddedBroker, announce_file
+    from logpilot_dagster.broker import BrokerUnavailable, connect_broker, embedded_broker
     from logpilot_dagster.defs.live import LiveIngestion, live_ingestion
     from logpilot_dagster.defs.resources import default_resources
     from logpilot_dagster.ingest.registry import SchemaRegistry
     from logpilot_dagster.ingest.sample_data import LAYOUTS, render_line
     from logpilot_dagster.stream.producer import LineProducer
-    from logpilot_dagster.stream.settings import LiveSettings
+    from logpilot_dagster.stream.settings import LiveSettings, buffer_dir
 
     settings = LiveSettings.from_env(paths)
     r = random.Random(2026)
-    with EmbeddedBroker(settings.broker, announce_file=announce_file(paths.state_dir)) as broker:
+    try:  # a broker already running for this home (`logpilot broker`) holds the buffer: use it
+        running = connect_broker(settings.broker, paths.state_dir)
+    except BrokerUnavailable:
+        running = embedded_broker(settings.broker, buffer_dir(paths), announce_to=paths.state_dir)
+    with running as broker:
         broker.ensure_topic()
         with LineProducer(broker, SchemaRegistry.load(paths)) as producer:
             for service in LAYOUTS:
@@ -42,7 +47,7 @@ def live_phase(paths: LogPilotPaths, t1: datetime, per_service: int = 1_000) -> 
                 new = [render_line(service, t1 + timedelta(seconds=3 * i), r)[1] for i in range(1, per_service + 1)]
                 producer.send(service, [line.encode() for line in old + new])
         print(f"   produced {len(LAYOUTS) * (per_service + 20):,} lines to {broker.bootstrap_servers} "
-              f"({len(LAYOUTS) * 20} at or before T1)")
+              f"({len(LAYOUTS) * 20} at or before T1), buffered durably under {buffer_dir(paths)}")
         resources = {**default_resources(), "live": LiveIngestion(bootstrap_servers=broker.bootstrap_servers)}
         result = live_ingestion.execute_in_process(
             resources=resources, instance=dg.DagsterInstance.get(),

@@ -1,4 +1,5 @@
-"""Pytest fixtures for the live path: a real embedded broker (tansu on a free loopback port) and a small home.
+"""Pytest fixtures for the live path: a real embedded broker (tansu on a free loopback port; in memory, or durable
+on a real SeaweedFS store) and a small home.
 
 ``conftest.py`` imports ``broker``; the live tests import the rest from here.
 """
@@ -6,12 +7,13 @@
 from __future__ import annotations
 
 import random
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from logpilot_dagster.broker import BrokerSettings, EmbeddedBroker
+from logpilot_dagster.broker import BrokerSettings, EmbeddedBroker, SeaweedS3
 from logpilot_dagster.ingest.sample_data import render_line, source_specs
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.ingest.sources import write_sources
@@ -22,6 +24,22 @@ from logpilot_dagster.stream import LiveSettings
 def broker():
     """A fresh embedded broker (memory storage) whose raw topic ``test.raw`` has 3 partitions."""
     with EmbeddedBroker(BrokerSettings(topic="test.raw", partitions=3)) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory):
+    """One SeaweedFS S3 store for the session (it takes a few seconds to start); each broker gets a bucket."""
+    with SeaweedS3(tmp_path_factory.mktemp("seaweedfs")) as store:
+        yield store
+
+
+@pytest.fixture
+def durable_broker(seaweed):
+    """An embedded broker whose log lives in its own bucket of the session's SeaweedFS store (as
+    ``logpilot broker`` runs by default); ``kill`` and ``start`` keep the log."""
+    with EmbeddedBroker(BrokerSettings(topic="test.raw", partitions=3), store=seaweed,
+                        bucket=f"test-{uuid.uuid4().hex[:12]}") as running:
         yield running
 
 

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 
+from kafka import KafkaAdminClient
+
 from logpilot_dagster.broker import announce_file
 from logpilot_dagster_tests.broker_fixture import recent, sample_lines, write_lines
 
@@ -38,3 +40,23 @@ def test_broker_produce_ingest(live_home, tmp_path):
         broker.send_signal(signal.SIGTERM)
         assert broker.wait(timeout=30) == 0
     assert not announce_file(live_home.state_dir).exists()
+
+
+def test_broker_creates_every_topic_it_is_given(live_home):
+    """A second pipeline (say, a Vector sink) writes to its own topic: the broker creates it like the default one,
+    with the configured partitions, instead of leaving it to the broker's auto-creation on first produce."""
+    env = {**os.environ, "LOGPILOT_HOME": str(live_home.home), "LOGPILOT_KAFKA_PARTITIONS": "2"}
+    env.pop("LOGPILOT_KAFKA_BOOTSTRAP", None)
+    broker = subprocess.Popen(CLI + ["broker", "--memory", "--topic", "vector.raw", "--topic", "fluent.raw"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        bootstrap = broker.stdout.readline().strip()
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            topics = {t["name"]: len(t["partitions"]) for t in admin.describe_topics()}
+        finally:
+            admin.close()
+        assert topics == {"vector.raw": 2, "fluent.raw": 2}
+    finally:
+        broker.send_signal(signal.SIGTERM)
+        assert broker.wait(timeout=30) == 0

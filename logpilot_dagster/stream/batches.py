@@ -30,6 +30,13 @@ def _naive_utc(ms: int) -> datetime:
     return datetime(1970, 1, 1) + timedelta(milliseconds=ms)
 
 
+def _event_years(rows: pa.Table) -> pa.Table:
+    """``year`` from each row's event time. The group's year fills formats without one, but it comes from the
+    record time, which is the arrival time for collectors such as Vector."""
+    return rows.set_column(rows.schema.get_field_index("year"), "year",
+                           pc.cast(pc.year(rows.column("ts")), pa.int32()))
+
+
 def _quarantine_all(lines: pa.Table, reason: str) -> pa.Table:
     n = lines.num_rows
     return quarantine_table(lines.column("source").to_pylist(), lines.column("source_offset").to_pylist(),
@@ -85,7 +92,7 @@ class BatchBuilder:
                 return {}
         return {tid: {"template": text, "service": service} for tid, text, service in rows}
 
-    def build(self, topic: str, screened: Screened, t1_ms: int | None, now_ms: int) -> tuple[Batch, int]:
+    def build(self, topic: str, screened: Screened, t1_us: int | None, now_ms: int) -> tuple[Batch, int]:
         """The batch to write and the number of lines dropped because their parsed time is at or before T1."""
         rows, quarantine, discovery, services, skipped = [], [screened.quarantine], [], set(), 0
         for group in screened.groups:
@@ -104,7 +111,7 @@ class BatchBuilder:
             if out is None:
                 continue
             services.add(spec.service)
-            kept, late, dropped = self._check_times(out.rows, lines, t1_ms, now_ms)
+            kept, late, dropped = self._check_times(_event_years(out.rows), lines, t1_us, now_ms)
             rows.append(kept)
             quarantine.append(late)
             skipped += dropped
@@ -123,14 +130,16 @@ class BatchBuilder:
         ), skipped
 
     @staticmethod
-    def _check_times(rows: pa.Table, lines: pa.Table, t1_ms: int | None,
+    def _check_times(rows: pa.Table, lines: pa.Table, t1_us: int | None,
                      now_ms: int) -> tuple[pa.Table, pa.Table, int]:
-        """Split transformed rows on their parsed event time: keep, quarantine (out of range), drop (<= T1)."""
+        """Split transformed rows on their parsed event time: keep, quarantine (out of range), drop (<= T1, at the
+        timestamps' full precision)."""
         ts = rows.column("ts")
         low = pa.scalar(_naive_utc(EARLIEST_EVENT_MS), pa.timestamp("us"))
         high = pa.scalar(_naive_utc(now_ms + FUTURE_SLACK_MS), pa.timestamp("us"))
         bad = pc.or_(pc.less(ts, low), pc.greater(ts, high))
-        early = pc.less_equal(ts, pa.scalar(_naive_utc(t1_ms), pa.timestamp("us"))) if t1_ms is not None else None
+        t1 = None if t1_us is None else datetime(1970, 1, 1) + timedelta(microseconds=t1_us)
+        early = pc.less_equal(ts, pa.scalar(t1, pa.timestamp("us"))) if t1 is not None else None
         keep = pc.invert(bad) if early is None else pc.and_(pc.invert(bad), pc.invert(early))
         dropped = 0 if early is None else pc.sum(pc.and_(pc.invert(bad), early)).as_py() or 0
         bad_rows = rows.filter(bad)

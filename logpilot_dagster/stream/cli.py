@@ -1,4 +1,6 @@
-"""``logpilot broker | collect | produce | ingest``: subcommands the main CLI registers with ``register``."""
+"""``logpilot broker | collect | produce | ingest``: subcommands the main CLI registers with ``register``.
+
+Handlers import what they need when they run, so ``logpilot --help`` does not load the Kafka client or DuckDB."""
 
 from __future__ import annotations
 
@@ -11,14 +13,7 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-from logpilot_dagster.ingest.backfill import backfill_t1
-from logpilot_dagster.broker import BrokerSettings, EmbeddedBroker, announce_file, connect_broker
-from logpilot_dagster.ingest.registry import SchemaRegistry
 from logpilot_dagster.settings import LogPilotPaths
-from logpilot_dagster.stream.collector import Collector
-from logpilot_dagster.stream.producer import LineProducer, produce_stream, read_line_chunks
-from logpilot_dagster.stream.settings import LiveSettings
-from logpilot_dagster.stream.worker import run_ingestion
 
 
 def _paths(args: argparse.Namespace) -> LogPilotPaths:
@@ -34,16 +29,29 @@ def _stop_on_signals() -> threading.Event:
 
 def cmd_broker(args: argparse.Namespace) -> int:
     """Run the embedded broker in the foreground and announce its address to the other commands."""
+    from logpilot_dagster.broker import BrokerSettings, announce_file, embedded_broker
+    from logpilot_dagster.broker.embedded import announced_bootstrap
+    from logpilot_dagster.stream.settings import buffer_dir
+
     paths = _paths(args)
     settings = BrokerSettings.from_env()
-    broker = EmbeddedBroker(settings, port=args.port, storage_engine=args.storage,
-                            announce_file=announce_file(paths.state_dir))
+    running = announced_bootstrap(announce_file(paths.state_dir))
+    if running:
+        print(f"a broker already runs on {running} for this home", file=sys.stderr)
+        return 1
+    broker = embedded_broker(settings, buffer_dir(paths), memory=args.memory, port=args.port,
+                             announce_to=paths.state_dir)
     stop = _stop_on_signals()
+    topics = args.topic or [settings.topic]
     with broker:
-        broker.ensure_topic()
+        for topic in topics:
+            broker.ensure_topic(topic)
         print(broker.bootstrap_servers, flush=True)
-        print(f"embedded broker on {broker.bootstrap_servers}, topic {settings.topic}; Ctrl-C stops it "
-              f"(a memory:// broker forgets its records when it stops)", file=sys.stderr, flush=True)
+        kept = "in memory: it forgets its records when it stops" if args.memory else \
+            f"durable, on SeaweedFS under {buffer_dir(paths)}"
+        print(f"embedded broker on {broker.bootstrap_servers}, topics {', '.join(topics)} ({settings.partitions} "
+              f"partitions, retention {settings.retention_ms} ms), log {kept}; Ctrl-C stops it",
+              file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             if broker.process.poll() is not None:
                 print("broker exited", file=sys.stderr)
@@ -60,6 +68,11 @@ def _source_and_path(spec: str) -> tuple[str, Path]:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
+    from logpilot_dagster.broker import BrokerSettings, connect_broker
+    from logpilot_dagster.ingest.registry import SchemaRegistry
+    from logpilot_dagster.stream.collector import Collector
+    from logpilot_dagster.stream.producer import LineProducer
+
     paths = _paths(args)
     broker = connect_broker(BrokerSettings.from_env(), paths.state_dir)
     files = dict(_source_and_path(spec) for spec in args.files)
@@ -79,6 +92,10 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
+    from logpilot_dagster.broker import BrokerSettings, connect_broker
+    from logpilot_dagster.ingest.registry import SchemaRegistry
+    from logpilot_dagster.stream.producer import LineProducer, produce_stream, read_line_chunks
+
     paths = _paths(args)
     broker = connect_broker(BrokerSettings.from_env(), paths.state_dir)
     name = args.source or ("stdin" if args.file == "-" else Path(args.file).name.split(".")[0])
@@ -93,21 +110,40 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from logpilot_dagster.stream.settings import LiveSettings
+    from logpilot_dagster.stream.worker import run_ingestion
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("kafka").setLevel(logging.WARNING)
     settings = LiveSettings.from_env(_paths(args))
     paths = settings.paths
-    t1 = datetime.fromisoformat(args.t1) if args.t1 else backfill_t1(paths) if paths.db_path.exists() else None
+    t1 = datetime.fromisoformat(args.t1) if args.t1 else published_t1(paths)
     stats = run_ingestion(settings, until_caught_up=args.until_caught_up, max_seconds=args.max_seconds, t1=t1)
     print(json.dumps(stats.as_dict()))
     return 0
+
+
+def published_t1(paths: LogPilotPaths) -> datetime | None:
+    """T1 as ``t1_watermark`` published it (``state/t1.json``), else from the warehouse, else None."""
+    try:
+        return datetime.fromisoformat(json.loads((paths.state_dir / "t1.json").read_text())["t1"])
+    except FileNotFoundError:
+        if not paths.db_path.exists():
+            return None
+    from logpilot_dagster.ingest.backfill import backfill_t1
+
+    return backfill_t1(paths)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``broker``, ``collect``, ``produce`` and ``ingest`` to the main parser's subcommands."""
     p = subparsers.add_parser("broker", help="run the embedded Kafka-compatible broker (tansu) in the foreground")
     p.add_argument("--port", type=int, default=None, help="listen port (default: a free one)")
-    p.add_argument("--storage", default="memory://tansu/", help="memory://... (default) or s3://bucket/")
+    p.add_argument("--topic", action="append", default=None,
+                   help="a topic to create with the configured partitions and retention (repeatable: every topic "
+                        "that producers such as Vector or Fluent Bit write to); default: LOGPILOT_KAFKA_TOPIC")
+    p.add_argument("--memory", action="store_true",
+                   help="keep the log in memory only (tests, benchmarks); default: durable on SeaweedFS")
     p.set_defaults(func=cmd_broker)
 
     p = subparsers.add_parser("collect", help="tail files and/or stdin into the raw topic")
@@ -127,5 +163,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("ingest", help="consume the raw topic into DuckDB (exactly-once)")
     p.add_argument("--until-caught-up", action="store_true", help="exit 0 once the lag is 0")
     p.add_argument("--max-seconds", type=float, default=None)
-    p.add_argument("--t1", default=None, help="skip records at or before this ISO time (default: the backfill's T1 from DuckDB)")
+    p.add_argument("--t1", default=None, help="skip records at or before this ISO time (default: the T1 the backfill published)")
     p.set_defaults(func=cmd_ingest)

@@ -6,6 +6,7 @@ from typing import BinaryIO, Iterable, Iterator
 
 from logpilot_dagster.broker import Broker
 from logpilot_dagster.ingest.registry import SchemaRegistry
+from logpilot_dagster.stream.client_noise import quiet_kafka_logs
 from logpilot_dagster.stream.event_time import event_times_ms
 
 CHUNK_LINES = 10_000
@@ -17,6 +18,7 @@ class LineProducer:
     def __init__(self, broker: Broker, registry: SchemaRegistry, topic: str | None = None) -> None:
         self.topic = topic or broker.settings.topic
         self.registry = registry
+        quiet_kafka_logs()
         broker.ensure_topic(self.topic)
         self.producer = broker.producer()
 

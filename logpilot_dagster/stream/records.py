@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logpilot_dagster.ingest.transform import QUARANTINE_SCHEMA, quarantine_table, source_key
 
 MAX_RECORD_BYTES = 64 * 1024
 #: How much of a bad payload is kept in ``quarantine.raw``.
@@ -137,8 +136,13 @@ def _bad_raw(values: list[bytes | None]) -> list[str]:
     return [(v or b"")[:QUARANTINE_RAW_CHARS].decode("utf-8", "replace") for v in values]
 
 
-def screen(table: pa.Table, topic: str, t1_ms: int | None, now_ms: int) -> Screened:
-    """Split a ``records_table`` into line groups, quarantine rows and skips (at or before T1)."""
+def screen(table: pa.Table, topic: str, t1_us: int | None, now_ms: int) -> Screened:
+    """Split a ``records_table`` into line groups, quarantine rows and skips (at or before T1).
+
+    Record times are whole milliseconds (truncated): a record in T1's own millisecond may still follow T1, so
+    it is kept here and the parsed event time, at full precision, decides."""
+    from logpilot_dagster.ingest.transform import QUARANTINE_SCHEMA, quarantine_table  # the transform process's
+
     next_offsets, last_record = {}, {}
     if table.num_rows:  # records come in offset order per partition
         with_nulls = pc.ScalarAggregateOptions(skip_nulls=False)
@@ -153,8 +157,8 @@ def screen(table: pa.Table, topic: str, t1_ms: int | None, now_ms: int) -> Scree
     quarantine = quarantine_table(sources, bad_rows.column("offset").to_pylist(),
                                   _bad_raw(bad_rows.column("value").to_pylist()), pc.filter(reason, bad).to_pylist())
     good = pc.invert(bad)
-    if t1_ms is not None:
-        after_t1 = pc.greater(table.column("timestamp"), t1_ms)
+    if t1_us is not None:
+        after_t1 = pc.greater_equal(table.column("timestamp"), t1_us // 1000)
         skipped = pc.sum(pc.and_(good, pc.invert(after_t1))).as_py() or 0
         good = pc.and_(good, after_t1)
     else:
@@ -178,6 +182,8 @@ def screen(table: pa.Table, topic: str, t1_ms: int | None, now_ms: int) -> Scree
 
 
 def _lines(topic: str, part: pa.Table) -> pa.Table:
+    from logpilot_dagster.ingest.transform import source_key
+
     partitions = part.column("partition").combine_chunks()
     present = pc.unique(partitions)
     position = pc.index_in(partitions, value_set=present)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Mapping
 
 from logpilot_dagster.broker import BrokerSettings
@@ -13,6 +14,11 @@ DEFAULT_GROUP = "logpilot-ingest"
 #: Records per catch-up transaction: fewer, larger transactions (and WAL checkpoints) cost DuckDB less per
 #: record; 150k measured faster than 50k (benchmarks/bench_live.py) for about 100 MB more peak memory.
 DEFAULT_BATCH_SIZE = 150_000
+
+
+def buffer_dir(paths: LogPilotPaths) -> Path:
+    """Where the embedded broker's durable log lives (SeaweedFS files): ``LOGPILOT_HOME/buffer``."""
+    return paths.home / "buffer"
 
 
 @dataclass(frozen=True)

@@ -7,29 +7,38 @@ written in ONE DuckDB transaction together with the next offsets; the Kafka grou
 informative. A SIGKILL at any point therefore loses nothing and duplicates nothing: a restart re-reads exactly
 the records whose transaction did not commit.
 
-Modes: ``catch-up`` while the lag exceeds one batch, ``real-time`` otherwise. SIGTERM/SIGINT flush the pending
-batch and return. When the broker goes away the worker commits what is in flight, waits, and resumes from
-DuckDB's offsets once it is back. A memory broker that restarted empty is read again from the start: at start-up
-and every report interval the worker checks that a record it stored is still the broker's record at that offset.
+Modes: ``catch-up`` while the lag exceeds one batch, ``real-time`` otherwise. The head of a partition is the
+larger of the broker's end offset and the high watermark of the last fetch: tansu on S3 under-reports end offsets,
+so "caught up" is decided by what fetches return. SIGTERM/SIGINT flush the pending batch and return.
+
+When the broker goes away the worker commits what is in flight, waits, and resumes from DuckDB's offsets once it
+is back, also when the embedded broker comes back on another port (``broker.json`` is read again). A memory
+broker that restarted empty is read again from the start: at start-up and every report interval the worker
+checks that a record it stored is still the broker's record at that offset; the offsets of its old log that were
+never read are counted as lost (``IngestStats.lost_offsets``, logged per partition). Every report interval the
+worker also writes its progress to ``state/live.json`` for readers that must not open DuckDB (the sensor).
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError, RetriableError
 from kafka.structs import OffsetAndMetadata
 
-from logpilot_dagster.broker import Broker, connect_broker
+from logpilot_dagster.broker import Broker, BrokerUnavailable, connect_broker
+from logpilot_dagster.stream import live_state
+from logpilot_dagster.stream.client_noise import quiet_kafka_logs
 from logpilot_dagster.stream.records import PendingRecords, fingerprint
 from logpilot_dagster.stream.settings import LiveSettings
 from logpilot_dagster.stream.sink import stored_offsets
@@ -81,36 +90,48 @@ class IngestStats:
     rate: float = 0.0
     batches: int = 0
     elapsed_s: float = 0.0
+    lost_offsets: int = 0  # offsets of a lost broker log (memory broker restarted) that were never read
 
     def summary(self) -> str:
+        lost = f" lost_offsets={self.lost_offsets}" if self.lost_offsets else ""
         return (f"[{self.mode}] consumed={self.consumed} inserted={self.inserted} "
                 f"skipped_before_t1={self.skipped_before_t1} quarantined={self.quarantined} lag={self.lag} "
-                f"rate={self.rate:.0f}/s batches={self.batches}")
+                f"rate={self.rate:.0f}/s batches={self.batches}{lost}")
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def _epoch_ms(t1: datetime | None) -> int | None:
+def _epoch_us(t1: datetime | None) -> int | None:
+    """T1 in epoch microseconds, DuckDB's TIMESTAMP precision (a float would round the last digits)."""
     if t1 is None:
         return None
     if t1.tzinfo is None:  # DuckDB TIMESTAMPs are naive UTC
         t1 = t1.replace(tzinfo=timezone.utc)
-    return int(t1.timestamp() * 1000)
+    return (t1 - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
 
 
 class IngestionWorker:
-    """Consumes the raw topic into DuckDB. ``broker`` defaults to ``connect_broker(settings.broker, ...)``;
-    ``report`` receives progress lines, ``on_commit`` every committed batch (``Written``)."""
+    """Consumes the raw topic into DuckDB. ``broker`` defaults to ``connect_broker(settings.broker, ...)``, read
+    again when the broker stops answering; ``report`` receives messages, ``progress`` the stats every report
+    interval (default: ``report`` gets their summary line), ``on_commit`` every committed batch (``Written``),
+    and ``should_stop`` is asked every report interval whether to stop as ``request_stop`` does."""
 
     def __init__(self, settings: LiveSettings, t1: datetime | None = None, broker: Broker | None = None,
                  report: Callable[[str], None] | None = None,
-                 on_commit: Callable[[Written], None] | None = None) -> None:
+                 on_commit: Callable[[Written], None] | None = None,
+                 progress: Callable[["IngestStats"], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> None:
         self.settings = settings
-        self.t1_ms = _epoch_ms(t1)
+        self.t1_us = _epoch_us(t1)
+        self._given_broker = broker
         self.broker = broker or connect_broker(settings.broker, settings.paths.state_dir)
         self.report = report or log.info
+        self.progress = progress or (lambda stats: self.report(stats.summary()))
+        self.should_stop = should_stop
         self.on_commit = on_commit
+        self.state_file = live_state.state_file(settings.paths.state_dir)
+        quiet_kafka_logs()
         self.topic = settings.broker.topic
         self.stats = IngestStats()
         self._stop = threading.Event()
@@ -120,6 +141,8 @@ class IngestionWorker:
         self._landmarks: dict[int, tuple[int, str]] = {}
         self._newest: dict[int, tuple[int, str]] = {}
         self._probe: KafkaConsumer | None = None  # reads single records for those checks
+        # Per partition, the highest head seen in the broker's current log: what a lost log held.
+        self._heads: dict[int, int] = {int(p): h for p, h in live_state.read(self.state_file).get("heads", {}).items()}
 
     def request_stop(self) -> None:
         """Finish the current poll, write what is pending and return from ``run`` (what SIGTERM does)."""
@@ -165,15 +188,45 @@ class IngestionWorker:
                 continue
             self.report(f"partition {tp.partition}: {problem} (broker restarted without its data?); "
                         "reading it from the start")
+            self._count_lost(tp.partition, next_offset)
             consumer.seek_to_beginning(tp)
+
+    def _count_lost(self, partition: int, next_offset: int) -> None:
+        """The old log of ``partition`` is gone: the offsets between our stored position and its last known head
+        were never read, and never will be."""
+        lost = max(0, self._heads.pop(partition, next_offset) - next_offset)
+        if lost:
+            self.stats.lost_offsets += lost
+            log.warning("partition %s: %d offsets (%d..%d) of the broker's previous log could not be read",
+                        partition, lost, next_offset, next_offset + lost - 1)
+            self.report(f"partition {partition}: {lost} offsets ({next_offset}..{next_offset + lost - 1}) of the "
+                        "broker's previous log could not be read: they were lost with it")
+
+    def _probe_consumer(self) -> KafkaConsumer:
+        if self._probe is None:
+            self._probe = self.broker.consumer(max_partition_fetch_bytes=PROBE_FETCH_BYTES,
+                                               fetch_max_bytes=PROBE_FETCH_BYTES, fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
+        return self._probe
+
+    def _fetched_heads(self, tps: list[TopicPartition], ends: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+        """Each partition's head as a fetch from its reported end offset sees it: a fetch response carries the
+        real high watermark, where tansu on S3 under-reports end offsets."""
+        probe = self._probe_consumer()
+        probe.unsubscribe()  # fresh partition states: no high watermark from an earlier fetch
+        probe.assign(tps)
+        for tp in tps:
+            probe.seek(tp, ends[tp])
+        seen: dict[TopicPartition, int] = {}
+        deadline = time.monotonic() + 2
+        while len(seen) < len(tps) and time.monotonic() < deadline:
+            probe.poll(timeout_ms=200, max_records=1)
+            seen = {tp: head for tp in tps if (head := probe.highwater(tp)) is not None}
+        return {tp: max(ends[tp], seen.get(tp, 0)) for tp in tps}
 
     def _record_before(self, tp: TopicPartition, next_offset: int) -> str | None:
         """The ``fingerprint`` of the record at ``next_offset - 1``, None when the log has no such record (some
         brokers under-report the end offset, so this asks for the record itself)."""
-        if self._probe is None:
-            self._probe = self.broker.consumer(max_partition_fetch_bytes=PROBE_FETCH_BYTES,
-                                               fetch_max_bytes=PROBE_FETCH_BYTES)
-        self._probe.assign([tp])
+        self._probe_consumer().assign([tp])
         self._probe.seek(tp, next_offset - 1)
         deadline = time.monotonic() + 2
         while time.monotonic() < deadline:
@@ -192,7 +245,8 @@ class IngestionWorker:
         reset = []
         for tp in tps:
             landmark = self._landmarks.get(tp.partition)
-            if consumer.position(tp) > ends[tp] and self._record_before(tp, consumer.position(tp)) is None:
+            head = max(ends[tp], consumer.highwater(tp) or 0)
+            if consumer.position(tp) > head and self._record_before(tp, consumer.position(tp)) is None:
                 reset.append(tp)
             elif landmark is not None and self._record_before(tp, landmark[0] + 1) not in (None, landmark[1]):
                 reset.append(tp)
@@ -207,7 +261,11 @@ class IngestionWorker:
         read again is skipped by the primary key)."""
         self.report(f"{problem}: committing the batches in flight, then resuming from the stored offsets")
         self._collect(writer.finish(), consumer)
+        self._end_offsets = {}  # the broker's log may be another one now
         deadline = None if give_up_s is None else time.monotonic() + give_up_s
+        stored = {p: offset for p, (offset, _) in stored_offsets(self.settings.paths.db_path, self.topic).items()}
+        for tp in reset:
+            self._count_lost(tp.partition, stored.get(tp.partition, 0))
         while not self._stop.is_set():
             try:
                 self._resume(consumer, tps)
@@ -223,19 +281,22 @@ class IngestionWorker:
 
     # -- lag ---------------------------------------------------------------------------------------------------
     def _lag(self, consumer: KafkaConsumer, tps: list[TopicPartition], exact: bool = False) -> int:
-        """Records behind the head: from fetch responses' high watermarks, or an offsets request if ``exact``
-        (-1 when the broker does not answer in time)."""
+        """Records behind the head: from fetch responses' high watermarks, with an offsets request if ``exact``
+        and a fetch from there if ``exact`` (-1 when the broker does not answer in time): tansu under-reports end
+        offsets, so an end offset never lowers the head a fetch reported."""
         if exact or len(self._end_offsets) < len(tps):
             try:
                 self._end_offsets = consumer.end_offsets(tps, timeout_ms=BROKER_TIMEOUT_MS)
+                if exact:
+                    self._end_offsets = self._fetched_heads(tps, self._end_offsets)
             except KafkaError as exc:
                 self.report(f"no end offsets from the broker: {exc}")
                 return -1
         lag = 0
         for tp in tps:
-            head = self._end_offsets[tp] if exact else consumer.highwater(tp)
-            if head is None:
-                head = self._end_offsets[tp]
+            fetched = consumer.highwater(tp)
+            head = max(self._end_offsets[tp], fetched or 0) if exact or fetched is None else fetched
+            self._heads[tp.partition] = max(self._heads.get(tp.partition, 0), head)
             lag += max(0, head - consumer.position(tp))
         return lag
 
@@ -244,11 +305,59 @@ class IngestionWorker:
         with frozen_heap():
             return self._run(until_caught_up, max_seconds)
 
+    def _consumer(self) -> KafkaConsumer:
+        settings = self.settings
+        return self.broker.consumer(group_id=settings.group_id, max_poll_records=settings.batch_size,
+                                    fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024,
+                                    fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
+
+    def _moved(self) -> Broker | None:
+        """The embedded broker, when it now answers on another address than the one we consume from (it was
+        restarted on another port): the broker we were given, or the one ``broker.json`` announces."""
+        if self._given_broker is not None:
+            broker = self._given_broker
+        elif self.settings.broker.bootstrap_servers:
+            return None  # a configured cluster does not move
+        else:
+            try:
+                broker = connect_broker(self.settings.broker, self.settings.paths.state_dir)
+            except BrokerUnavailable:
+                return None
+        return broker if broker.bootstrap_servers != self._bootstrap else None
+
+    def _reconnect(self, consumer: KafkaConsumer, writer: BatchWriter, broker: Broker,
+                   give_up_s: float | None) -> tuple[KafkaConsumer, list[TopicPartition]]:
+        """Commit what is in flight, then consume from ``broker`` at the stored offsets."""
+        self.report(f"the broker moved from {self._bootstrap} to {broker.bootstrap_servers}: reconnecting")
+        self._collect(writer.finish(), None)
+        consumer.close()
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None
+        self.broker, self._bootstrap = broker, broker.bootstrap_servers
+        consumer = self._consumer()
+        tps = self._assign(consumer)
+        self._recover(consumer, tps, writer, "connected", give_up_s)
+        return consumer, tps
+
+    def _check_predecessor(self) -> None:
+        """One line when the previous worker on this home ended without a clean stop (SIGKILL, power loss)."""
+        state = live_state.read(self.state_file)
+        pid = state.get("pid")
+        if state.get("running") and pid and pid != os.getpid() and not _alive(pid):
+            self.report(f"the previous worker (pid {pid}) did not stop cleanly; its uncommitted records are read "
+                        "again from the stored offsets (a 'leaked semaphore' note from Python at that time was "
+                        "its stage queues being cleaned up)")
+
+    def _save_state(self, running: bool) -> None:
+        live_state.write(self.state_file, topic=self.topic, bootstrap_servers=self._bootstrap, running=running,
+                         heads=self._heads, **self.stats.as_dict())
+
     def _run(self, until_caught_up: bool, max_seconds: float | None) -> IngestStats:
         settings = self.settings
-        consumer = self.broker.consumer(group_id=settings.group_id, max_poll_records=settings.batch_size,
-                                        fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024,
-                                        fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
+        self._bootstrap = self.broker.bootstrap_servers
+        self._check_predecessor()
+        consumer = self._consumer()
         writer = None
         previous = self._install_signal_handlers()
         start = last_report = time.monotonic()
@@ -256,11 +365,11 @@ class IngestionWorker:
         pending = PendingRecords()
         pending_since = 0.0
         try:
-            writer = BatchWriter(settings.paths, self.topic, self.t1_ms)
+            writer = BatchWriter(settings.paths, self.topic, self.t1_us)
             tps = self._assign(consumer)
             self._resume(consumer, tps)
             self.report(f"ingesting {self.topic} ({len(tps)} partitions) from {self.broker.bootstrap_servers}, "
-                        f"T1={self.t1_ms}")
+                        f"T1={self.t1_us and datetime(1970, 1, 1) + timedelta(microseconds=self.t1_us)}")
             lag = self._lag(consumer, tps)
             while not self._stop.is_set():
                 now = time.monotonic()
@@ -272,7 +381,10 @@ class IngestionWorker:
                     polled = consumer.poll(timeout_ms=int(wait * 1000), max_records=max(1, target - len(pending)))
                 except RetriableError as exc:
                     pending.clear()  # not committed: the resume reads these records again
-                    self._recover(consumer, tps, writer, f"broker unreachable ({exc})", give_up_s)
+                    if (moved := self._moved()) is not None:
+                        consumer, tps = self._reconnect(consumer, writer, moved, give_up_s)
+                    else:
+                        self._recover(consumer, tps, writer, f"broker unreachable ({exc})", give_up_s)
                     continue
                 got = 0
                 for records in polled.values():
@@ -295,8 +407,14 @@ class IngestionWorker:
                 if time.monotonic() - last_report >= REPORT_EVERY_S:
                     last_report = time.monotonic()
                     self._update(start, lag)
-                    self.report(self.stats.summary())
-                    if reset := self._reset_partitions(consumer, tps):
+                    self.progress(self.stats)
+                    self._save_state(running=True)
+                    if self.should_stop is not None and self.should_stop():
+                        self.request_stop()
+                    if (moved := self._moved()) is not None:
+                        pending.clear()
+                        consumer, tps = self._reconnect(consumer, writer, moved, give_up_s)
+                    elif reset := self._reset_partitions(consumer, tps):
                         pending.clear()
                         self._recover(consumer, tps, writer, "the broker lost its log (partitions "
                                       f"{sorted(tp.partition for tp in reset)})", give_up_s, reset)
@@ -304,6 +422,7 @@ class IngestionWorker:
                 writer.submit(pending.take(), int(time.time() * 1000))
             self._collect(writer.finish(), consumer)
             self._update(start, self._lag(consumer, tps, exact=True))
+            self._save_state(running=False)
             self.report(("stopped: " if self._stop.is_set() else "done: ") + self.stats.summary())
             return self.stats
         finally:
@@ -329,8 +448,9 @@ class IngestionWorker:
         self.stats.rate = self.stats.consumed / self.stats.elapsed_s if self.stats.elapsed_s else 0.0
         self.stats.lag = lag
 
-    def _collect(self, written: list[Written], consumer: KafkaConsumer) -> None:
-        """Count committed batches and mirror their offsets to the consumer group (informative only)."""
+    def _collect(self, written: list[Written], consumer: KafkaConsumer | None) -> None:
+        """Count committed batches and mirror their offsets to the consumer group (informative only; not with
+        ``consumer=None``)."""
         if not written:
             return
         offsets: dict[int, int] = {}
@@ -347,6 +467,8 @@ class IngestionWorker:
             for partition, fp in w.last_record.items():
                 self._newest[partition] = (w.next_offsets[partition] - 1, fp)
                 self._landmarks.setdefault(partition, self._newest[partition])
+        if consumer is None:
+            return
         try:
             consumer.commit({TopicPartition(self.topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()},
                             timeout_ms=BROKER_TIMEOUT_MS)
@@ -367,9 +489,21 @@ class IngestionWorker:
             signal.signal(sig, handler)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+
+
 def run_ingestion(settings: LiveSettings, until_caught_up: bool = False, max_seconds: float | None = None,
                   t1: datetime | None = None, broker: Broker | None = None,
-                  report: Callable[[str], None] | None = None) -> IngestStats:
-    """Run the worker once (the Dagster job ``live_ingestion`` calls this; pass ``context.log.info`` as report)."""
-    return IngestionWorker(settings, t1, broker, report).run(until_caught_up=until_caught_up,
-                                                              max_seconds=max_seconds)
+                  report: Callable[[str], None] | None = None,
+                  progress: Callable[[IngestStats], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> IngestStats:
+    """Run the worker once (the Dagster job ``live_ingestion`` calls this with ``context.log.info`` as report)."""
+    return IngestionWorker(settings, t1, broker, report, progress=progress, should_stop=should_stop).run(
+        until_caught_up=until_caught_up, max_seconds=max_seconds)

@@ -26,15 +26,16 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from logpilot_dagster.discovery.samples import publish_queue_counts
 from logpilot_dagster.settings import LogPilotPaths
-from logpilot_dagster.stream.batches import BatchBuilder
-from logpilot_dagster.stream.records import screen
-from logpilot_dagster.stream.sink import write_batch
-from logpilot_dagster.storage.warehouse import HeldConnection
+
+if TYPE_CHECKING:  # the stages import their modules in their own processes: the consumer skips them
+    from logpilot_dagster.stream.batches import BatchBuilder
+    from logpilot_dagster.storage.warehouse import HeldConnection
 
 QUEUED = 3
 _PR_SET_PDEATHSIG = 1
@@ -71,8 +72,12 @@ def _start_child(parent_pid: int, handoff, paths: LogPilotPaths | None, db_path:
         os._exit(1)
     _handoff = handoff
     if paths is not None:
+        from logpilot_dagster.stream.batches import BatchBuilder
+
         _builder = BatchBuilder(paths)
     if db_path is not None:
+        from logpilot_dagster.storage.warehouse import HeldConnection
+
         _held = HeldConnection(db_path)
 
 
@@ -84,13 +89,15 @@ def _stage(handoff, paths: LogPilotPaths | None, db_path: Path | None) -> tuple[
     return pool, pool.submit(os.getpid)
 
 
-def _transform(records: pa.Table, topic: str, t1_ms: int | None, now_ms: int) -> int:
+def _transform(records: pa.Table, topic: str, t1_us: int | None, now_ms: int) -> int:
     """In the transform process: screen and transform one batch, hand it to the write process; returns the
     number of lines skipped (<= T1). A failure hands over ``None`` so the write process does not wait."""
+    from logpilot_dagster.stream.records import screen
+
     try:
         _builder.refresh()
-        screened = screen(records, topic, t1_ms, now_ms)
-        batch, late = _builder.build(topic, screened, t1_ms, now_ms)
+        screened = screen(records, topic, t1_us, now_ms)
+        batch, late = _builder.build(topic, screened, t1_us, now_ms)
     except BaseException:
         _handoff.put(None)
         raise
@@ -101,6 +108,8 @@ def _transform(records: pa.Table, topic: str, t1_ms: int | None, now_ms: int) ->
 def _commit() -> tuple[int, int, dict[int, int], dict[int, str], float]:
     """In the write process: one transaction for the next transformed batch; returns rows inserted, rows
     quarantined, the next offsets, the fingerprints of the records before them and when it committed."""
+    from logpilot_dagster.stream.sink import write_batch
+
     batch = _handoff.get()
     if batch is None:
         raise RuntimeError("the transform stage failed on this batch")
@@ -119,9 +128,9 @@ def _release() -> None:
 class BatchWriter:
     """Submit consumed records; collect ``Written`` outcomes in order."""
 
-    def __init__(self, paths: LogPilotPaths, topic: str, t1_ms: int | None) -> None:
+    def __init__(self, paths: LogPilotPaths, topic: str, t1_us: int | None) -> None:
         self.topic = topic
-        self.t1_ms = t1_ms
+        self.t1_us = t1_us
         handoff = _SPAWN.Queue()
         self._transformer, self._transformer_pid = _stage(handoff, paths, None)
         self._writer, self._writer_pid = _stage(handoff, None, paths.db_path)
@@ -139,7 +148,7 @@ class BatchWriter:
 
     def submit(self, records: pa.Table, now_ms: int) -> None:
         """Queue a batch of ``records_table`` rows (blocks while ``QUEUED`` batches are in flight)."""
-        transformed = self._transformer.submit(_transform, records, self.topic, self.t1_ms, now_ms)
+        transformed = self._transformer.submit(_transform, records, self.topic, self.t1_us, now_ms)
         committed = self._writer.submit(_commit)
         self._in_flight += 1
         while True:
