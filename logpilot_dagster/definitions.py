@@ -2,17 +2,18 @@
 
 import dagster as dg
 
-from logpilot_dagster.defs import backfill_assets, live, vector_assets
+from logpilot_dagster.defs import analytics, backfill_assets, live, vector_assets
 from logpilot_dagster.defs.resources import default_resources
 
 defs = dg.Definitions(
     assets=[
         backfill_assets.landing_files, backfill_assets.staged_year, backfill_assets.logs_table,
         backfill_assets.system_catalog, backfill_assets.t1_watermark, vector_assets.template_vectors,
-        vector_assets.runbook_index,
+        vector_assets.runbook_index, analytics.template_series,
     ],
     asset_checks=[backfill_assets.line_accounting, backfill_assets.t1_is_sane],
-    jobs=[live.live_ingestion],
+    jobs=[live.live_ingestion, analytics.template_analytics],
+    schedules=[analytics.hourly_template_analytics],
     sensors=[
         live.t1_gate,
         dg.AutomationConditionSensorDefinition("logpilot_automation", target=dg.AssetSelection.all(),
