@@ -2,12 +2,16 @@
 
 The latest window (``window_hours``, ending at the last complete hour) is compared with the same clock hours
 on earlier days of the same kind (weekday or weekend) over ``baseline_weeks``: hour-of-day and weekly
-seasonality without a model to fit. The score is a robust z-score, ``(x - median) / (1.4826 * MAD)``: log
-counts are heavy-tailed and the history holds past incidents, which inflate a mean and standard deviation but
-barely move a median. The scale never drops below ``sqrt(median)`` (Poisson noise), so a perfectly flat
-series does not turn one extra line into an infinite score.
+seasonality without a model to fit. The score is a robust z-score on Anscombe-transformed counts,
+``(a(x) - median(a(b))) / max(1.4826 * MAD(a(b)), 1)`` with ``a(n) = 2 * sqrt(n + 3/8)`` over the baseline
+counts ``b``: the transform gives Poisson counts unit variance at any rate (so 26 lines where 11 are usual
+is noise, 300 where 20 are usual is not), the median and MAD ignore the past incidents that inflate a mean and
+standard deviation, and the floor of 1 keeps a perfectly flat series from turning one extra line into an
+infinite score.
 
-- ``spike``: z >= ``z_threshold`` and at least ``min_count`` lines in the window.
+- ``spike``: z >= ``z_threshold``, at least ``spike_ratio`` times the median and at least ``min_count`` lines:
+  the ratio keeps a busy template's small shifts (1,200 lines where 1,000 are usual: significant, not an
+  incident) from paging anyone.
 - ``drop``: zero lines in the window of a template present in at least ``steady_presence`` of the baseline
   windows with a median of at least ``min_count``.
 - ``error_share``: a service's share of error lines rose by ``error_share_jump`` or more over its median.
@@ -29,7 +33,8 @@ class AnomalySettings:
     window_hours: int = 1
     baseline_weeks: int = 8
     z_threshold: float = 4.0
-    min_count: int = 5
+    spike_ratio: float = 2.0
+    min_count: int = 10
     steady_presence: float = 0.9
     error_share_jump: float = 0.2
     min_baseline_windows: int = 4
@@ -46,9 +51,13 @@ def latest_window_end(con: duckdb.DuckDBPyConnection) -> datetime | None:
     return con.execute("SELECT max(hour) FROM template_hourly").fetchone()[0]
 
 
+def anscombe(n: float) -> float:
+    return 2.0 * math.sqrt(n + 0.375)
+
+
 def robust_z(x: float, median: float, mad: float) -> float:
-    scale = max(1.4826 * mad, math.sqrt(max(median, 1.0)))
-    return (x - median) / scale
+    """Score of count ``x`` against the median and MAD of the Anscombe-transformed baseline counts."""
+    return (anscombe(x) - median) / max(1.4826 * mad, 1.0)
 
 
 _BASELINE = """
@@ -61,6 +70,7 @@ cand AS (SELECT {keys} FROM win UNION SELECT {keys} FROM past),
 filled AS (SELECT {ckeys}, s.k, coalesce(p.n, 0) AS n, coalesce(p.e, 0) AS e
            FROM cand c CROSS JOIN shifts s LEFT JOIN past p ON {join} AND p.k = s.k)
 SELECT {fkeys}, coalesce(w.n, 0) AS x, coalesce(w.e, 0) AS xe, median(f.n) AS med, mad(f.n) AS mad,
+       median(2 * sqrt(f.n + 0.375)) AS tmed, mad(2 * sqrt(f.n + 0.375)) AS tmad,
        avg((f.n > 0)::INTEGER) AS presence,
        median(f.e / f.n) FILTER (WHERE f.n > 0) AS share_med, count(*) FILTER (WHERE f.n > 0) AS windows
 FROM filled f LEFT JOIN win w ON {wjoin}
@@ -93,9 +103,9 @@ def detect_anomalies(con: duckdb.DuckDBPyConnection, settings: AnomalySettings =
     for row in _baseline(con, ["template_id", "service"], params):
         if row["windows"] < settings.min_baseline_windows:
             continue
-        z = robust_z(row["x"], row["med"], row["mad"])
+        z = robust_z(row["x"], row["tmed"], row["tmad"])
         steady = row["presence"] >= settings.steady_presence and row["med"] >= settings.min_count
-        if row["x"] >= settings.min_count and z >= settings.z_threshold:
+        if row["x"] >= max(settings.min_count, settings.spike_ratio * row["med"]) and z >= settings.z_threshold:
             kind, level = "spike", "ERROR" if row["xe"] else "WARN"
         elif row["x"] == 0 and steady:
             kind, level = "drop", "WARN"

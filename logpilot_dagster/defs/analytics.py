@@ -23,7 +23,8 @@ class AnalyticsConfig(dg.Config):
     window_hours: int = 1
     baseline_weeks: int = 8
     z_threshold: float = 4.0
-    min_count: int = 5
+    spike_ratio: float = 2.0
+    min_count: int = 10
     steady_presence: float = 0.9
     error_share_jump: float = 0.2
     runbooks: bool = True
