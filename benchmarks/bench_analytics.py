@@ -126,7 +126,7 @@ def new_template_check(con, hours, services, rng):
     con.executemany("INSERT OR IGNORE INTO template_hourly VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     found = {(e["service"], e["template_id"]) for e in detect_new_templates(con, t1)}
     hit = len(found & fresh)
-    return hit / len(found) if found else float("nan"), hit / len(fresh)
+    return hit / len(found) if found else float("nan"), hit / len(fresh), len(fresh), len(found)
 
 
 def refresh_cost(con) -> float:
@@ -155,7 +155,7 @@ def main() -> None:
         load(con, hours, counts, services)
         alerts, per_window = evaluate(con, hours, truth, eval_from)
         report, false_rate = score(alerts, truth, services, args.eval_days, eval_from)
-        new_p, new_r = new_template_check(con, hours, services, rng)
+        new_p, new_r, new_n, new_got = new_template_check(con, hours, services, rng)
         cost = refresh_cost(con)
         con.close()
     print(f"history: {args.days} days x {args.services} services x {args.templates} templates (hourly), "
@@ -163,7 +163,7 @@ def main() -> None:
     print("| kind | precision | recall | incident windows | alerts |\n|---|---|---|---|---|")
     for kind, (p, r, n, got) in report.items():
         print(f"| {kind} | {p:.2f} | {r:.2f} | {n} | {got} |")
-    print(f"| new_template | {new_p:.2f} | {new_r:.2f} | {len(services) * 2} | {len(services) * 2} |")
+    print(f"| new_template | {new_p:.2f} | {new_r:.2f} | {new_n} | {new_got} |")
     print(f"false alerts per service-day on incident-free days: {false_rate:.3f}")
     print(f"detectors per hourly window: {per_window * 1000:.0f} ms; one refresh (series update + detectors) "
           f"on this history: {cost:.2f} s")
