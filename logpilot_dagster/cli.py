@@ -56,6 +56,7 @@ def run_backfill(paths: LogPilotPaths, years: list[int], progress: bool = True) 
     import dagster as dg
 
     from logpilot_dagster.ingest.backfill import list_landing_files
+    from logpilot_dagster.defs import analytics as an
     from logpilot_dagster.defs import backfill_assets as ba
     from logpilot_dagster.defs import vector_assets as va
     from logpilot_dagster.defs.resources import default_resources
@@ -89,7 +90,8 @@ def run_backfill(paths: LogPilotPaths, years: list[int], progress: bool = True) 
         summary.append(row)
         print(f"  {year}: {row['lines_read']:>10,} lines read  {row['rows']:>10,} rows  "
               f"{row['quarantined']:>5} quarantined  ({row['lines_per_s']:,} lines/s staging)")
-    dg.materialize([ba.system_catalog, ba.t1_watermark, ba.t1_is_sane, va.template_vectors, va.runbook_index],
+    dg.materialize([ba.system_catalog, ba.t1_watermark, ba.t1_is_sane, va.template_vectors, va.runbook_index,
+                    an.template_series],
                    resources=resources,
                    instance=instance, tags={"logpilot/cli": "backfill"}, run_config=quiet_logs)
     return summary
@@ -136,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_dev)
 
     from logpilot_dagster.agent.cli import register as register_agent
+    from logpilot_dagster.analytics.cli import register as register_analytics
     from logpilot_dagster.demo import register as register_demo
     from logpilot_dagster.lifecycle_cli import register as register_lifecycle
     from logpilot_dagster.lifecycle.purge_cli import register as register_purge
@@ -148,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_lifecycle(sub)
     register_purge(sub)
     register_discovery(sub)
+    register_analytics(sub)
     return parser
 
 

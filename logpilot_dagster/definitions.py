@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from logpilot_dagster.defs import backfill_assets, discovery, lifecycle, live, purge, vector_assets
+from logpilot_dagster.defs import analytics, backfill_assets, discovery, lifecycle, live, purge, vector_assets
 from logpilot_dagster.defs.resources import default_resources
 
 defs = dg.Definitions(
@@ -10,11 +10,12 @@ defs = dg.Definitions(
         backfill_assets.landing_files, backfill_assets.staged_year, backfill_assets.logs_table,
         backfill_assets.system_catalog, backfill_assets.t1_watermark, vector_assets.template_vectors,
         vector_assets.runbook_index, lifecycle.tier_catalog, live.raw_topic,
+        analytics.template_series,
     ],
     asset_checks=[backfill_assets.line_accounting, backfill_assets.t1_is_sane],
     jobs=[live.live_ingestion, lifecycle.tiering, lifecycle.restore, purge.purge, discovery.reparse_discovered,
-          discovery.discover_live_source],
-    schedules=[lifecycle.daily_tiering],
+          discovery.discover_live_source, analytics.template_analytics],
+    schedules=[lifecycle.daily_tiering, analytics.hourly_template_analytics],
     sensors=[
         live.t1_gate, discovery.discovered_rules, discovery.unknown_live_sources,
         dg.AutomationConditionSensorDefinition("logpilot_automation", target=dg.AssetSelection.all(),

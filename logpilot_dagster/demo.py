@@ -46,6 +46,9 @@ def live_phase(paths: LogPilotPaths, t1: datetime, per_service: int = 1_000) -> 
                 old = [render_line(service, t1 - timedelta(minutes=i), r)[1] for i in range(20)]
                 new = [render_line(service, t1 + timedelta(seconds=3 * i), r)[1] for i in range(1, per_service + 1)]
                 producer.send(service, [line.encode() for line in old + new])
+            novel = LAYOUTS["payments-api"].render(t1 + timedelta(minutes=7), "ERROR", "ledger",
+                                                   "Ledger reconciliation drift detected for batch 8812", r)
+            producer.send("payments-api", [novel.encode()])
         print(f"   produced {len(LAYOUTS) * (per_service + 20):,} lines to {broker.bootstrap_servers} "
               f"({len(LAYOUTS) * 20} at or before T1), buffered durably under {buffer_dir(paths)}")
         resources = {**default_resources(), "live": LiveIngestion(bootstrap_servers=broker.bootstrap_servers)}
@@ -57,6 +60,23 @@ def live_phase(paths: LogPilotPaths, t1: datetime, per_service: int = 1_000) -> 
     print(f"   live_ingestion: consumed {stats['consumed']:,}, inserted {stats['inserted']:,}, skipped at/before T1 "
           f"{stats['skipped_before_t1']:,}, quarantined {stats['quarantined']:,}, lag {stats['lag']}, "
           f"mode {stats['mode']}")
+
+
+def analytics_phase() -> None:
+    """Count the live rows into the template series and run the detectors (the UI shows the checks)."""
+    import dagster as dg
+
+    from logpilot_dagster.defs.analytics import template_series
+    from logpilot_dagster.defs.resources import default_resources
+
+    result = dg.materialize([template_series], resources=default_resources(), instance=dg.DagsterInstance.get(),
+                            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+    for check in result.get_asset_check_evaluations():
+        events = check.metadata["events"].value
+        print(f"   {check.check_name}: {'passed' if check.passed else 'WARN'}; {len(events)} event(s)")
+        for event in events[:3]:
+            print(f"     {event['kind']} {event['service']} {event['template_id']} [{event['severity']}] "
+                  f"{event['detail']}" + (f" runbook {event['runbook']}" if event.get("runbook") else ""))
 
 
 def ask_questions(paths: LogPilotPaths) -> None:
@@ -91,6 +111,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"templates={counts['templates']:,} quarantine={counts['quarantine']:,}; T1 = {t1}")
     print("== 3/4 live: embedded Kafka-compatible broker (tansu) -> live_ingestion job, catch-up from T1")
     live_phase(paths, t1)
+    print("   template analytics: new templates and anomalies since T1")
+    analytics_phase()
     print("== 4/4 the query agent (offline planner; set LOGPILOT_LLM_BASE_URL/MODEL to draft with an LLM)")
     ask_questions(paths)
     print(f"\n== done in {time.perf_counter() - start:.0f}s")

@@ -1,0 +1,1 @@
+"""Template analytics: hourly series, new-template alerts, frequency anomalies, what changed, cost."""
