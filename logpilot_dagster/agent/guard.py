@@ -31,6 +31,17 @@ from logpilot_dagster.storage.warehouse import SCHEMA, connect
 
 #: Columns the agent never sees: raw bad lines (masked or not) stay out of answers.
 HIDDEN_COLUMNS = frozenset({("quarantine", "raw")})
+#: Columns the sandbox's views derive from hidden ones: ``quarantine.data_ts``, when a quarantined line's data is
+#: from: a timestamp in the raw line (the layouts header formats use), else January 1 of the year in its landing
+#: path (files are filed by year). Only the time leaves the raw line.
+DERIVED_COLUMNS = {"quarantine": (("data_ts", "TIMESTAMP", (
+    "coalesce("
+    "try_strptime(regexp_extract(raw, '\\d{4}[-/]\\d{2}[-/]\\d{2}[ T]\\d{2}:\\d{2}:\\d{2}'), "
+    "['%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y-%m-%dT%H:%M:%S']), "
+    "try_strptime(regexp_extract(raw, '^\\d{8}-\\d{2}:\\d{2}:\\d{2}'), '%Y%m%d-%H:%M:%S'), "
+    "try_strptime(regexp_extract(raw, '[A-Z][a-z]{2} [A-Z][a-z]{2} \\d{2} \\d{2}:\\d{2}:\\d{2} \\d{4}'), "
+    "'%a %b %d %H:%M:%S %Y'), "
+    "make_timestamp(try_cast(regexp_extract(source, '(?:^|/)((?:19|20)\\d\\d)/', 1) AS BIGINT), 1, 1, 0, 0, 0))")),)}
 DEFAULT_MAX_ROWS = 200
 DEFAULT_TIMEOUT_S = 5.0
 MAX_SQL_CHARS = 20_000
@@ -98,7 +109,7 @@ def _allowed_columns() -> dict[str, tuple[tuple[str, str], ...]]:
                     (c.name, c.args["kind"].sql("duckdb").replace("TEXT", "VARCHAR"))
                     for c in statement.this.expressions
                     if isinstance(c, exp.ColumnDef) and (table, c.name) not in HIDDEN_COLUMNS
-                )
+                ) + tuple((name, kind) for name, kind, _ in DERIVED_COLUMNS.get(table, ()))
     return columns
 
 
@@ -199,7 +210,8 @@ def _lock_down(con: duckdb.DuckDBPyConnection, restrict: dict[str, str] | None) 
     that a draft follows the question's slots), with no file or network access and no further settings."""
     catalog = con.execute("SELECT current_database()").fetchone()[0].replace('"', '""')
     for table, columns in ALLOWED_COLUMNS.items():
-        names = ", ".join(f'"{name}"' for name, _ in columns)
+        derived = {name: expr for name, _, expr in DERIVED_COLUMNS.get(table, ())}
+        names = ", ".join(f'{derived[name]} AS "{name}"' if name in derived else f'"{name}"' for name, _ in columns)
         where = f" WHERE {restrict[table]}" if restrict and table in restrict else ""
         con.execute(f'CREATE TEMP VIEW "{table}" AS SELECT {names} FROM "{catalog}".main."{table}"{where}')
     con.execute("SET search_path = 'temp.main'")

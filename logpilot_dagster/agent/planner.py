@@ -80,17 +80,9 @@ _REASONS = [
     ("no_format_match", r"\bno\s+format|\bheaders?\b|\bformat\b"),
     ("no_source_declared", r"\bundeclared|\bno\s+source"),
 ]
-#: When a quarantined line's data is from: a timestamp in the raw line (the layouts header formats use), else
-#: January 1 of the year in its landing path (files are filed by year); ``seen_at`` is only when it was rejected.
-QUARANTINE_TIME = (
-    "coalesce("
-    "try_strptime(regexp_extract(q.raw, '\\d{4}[-/]\\d{2}[-/]\\d{2}[ T]\\d{2}:\\d{2}:\\d{2}'), "
-    "['%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y-%m-%dT%H:%M:%S']), "
-    "try_strptime(regexp_extract(q.raw, '^\\d{8}-\\d{2}:\\d{2}:\\d{2}'), '%Y%m%d-%H:%M:%S'), "
-    "try_strptime(regexp_extract(q.raw, '[A-Z][a-z]{2} [A-Z][a-z]{2} \\d{2} \\d{2}:\\d{2}:\\d{2} \\d{4}'), "
-    "'%a %b %d %H:%M:%S %Y'), "
-    "make_timestamp(try_cast(regexp_extract(q.source, '(?:^|/)((?:19|20)\\d\\d)/', 1) AS BIGINT), 1, 1, 0, 0, 0))"
-)
+#: When a quarantined line's data is from (the sandbox view derives it from the raw line, which stays hidden;
+#: ``seen_at`` is only when the line was rejected).
+QUARANTINE_TIME = "q.data_ts"
 
 
 @dataclass(frozen=True)
