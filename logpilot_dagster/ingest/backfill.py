@@ -125,7 +125,7 @@ def ensure_layouts(store: ObjectStore, registry: SchemaRegistry, files: list[Lan
             continue
         mine = [f for f in files if f.source_name == spec.name and f.problem is None]
         for sample in mine[:tries]:
-            spec.ts_layout = fmt.detect_layout(pa.array(head_lines(store, sample.key)), sample.year)
+            spec.ts_layout = fmt.detect_layout(pa.array(head_lines(store, sample.key), pa.string()), sample.year)
             if spec.ts_layout is not None:
                 break
         if spec.ts_layout is None:
@@ -229,8 +229,8 @@ def _stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegist
                     if progress:
                         progress(batch.records)
         if undated:  # every year's load replaces these rows; they are no year's lines
-            result.undated = [f.key for f in undated]
-            writer.write(_quarantine_rows([_refused(f).quarantined[0] for f in undated]), tmp_q / "undated.parquet")
+            result.undated = [masker.mask(f.key) for f in undated]
+            writer.write(_quarantine_rows([_refused(f).quarantined[0] for f in undated], masker), tmp_q / "undated.parquet")
             result.stats["undated_files"] = len(undated)
     finally:
         writer.close()

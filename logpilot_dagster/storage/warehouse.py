@@ -132,7 +132,8 @@ def _is_lock_error(exc: Exception) -> bool:
     read-write): both pass once the holder closes."""
     text = str(exc)
     return ("Could not set lock" in text or "Conflicting lock" in text
-            or "with a different configuration than existing connections" in text)
+            or "with a different configuration than existing connections" in text
+            or "Unique file handle conflict" in text)
 
 
 def waiting_marker(db_path: str | Path) -> Path:
