@@ -59,7 +59,8 @@ def _probe(code: str, limit_mib: int = 1024) -> dict:
     def cap():
         resource.setrlimit(resource.RLIMIT_AS, (limit_mib << 20, limit_mib << 20))
 
-    tail = "\nimport resource as _r; out['rss_mib'] = _r.getrusage(_r.RUSAGE_SELF).ru_maxrss // 1024; print(json.dumps(out))"
+    tail = ("\nimport resource as _r; out['rss_mib'] = _r.getrusage(_r.RUSAGE_SELF).ru_maxrss // 1024"
+            "\nprint(json.dumps(out))")
     proc = subprocess.run([sys.executable, "-c", "import json\n" + code + tail], capture_output=True, text=True,
                           preexec_fn=cap, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -65,10 +65,10 @@ def head_lines(store: ObjectStore, key: str, n: int = HEAD_LINES) -> list[str]:
     """The first ``n`` decodable lines of a landing file (reads only its first ``HEAD_BYTES`` or so)."""
     lines: list[str] = []
     with closing(store.open(key)) as stream:
-        for batch in read_lines(stream, key, gz=key.endswith(".gz"), batch_lines=n, chunk_bytes=64 * 1024):
+        for batch in read_lines(stream, key, gz=key.endswith(".gz"), batch_lines=n, chunk_bytes=64 * 1024,
+                                limit=HEAD_BYTES):
             lines += batch.lines
-            ends = batch.offsets[-1:] + [q.source_offset for q in batch.quarantined[-1:]]
-            if len(lines) >= n or max(ends) >= HEAD_BYTES:
+            if len(lines) >= n:
                 break
     return lines[:n]
 
@@ -106,7 +106,7 @@ def list_landing_files(store: ObjectStore, registry: SchemaRegistry) -> list[Lan
                 year = _header_year(store, info.key, spec) or year
             except (ValueError, duckdb.Error) as exc:
                 detail = str(exc)
-            except OSError as exc:
+            except Exception as exc:  # one file that cannot be read (gone, no permission, S3 error) fails nothing
                 problem, detail = "unreadable_file", f"{type(exc).__name__}: {exc}"
         if year is None and problem is None:
             problem = "undated_file"
@@ -217,11 +217,15 @@ def _stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegist
     try:
         for entry in sorted(files, key=lambda f: f.key):
             result.files.append(entry.key)
+            try:
+                stream = store.open(entry.key) if entry.problem is None else None
+            except OSError as exc:  # gone or unreadable since it was listed
+                entry.problem, entry.detail = "unreadable_file", f"{type(exc).__name__}: {exc}"
             if entry.problem is not None:
                 part += 1
                 _stage_batch(transformer, writer, entry, _refused(entry), year, (tmp_logs, tmp_q, part), result)
                 continue
-            with closing(store.open(entry.key)) as stream:
+            with closing(stream):
                 for batch in read_lines(stream, entry.key, entry.gz, batch_lines):
                     part += 1
                     _stage_batch(transformer, writer, entry, batch, year, (tmp_logs, tmp_q, part), result)
