@@ -223,7 +223,8 @@ def _stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegist
                 entry.problem, entry.detail = "unreadable_file", f"{type(exc).__name__}: {exc}"
             if entry.problem is not None:
                 part += 1
-                _stage_batch(transformer, writer, entry, _refused(entry), year, (tmp_logs, tmp_q, part), result)
+                refused = LineBatch(entry.key, quarantined=[_refusal(entry)])
+                _stage_batch(transformer, writer, entry, refused, year, (tmp_logs, tmp_q, part), result)
                 continue
             with closing(stream):
                 for batch in read_lines(stream, entry.key, entry.gz, batch_lines):
@@ -233,7 +234,7 @@ def _stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegist
                         progress(batch.records)
         if undated:  # every year's load replaces these rows; they are no year's lines
             result.undated = [f.key for f in undated]
-            writer.write(_quarantine_rows([_refused(f).quarantined[0] for f in undated]), tmp_q / "undated.parquet")
+            writer.write(_quarantine_rows([_refusal(f) for f in undated]), tmp_q / "undated.parquet")
             result.stats["undated_files"] = len(undated)
     finally:
         writer.close()
@@ -242,8 +243,8 @@ def _stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegist
     result.seconds = time.perf_counter() - start
     shard.update({"year": year, "layouts": {n: s.ts_layout for n, s in registry.sources.items()},
                   "files": result.files, "undated": result.undated, "lines_read": result.lines_read,
-                  "rows": result.rows,
-                  "quarantined": result.quarantined, "stats": dict(result.stats), "seconds": result.seconds})
+                  "rows": result.rows, "quarantined": result.quarantined, "stats": dict(result.stats),
+                  "seconds": result.seconds})
     for final, tmp in ((logs_dir, tmp_logs), (quarantine_dir, tmp_q)):
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
@@ -251,9 +252,9 @@ def _stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegist
     return result
 
 
-def _refused(entry: LandingFile) -> LineBatch:
-    """A file that is not read: one quarantine record saying why."""
-    return LineBatch(entry.key, quarantined=[Quarantined(entry.key, 0, entry.detail, entry.problem)])
+def _refusal(entry: LandingFile) -> Quarantined:
+    """The one quarantine record of a file that is not read, saying why."""
+    return Quarantined(entry.key, 0, entry.detail, entry.problem)
 
 
 def _stage_batch(transformer: LineTransformer, writer: ParquetWriter, entry: LandingFile, batch: LineBatch,
@@ -263,7 +264,8 @@ def _stage_batch(transformer: LineTransformer, writer: ParquetWriter, entry: Lan
     quarantined = list(batch.quarantined)
     for q in quarantined:
         result.stats[f"quarantine.{q.reason}"] += 1
-        result.stats["blank_lines_folded"] += q.lines - 1
+        if q.lines > 1:
+            result.stats["blank_lines_folded"] += q.lines - 1
     if batch.lines and entry.source_name is None:
         quarantined += [Quarantined(entry.key, o, line, "no_source_declared")
                         for o, line in zip(batch.offsets, batch.lines)]
