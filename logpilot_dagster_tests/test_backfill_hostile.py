@@ -2,6 +2,7 @@
 of one year at once. None may fail the backfill or lose a file; each is quarantined with a reason."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -51,6 +52,7 @@ def write_home(home: Path, app_n: int = 40) -> LogPilotPaths:
     (land / "app/2023/passwd.log").symlink_to("/etc/passwd")
     (land / "app/2023/gone.log").symlink_to(land / "app/2023/nothing-here.log")
     (land / "app/evil.log").symlink_to("/etc/passwd")
+    os.mkfifo(land / "app/2023/pipe.log")  # opening it would block the run for ever
     return paths
 
 
@@ -67,13 +69,13 @@ def test_files_that_cannot_be_dated_or_read_are_quarantined_and_the_rest_loads(t
     result = materialize_year(paths.home, 2023)  # a ValueError for sys/undated/s.log failed every year before
     refused = metadata(result, "landing_files")["refused_files"]
     assert set(refused) == {"sys/undated/s.log", "events/nots.jsonl", "app/2023/passwd.log", "app/2023/gone.log",
-                            "app/evil.log"}
+                            "app/evil.log", "app/2023/pipe.log"}
     loaded = dict(query(paths, "SELECT source, count(*) FROM logs GROUP BY 1"))
     assert loaded == {"app/2023/a.log": 40, "app/2023/bom.log": 3, "sys/2023/s.log": 2, "events/ok.jsonl": 1}
     reasons = dict(query(paths, "SELECT source, reason FROM quarantine"))
     assert reasons == {"sys/undated/s.log": "undated_file", "events/nots.jsonl": "undated_file",
                        "app/2023/passwd.log": "link_outside_store", "app/2023/gone.log": "dangling_link",
-                       "app/evil.log": "link_outside_store"}
+                       "app/evil.log": "link_outside_store", "app/2023/pipe.log": "not_a_file"}
     raw = dict(query(paths, "SELECT source, raw FROM quarantine"))
     assert "has no year" in raw["sys/undated/s.log"] and "first 200 lines" in raw["events/nots.jsonl"]
     assert "/etc/passwd" in raw["app/2023/passwd.log"] and not query(paths, "SELECT 1 FROM quarantine "
@@ -84,7 +86,7 @@ def test_files_that_cannot_be_dated_or_read_are_quarantined_and_the_rest_loads(t
     shard = json.loads(year_dirs(paths, 2023)[2].read_text())
     in_year = query(paths, "SELECT count(*) FROM quarantine WHERE source IN "
                            "(SELECT source FROM loaded_files WHERE year = 2023)")[0][0]
-    assert shard["lines_read"] == 46 + in_year and in_year == 2  # the year's two refused links
+    assert shard["lines_read"] == 46 + in_year and in_year == 3  # the year's two links and the FIFO
     materialize_year(paths.home, 2022)
     materialize_year(paths.home, 2023)
     per_file = query(paths, "SELECT source, count(*) FROM quarantine GROUP BY 1 HAVING count(*) > 1")

@@ -3,7 +3,6 @@
 import gzip
 import io
 import json
-import resource
 import subprocess
 import sys
 import zlib
@@ -54,14 +53,12 @@ def test_a_run_of_blank_lines_is_one_record():
 
 
 def _probe(code: str, limit_mib: int = 1024) -> dict:
-    """Run ``code`` (which prints a JSON dict) in a fresh interpreter capped at ``limit_mib`` of address space;
-    adds its peak RSS in MiB."""
-    def cap():
-        resource.setrlimit(resource.RLIMIT_AS, (limit_mib << 20, limit_mib << 20))
-
-    tail = "\nimport resource as _r; out['rss_mib'] = _r.getrusage(_r.RUSAGE_SELF).ru_maxrss // 1024; print(json.dumps(out))"
-    proc = subprocess.run([sys.executable, "-c", "import json\n" + code + tail], capture_output=True, text=True,
-                          preexec_fn=cap, timeout=120)
+    """Run ``code`` (which fills a dict ``out``) in a fresh interpreter capped at ``limit_mib`` of address space;
+    adds its peak RSS in MiB (``VmHWM``: unlike ``ru_maxrss`` it does not inherit the forking parent's size)."""
+    head = f"import json, resource\nresource.setrlimit(resource.RLIMIT_AS, ({limit_mib << 20}, {limit_mib << 20}))\n"
+    tail = ("\nhwm = [line for line in open('/proc/self/status') if line.startswith('VmHWM:')][0]"
+            "\nout['rss_mib'] = int(hwm.split()[1]) // 1024\nprint(json.dumps(out))")
+    proc = subprocess.run([sys.executable, "-c", head + code + tail], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

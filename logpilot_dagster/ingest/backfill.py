@@ -65,10 +65,10 @@ def head_lines(store: ObjectStore, key: str, n: int = HEAD_LINES) -> list[str]:
     """The first ``n`` decodable lines of a landing file (reads only its first ``HEAD_BYTES`` or so)."""
     lines: list[str] = []
     with closing(store.open(key)) as stream:
-        for batch in read_lines(stream, key, gz=key.endswith(".gz"), batch_lines=n, chunk_bytes=64 * 1024):
+        for batch in read_lines(stream, key, gz=key.endswith(".gz"), batch_lines=n, chunk_bytes=64 * 1024,
+                                limit=HEAD_BYTES):
             lines += batch.lines
-            ends = batch.offsets[-1:] + [q.source_offset for q in batch.quarantined[-1:]]
-            if len(lines) >= n or max(ends) >= HEAD_BYTES:
+            if len(lines) >= n:
                 break
     return lines[:n]
 
@@ -106,7 +106,7 @@ def list_landing_files(store: ObjectStore, registry: SchemaRegistry) -> list[Lan
                 year = _header_year(store, info.key, spec) or year
             except (ValueError, duckdb.Error) as exc:
                 detail = str(exc)
-            except OSError as exc:
+            except Exception as exc:  # one file that cannot be read (gone, no permission, S3 error) fails nothing
                 problem, detail = "unreadable_file", f"{type(exc).__name__}: {exc}"
         if year is None and problem is None:
             problem = "undated_file"
@@ -218,11 +218,16 @@ def _stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegist
     try:
         for entry in sorted(files, key=lambda f: f.key):
             result.files.append(masker.mask(entry.key))  # as logs.source: the shard and loaded_files name it so
+            try:
+                stream = store.open(entry.key) if entry.problem is None else None
+            except OSError as exc:  # gone or unreadable since it was listed
+                entry.problem, entry.detail = "unreadable_file", f"{type(exc).__name__}: {exc}"
             if entry.problem is not None:
                 part += 1
-                _stage_batch(transformer, writer, entry, _refused(entry), year, (tmp_logs, tmp_q, part), result)
+                refused = LineBatch(entry.key, quarantined=[_refusal(entry)])
+                _stage_batch(transformer, writer, entry, refused, year, (tmp_logs, tmp_q, part), result)
                 continue
-            with closing(store.open(entry.key)) as stream:
+            with closing(stream):
                 for batch in read_lines(stream, entry.key, entry.gz, batch_lines):
                     part += 1
                     _stage_batch(transformer, writer, entry, batch, year, (tmp_logs, tmp_q, part), result)
@@ -230,7 +235,7 @@ def _stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegist
                         progress(batch.records)
         if undated:  # every year's load replaces these rows; they are no year's lines
             result.undated = [masker.mask(f.key) for f in undated]
-            writer.write(_quarantine_rows([_refused(f).quarantined[0] for f in undated], masker), tmp_q / "undated.parquet")
+            writer.write(_quarantine_rows([_refusal(f) for f in undated], masker), tmp_q / "undated.parquet")
             result.stats["undated_files"] = len(undated)
     finally:
         writer.close()
@@ -239,8 +244,8 @@ def _stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegist
     result.seconds = time.perf_counter() - start
     shard.update({"year": year, "layouts": {n: s.ts_layout for n, s in registry.sources.items()},
                   "files": result.files, "undated": result.undated, "lines_read": result.lines_read,
-                  "rows": result.rows,
-                  "quarantined": result.quarantined, "stats": dict(result.stats), "seconds": result.seconds})
+                  "rows": result.rows, "quarantined": result.quarantined, "stats": dict(result.stats),
+                  "seconds": result.seconds})
     for final, tmp in ((logs_dir, tmp_logs), (quarantine_dir, tmp_q)):
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
@@ -248,9 +253,9 @@ def _stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegist
     return result
 
 
-def _refused(entry: LandingFile) -> LineBatch:
-    """A file that is not read: one quarantine record saying why."""
-    return LineBatch(entry.key, quarantined=[Quarantined(entry.key, 0, entry.detail, entry.problem)])
+def _refusal(entry: LandingFile) -> Quarantined:
+    """The one quarantine record of a file that is not read, saying why."""
+    return Quarantined(entry.key, 0, entry.detail, entry.problem)
 
 
 def _stage_batch(transformer: LineTransformer, writer: ParquetWriter, entry: LandingFile, batch: LineBatch,
@@ -260,7 +265,8 @@ def _stage_batch(transformer: LineTransformer, writer: ParquetWriter, entry: Lan
     quarantined = list(batch.quarantined)
     for q in quarantined:
         result.stats[f"quarantine.{q.reason}"] += 1
-        result.stats["blank_lines_folded"] += q.lines - 1
+        if q.lines > 1:
+            result.stats["blank_lines_folded"] += q.lines - 1
     if batch.lines and entry.source_name is None:
         quarantined += [Quarantined(entry.key, o, line, "no_source_declared")
                         for o, line in zip(batch.offsets, batch.lines)]

@@ -222,11 +222,14 @@ class _Splitter:
 
 
 def read_lines(stream: BinaryIO, source: str, gz: bool = False, batch_lines: int = 200_000,
-               chunk_bytes: int = CHUNK_BYTES, batch_bytes: int = BATCH_BYTES) -> Iterator[LineBatch]:
-    """Yield batches of about ``batch_lines`` records (good lines and quarantined ones) or ``batch_bytes``."""
+               chunk_bytes: int = CHUNK_BYTES, batch_bytes: int = BATCH_BYTES,
+               limit: int | None = None) -> Iterator[LineBatch]:
+    """Yield batches of about ``batch_lines`` records (good lines and quarantined ones) or ``batch_bytes``;
+    ``limit`` stops after about that many (decompressed) bytes, for sampling a file's head."""
     splitter = _Splitter(source, batch_lines, batch_bytes)
     chunks = _chunks(stream, gz, chunk_bytes)
-    while True:
+    seen = 0
+    while limit is None or seen < limit:
         try:
             chunk = next(chunks, b"")
         except GzipError as exc:
@@ -234,5 +237,6 @@ def read_lines(stream: BinaryIO, source: str, gz: bool = False, batch_lines: int
             return
         if not chunk:
             break
+        seen += len(chunk)
         yield from splitter.feed(chunk)
     yield from splitter.finish()
