@@ -1,8 +1,8 @@
 """Privacy at rest: PII planted in every bad-input reason and every column is found in no file under the home.
 
-One home per mode: a real backfill (``logpilot backfill``'s ``run_backfill``: Dagster runs on an instance under
-the home, Parquet, DuckDB, Chroma, JSON state), then a live catch-up (the ``live_ingestion`` job on the same
-instance) through the real embedded broker. Then the bytes of every file under the home (the landing zone, the
+One home per mode: a real backfill (the bootstrap assets materialized as ``logpilot backfill`` does, on a
+Dagster instance under the home: Parquet, DuckDB, JSON state), then a live catch-up (the ``live_ingestion`` job
+on the same instance) through the real embedded broker, then the template vectors (Chroma). Then the bytes of every file under the home (the landing zone, the
 user's own archive, aside) are searched for every planted value, before and after a DuckDB CHECKPOINT; because
 DuckDB and zstd Parquet compress text, the values are also searched in what they store: every DuckDB column
 through SQL, every Parquet page decoded with pyarrow, and every Parquet footer's column statistics.
@@ -21,7 +21,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
-from logpilot_dagster.cli import run_backfill, use_home
+from logpilot_dagster.cli import use_home
 from logpilot_dagster.defs import vector_assets as va
 from logpilot_dagster.defs.live import LiveIngestion, live_ingestion
 from logpilot_dagster.defs.resources import LogPilotHome
@@ -33,6 +33,7 @@ from logpilot_dagster.privacy.pseudonym import KEY_ENV, MODE_ENV, PSEUDONYMIZE, 
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.storage.warehouse import connect
 from logpilot_dagster.stream import LineProducer
+from logpilot_dagster_tests.pipeline import GLOBAL, materialize_year, metadata, resources
 
 YEAR = 2023
 KEY = "privacy-test-key"
@@ -205,18 +206,18 @@ def test_no_planted_value_is_stored_anywhere(mode, tmp_path, monkeypatch, broker
     write_sources(paths.sources_file, source_specs())
     write_planted_landing_zone(paths.landing_zone)
 
-    summary = run_backfill(paths, [YEAR], progress=False)
-    assert summary[0]["quarantined"] >= 10 and summary[0]["rows"] > 0
+    instance = dg.DagsterInstance.get()  # under the home (use_home)
+    backfill = materialize_year(home, YEAR, instance=instance)
+    assert metadata(backfill, "logs_table")["quarantined"] >= 10
+    assert dg.materialize(GLOBAL, resources=resources(home), instance=instance).success
     produce_planted_records(broker, paths)
-    instance = dg.DagsterInstance.get()
-    resources = {"logpilot": LogPilotHome(home=str(home)),
-                 "live": LiveIngestion(bootstrap_servers=broker.bootstrap_servers, topic=broker.settings.topic)}
+    live = {"logpilot": LogPilotHome(home=str(home)),
+            "live": LiveIngestion(bootstrap_servers=broker.bootstrap_servers, topic=broker.settings.topic)}
     run = live_ingestion.execute_in_process(
         run_config={"ops": {"consume_raw_topic": {"config": {"t1": backfill_t1(paths).isoformat()}}}},
-        resources=resources, instance=instance)
+        resources=live, instance=instance)
     assert run.success
-    assert dg.materialize([va.template_vectors], resources={"logpilot": resources["logpilot"]},
-                          instance=instance).success
+    assert dg.materialize([va.template_vectors], resources={"logpilot": live["logpilot"]}, instance=instance).success
     instance.dispose()
 
     # Every reason and every column got its planted values: the check below would otherwise prove nothing.

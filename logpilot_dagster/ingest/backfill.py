@@ -370,9 +370,10 @@ def replace_year_rows(con, year: int, logs_glob: str | None) -> None:
         WHEN MATCHED AND (logs.ts IS DISTINCT FROM s.ts OR logs.level IS DISTINCT FROM s.level
                           OR logs.template_id IS DISTINCT FROM s.template_id OR logs.message IS DISTINCT FROM s.message
                           OR logs.service IS DISTINCT FROM s.service OR logs.year IS DISTINCT FROM s.year
-                          OR logs.component IS DISTINCT FROM s.component)
+                          OR logs.component IS DISTINCT FROM s.component OR logs.source IS DISTINCT FROM s.source)
             THEN UPDATE SET ts = s.ts, service = s.service, level = s.level, template_id = s.template_id,
-                            message = s.message, params = s.params, year = s.year, component = s.component
+                            message = s.message, params = s.params, year = s.year, component = s.component,
+                            source = s.source
         WHEN NOT MATCHED THEN INSERT VALUES (s.event_id, s.ts, s.service, s.level, s.template_id, s.message,
                                              s.params, s.source, s.source_offset, s.year, s.component)""")
     con.execute("DROP TABLE staged")

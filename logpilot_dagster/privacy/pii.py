@@ -8,8 +8,8 @@ the rows that may hold PII; in ``redact`` mode plain ASCII emails and IPv4 addre
 (``_RE2_KINDS``), and only rows that need the exact rules go through Python: cards (Luhn), SSNs, IPv6, emails
 that are not plain ASCII ``a@b.tld`` (IDN, full-width ``＠``, ``%40``, a host without dots), IPv4 look-alikes
 after a version marker (``Chrome/120.0.0.0``, ``version 0.0.0.6``), and items that directly follow each other.
-In ``pseudonymize`` mode every candidate row goes through Python. Both paths give identical output row by row,
-in the same order of kinds.
+In ``pseudonymize`` mode the rows that this redaction changes go through Python (a token per value). Both paths
+give identical output row by row, in the same order of kinds.
 """
 
 from __future__ import annotations
@@ -192,20 +192,12 @@ class PIIMasker:
         if not len(subset):
             return arr
         counts = Counter() if stats is None else stats
-        if self._token is not None:
-            masked = [None if row is None else self.mask(row, counts) for row in subset.to_pylist()]
-            return pc.replace_with_mask(arr, candidates, pa.array(masked, type=arr.type))
-        subset = _mask_re2(EMAIL, subset, counts)
-        # Cards, SSNs and IPv6 need Python (Luhn, SSN rules, address checks): only on rows their filters pass.
-        flags = [pc.match_substring_regex(subset, _KIND_FILTERS[kind]) for kind in _PYTHON_KINDS]
-        python = pc.or_(pc.or_(flags[0], flags[1]), flags[2])
-        if pc.any(python).as_py():
-            rows = subset.filter(python)
-            per_kind = [pc.filter(flag, python).to_pylist() for flag in flags]
-            masked = [_mask(row, counts, None, email=False, card=c, ssn=s, ipv6=v, ip=False)
-                      for row, c, s, v in zip(rows.to_pylist(), *per_kind)]
-            subset = pc.replace_with_mask(subset, python, pa.array(masked, type=arr.type))
-        subset = _mask_re2(IP, subset, counts)
+        if self._token is None:
+            return pc.replace_with_mask(arr, candidates, _redact_column(subset, counts))
+        # Pseudonyms: the rows that redaction changes are exactly the rows with PII; only they go through Python.
+        changed = pc.fill_null(pc.not_equal(_redact_column(subset, Counter()), subset), False)
+        rows = [self.mask(row, counts) for row in subset.filter(changed).to_pylist()]
+        subset = pc.replace_with_mask(subset, changed, pa.array(rows, type=arr.type))
         return pc.replace_with_mask(arr, candidates, subset)
 
     def mask_distinct(self, arr: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -228,6 +220,21 @@ def default_masker() -> PIIMasker:
     return _masker_for(pii_mode(), os.environ.get(KEY_ENV), os.environ.get(KEY_FILE_ENV))
 
 
+def _redact_column(subset: pa.Array, counts: Counter) -> pa.Array:
+    """The redact path over candidate rows: RE2 for plain emails and IPv4, Python where the filters say so."""
+    subset = _mask_re2(EMAIL, subset, counts)
+    # Cards, SSNs and IPv6 need Python (Luhn, SSN rules, address checks): only on rows their filters pass.
+    flags = [pc.match_substring_regex(subset, _KIND_FILTERS[kind]) for kind in _PYTHON_KINDS]
+    python = pc.or_(pc.or_(flags[0], flags[1]), flags[2])
+    if pc.any(python).as_py():
+        rows = subset.filter(python)
+        per_kind = [pc.filter(flag, python).to_pylist() for flag in flags]
+        masked = [_mask(row, counts, None, email=False, card=c, ssn=s, ipv6=v, ip=False)
+                  for row, c, s, v in zip(rows.to_pylist(), *per_kind)]
+        subset = pc.replace_with_mask(subset, python, pa.array(masked, type=subset.type))
+    return _mask_re2(IP, subset, counts)
+
+
 def _mask_re2(kind: str, texts: pa.Array, counts: Counter) -> pa.Array:
     """Mask one kind in a whole column with its RE2 pattern (see ``_RE2_KINDS``)."""
     pattern = _RE2_KINDS[kind]
@@ -246,16 +253,17 @@ def _mask_re2(kind: str, texts: pa.Array, counts: Counter) -> pa.Array:
 
 def _mask(text: str, counts: Counter, token, *, email=True, card=True, ssn=True, ipv6=True, ip=True) -> str:
     """Apply the patterns in a fixed order (emails first: they may hold digits; IPv6 before IPv4: it may end in
-    one); skip kinds ruled out by a filter. ``token(kind, value)`` gives pseudonyms; None redacts."""
+    one); skip kinds ruled out by a filter or by a character they need. ``token(kind, value)`` gives pseudonyms;
+    None redacts."""
     if email:
         text = _replace_email(text, counts, token)
     if card:
         text = _DIGIT_RUN_RE.sub(lambda m: _mask_cards(m.group(), counts, token), text)
     if ssn:
         text = _replace_ssn(text, counts, token)
-    if ipv6:
+    if ipv6 and text.count(":") >= 2:
         text = _replace_checked(IPV6, _IPV6_RE, text, counts, token, _is_ipv6)
-    if ip:
+    if ip and text.count(".") >= 3:
         text = _replace_ip(text, counts, token)
     return text
 
@@ -304,7 +312,11 @@ def _is_ipv6(m: re.Match) -> bool:
 
 
 def _replace_ssn(text: str, counts: Counter, token) -> str:
-    text = _replace(SSN, _SSN_RES[0], text, counts, token)
+    if "-" in text:
+        text = _replace(SSN, _SSN_RES[0], text, counts, token)
+    lower = text.lower()
+    if "ssn" not in lower and "social" not in lower:
+        return text
 
     def labelled(m: re.Match) -> str:
         counts[SSN] += 1
