@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -37,3 +38,26 @@ def grouping_accuracy(truth: list[str], predicted: list[str]) -> float:
 
 def _count(values: list[str]) -> Counter:
     return Counter(values)
+
+
+def f1_grouping_accuracy(truth: list[str], predicted: list[str]) -> float:
+    """FGA: F1 of precision (predicted groups equal to a true group) and recall (true groups found)."""
+    groups_true: dict[str, set[int]] = defaultdict(set)
+    groups_pred: dict[str, set[int]] = defaultdict(set)
+    for i, (t, p) in enumerate(zip(truth, predicted)):
+        groups_true[t].add(i)
+        groups_pred[p].add(i)
+    true_sets = {frozenset(s) for s in groups_true.values()}
+    correct = sum(1 for s in groups_pred.values() if frozenset(s) in true_sets)
+    precision, recall = correct / len(groups_pred), correct / len(groups_true)
+    return 2 * precision * recall / (precision + recall) if correct else 0.0
+
+
+def normalise(template: str) -> str:
+    """A template with runs of ``<*>`` collapsed and whitespace normalised (for PA)."""
+    return re.sub(r"\s+", " ", re.sub(r"(?:<\*>)+", "<*>", template)).strip()
+
+
+def parsing_accuracy(truth: list[str], predicted: list[str]) -> float:
+    """PA: share of lines whose predicted template equals the true one."""
+    return sum(normalise(t) == normalise(p) for t, p in zip(truth, predicted)) / len(truth)
