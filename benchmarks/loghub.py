@@ -40,16 +40,20 @@ def _count(values: list[str]) -> Counter:
     return Counter(values)
 
 
+def _groups(labels: list[str]) -> list[frozenset[int]]:
+    """The line numbers of each label."""
+    members: dict[str, set[int]] = defaultdict(set)
+    for i, label in enumerate(labels):
+        members[label].add(i)
+    return [frozenset(m) for m in members.values()]
+
+
 def f1_grouping_accuracy(truth: list[str], predicted: list[str]) -> float:
     """FGA: F1 of precision (predicted groups equal to a true group) and recall (true groups found)."""
-    groups_true: dict[str, set[int]] = defaultdict(set)
-    groups_pred: dict[str, set[int]] = defaultdict(set)
-    for i, (t, p) in enumerate(zip(truth, predicted)):
-        groups_true[t].add(i)
-        groups_pred[p].add(i)
-    true_sets = {frozenset(s) for s in groups_true.values()}
-    correct = sum(1 for s in groups_pred.values() if frozenset(s) in true_sets)
-    precision, recall = correct / len(groups_pred), correct / len(groups_true)
+    true_groups, predicted_groups = _groups(truth), _groups(predicted)
+    true_sets = set(true_groups)
+    correct = sum(1 for s in predicted_groups if s in true_sets)
+    precision, recall = correct / len(predicted_groups), correct / len(true_groups)
     return 2 * precision * recall / (precision + recall) if correct else 0.0
 
 
