@@ -55,7 +55,8 @@ def source_entries() -> list[dict]:
     for name, spec in systems().items():
         out.append({"name": name, "glob": f"{name}/**/*.log", "service": name, "format": spec["log_format"],
                     "drain": {"sim_th": spec["drain_similarity_threshold"], "depth": spec["drain_depth"],
-                              "masks": spec["drain_masks"], "generic_masks": name not in NO_GENERIC_MASKS}})
+                              "masks": spec["drain_masks"], "generic_masks": name not in NO_GENERIC_MASKS,
+                              "wildcard_aware": False}})  # the Loghub settings were tuned for plain Drain
     return out
 
 

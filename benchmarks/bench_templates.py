@@ -20,10 +20,8 @@ whitespace normalised).
 
 from __future__ import annotations
 
-import re
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import pyarrow as pa
@@ -32,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_discovery import SYSTEMS, raw_lines  # noqa: E402
-from loghub import grouping_accuracy, ground_truth, systems  # noqa: E402
+from loghub import f1_grouping_accuracy, grouping_accuracy, ground_truth, parsing_accuracy, systems  # noqa: E402
 
 from logpilot_dagster.discovery.propose import discover  # noqa: E402
 from logpilot_dagster.ingest.registry import SchemaRegistry  # noqa: E402
@@ -40,29 +38,10 @@ from logpilot_dagster.ingest.sources import SourceSpec  # noqa: E402
 from logpilot_dagster.ingest.transform import LineTransformer  # noqa: E402
 
 
-def f1_grouping_accuracy(truth: list[str], predicted: list[str]) -> float:
-    groups_true: dict[str, set[int]] = defaultdict(set)
-    groups_pred: dict[str, set[int]] = defaultdict(set)
-    for i, (t, p) in enumerate(zip(truth, predicted)):
-        groups_true[t].add(i)
-        groups_pred[p].add(i)
-    true_sets = {frozenset(s) for s in groups_true.values()}
-    correct = sum(1 for s in groups_pred.values() if frozenset(s) in true_sets)
-    precision, recall = correct / len(groups_pred), correct / len(groups_true)
-    return 2 * precision * recall / (precision + recall) if correct else 0.0
-
-
-def normalise(template: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"(?:<\*>)+", "<*>", template)).strip()
-
-
-def parsing_accuracy(truth: list[str], predicted: list[str]) -> float:
-    return sum(normalise(t) == normalise(p) for t, p in zip(truth, predicted)) / len(truth)
-
-
-def logpilot(name: str) -> tuple[list[str], list[str], float]:
-    """Group ids and templates per line from the project's pipeline with the default mining configuration."""
-    lines = raw_lines(name)
+def logpilot(name: str, lines: list[str] | None = None) -> tuple[list[str], list[str], float]:
+    """Group ids and templates per line from the project's pipeline with the default mining configuration:
+    the rule discovery proposes for the raw lines, header parsing, PII masking, mining."""
+    lines = raw_lines(name) if lines is None else lines
     found = discover(lines, 2000)
     spec = SourceSpec(name=name, glob=f"{name}/**", service=name, format=found.candidate.format,
                       ts_layout=found.candidate.ts_layout, keys=found.candidate.keys)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -37,3 +38,30 @@ def grouping_accuracy(truth: list[str], predicted: list[str]) -> float:
 
 def _count(values: list[str]) -> Counter:
     return Counter(values)
+
+
+def _groups(labels: list[str]) -> list[frozenset[int]]:
+    """The line numbers of each label."""
+    members: dict[str, set[int]] = defaultdict(set)
+    for i, label in enumerate(labels):
+        members[label].add(i)
+    return [frozenset(m) for m in members.values()]
+
+
+def f1_grouping_accuracy(truth: list[str], predicted: list[str]) -> float:
+    """FGA: F1 of precision (predicted groups equal to a true group) and recall (true groups found)."""
+    true_groups, predicted_groups = _groups(truth), _groups(predicted)
+    true_sets = set(true_groups)
+    correct = sum(1 for s in predicted_groups if s in true_sets)
+    precision, recall = correct / len(predicted_groups), correct / len(true_groups)
+    return 2 * precision * recall / (precision + recall) if correct else 0.0
+
+
+def normalise(template: str) -> str:
+    """A template with runs of ``<*>`` collapsed and whitespace normalised (for PA)."""
+    return re.sub(r"\s+", " ", re.sub(r"(?:<\*>)+", "<*>", template)).strip()
+
+
+def parsing_accuracy(truth: list[str], predicted: list[str]) -> float:
+    """PA: share of lines whose predicted template equals the true one."""
+    return sum(normalise(t) == normalise(p) for t, p in zip(truth, predicted)) / len(truth)

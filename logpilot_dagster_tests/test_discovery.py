@@ -1,8 +1,11 @@
 """Schema discovery: proposer, validator (accept and reject), JSON lines / logfmt key mapping, the registry, and
 the re-parse of parked lines after a rule lands (exactly once), all on real DuckDB and real Dagster runs."""
 
+import csv
 import json
 import random
+import sys
+from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
@@ -18,6 +21,8 @@ from logpilot_dagster.ingest.sources import load_sources
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.storage.warehouse import connect, ensure_schema
 from logpilot_dagster_tests.pipeline import materialize_year
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # Loghub metrics, shared
 
 LEVELS = ("INFO", "WARN", "ERROR", "DEBUG")
 WORDS = ("charge", "refund", "user", "declined", "accepted", "retry", "timeout", "card", "queue", "batch")
@@ -225,3 +230,22 @@ def test_unknown_live_source_triggers_discovery_once_enough_lines_queued(tmp_pat
 @pytest.mark.parametrize("line", ["", "   "])
 def test_discovery_needs_samples(line):
     assert not discover([line] * 100).accepted
+
+
+TRUTH = Path(__file__).parent / "data" / "loghub_2k"
+
+
+@pytest.mark.parametrize("system", ["HDFS", "Hadoop", "OpenSSH", "HealthApp"])
+def test_one_mining_configuration_meets_the_template_thresholds(system):
+    """Discovered rule + the default mining configuration (no per-system settings) on raw Loghub-2k lines."""
+    from bench_templates import logpilot
+    from loghub import f1_grouping_accuracy, grouping_accuracy, parsing_accuracy
+
+    lines = (TRUTH / f"{system}_2k.log").read_text(encoding="utf-8").splitlines()
+    truth_ids = (TRUTH / "truth" / f"{system}_2k.event_ids").read_text().split()
+    with open(TRUTH / "truth" / f"{system}_2k.log_templates_corrected.csv", newline="", encoding="utf-8") as fh:
+        templates = {row["EventId"]: row["EventTemplate"] for row in csv.DictReader(fh)}
+    ids, predicted, _ = logpilot(system, lines)
+    assert grouping_accuracy(truth_ids, ids) >= 0.93
+    assert f1_grouping_accuracy(truth_ids, ids) >= 0.85
+    assert parsing_accuracy([templates[i] for i in truth_ids], predicted) >= 0.55

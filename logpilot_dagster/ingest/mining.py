@@ -50,6 +50,7 @@ class MinerConfig:
     depth: int = 5
     masks: tuple[str, ...] = ()
     generic_masks: bool = True
+    wildcard_aware: bool = True  # False: plain Drain similarity (what Loghub's per-dataset settings were tuned for)
 
     @property
     def pattern(self) -> str | None:
@@ -91,8 +92,8 @@ class ServiceMiner:
     seed: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.drain = WildcardAwareDrain(depth=self.config.depth, sim_th=self.config.sim_th, max_children=100,
-                                        param_str=WILDCARD)
+        drain = WildcardAwareDrain if self.config.wildcard_aware else Drain
+        self.drain = drain(depth=self.config.depth, sim_th=self.config.sim_th, max_children=100, param_str=WILDCARD)
         self.cluster_ids: dict[int, str] = {}
         self.aliases: dict[str, str] = {}
         self.counts: dict[int, int] = {}
