@@ -142,7 +142,9 @@ class IngestionWorker:
         self._newest: dict[int, tuple[int, str]] = {}
         self._probe: KafkaConsumer | None = None  # reads single records for those checks
         # Per partition, the highest head seen in the broker's current log: what a lost log held.
-        self._heads: dict[int, int] = {int(p): h for p, h in live_state.read(self.state_file).get("heads", {}).items()}
+        saved = live_state.read(self.state_file)
+        self._heads: dict[int, int] = {int(p): h for p, h in saved.get("heads", {}).items()} \
+            if saved.get("topic") == self.topic else {}
 
     def request_stop(self) -> None:
         """Finish the current poll, write what is pending and return from ``run`` (what SIGTERM does)."""
@@ -263,9 +265,10 @@ class IngestionWorker:
         self._collect(writer.finish(), consumer)
         self._end_offsets = {}  # the broker's log may be another one now
         deadline = None if give_up_s is None else time.monotonic() + give_up_s
-        stored = {p: offset for p, (offset, _) in stored_offsets(self.settings.paths.db_path, self.topic).items()}
-        for tp in reset:
-            self._count_lost(tp.partition, stored.get(tp.partition, 0))
+        if reset:
+            stored = stored_offsets(self.settings.paths.db_path, self.topic)
+            for tp in reset:
+                self._count_lost(tp.partition, stored.get(tp.partition, (0, None))[0])
         while not self._stop.is_set():
             try:
                 self._resume(consumer, tps)
