@@ -71,11 +71,15 @@ class _Observer:
         self.last_mode: str | None = None
         self.last_at = 0.0
 
-    def __call__(self, stats: IngestStats, force: bool = False) -> None:
-        if not force and stats.mode == self.last_mode and time.monotonic() - self.last_at < OBSERVE_EVERY_S:
+    def __call__(self, stats: IngestStats) -> None:
+        """The worker's progress: logged and observed on a mode change or once ``OBSERVE_EVERY_S`` passed."""
+        if stats.mode == self.last_mode and time.monotonic() - self.last_at < OBSERVE_EVERY_S:
             return
         self.last_mode, self.last_at = stats.mode, time.monotonic()
         self.context.log.info(stats.summary())
+        self.observe(stats)
+
+    def observe(self, stats: IngestStats) -> None:
         self.context.log_event(dg.AssetObservation(RAW_TOPIC, metadata=_metadata(stats)))
 
 
@@ -95,7 +99,7 @@ def consume_raw_topic(context: dg.OpExecutionContext, config: IngestConfig, logp
                           max_seconds=config.max_seconds or None,
                           t1=datetime.fromisoformat(config.t1) if config.t1 else None, report=context.log.info,
                           progress=observe, should_stop=terminating)
-    observe(stats, force=True)
+    observe.observe(stats)  # the worker logged its final summary
     context.add_output_metadata(_metadata(stats))
     return stats.as_dict()
 

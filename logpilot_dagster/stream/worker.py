@@ -340,7 +340,7 @@ class IngestionWorker:
         self.broker, self._bootstrap = broker, broker.bootstrap_servers
         consumer = self._consumer()
         tps = self._assign(consumer)
-        self._recover(consumer, tps, writer, "connected", give_up_s)
+        self._recover(consumer, tps, writer, f"connected to {broker.bootstrap_servers}", give_up_s)
         return consumer, tps
 
     def _check_predecessor(self) -> None:
