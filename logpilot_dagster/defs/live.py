@@ -21,6 +21,8 @@ from logpilot_dagster.stream.worker import IngestStats, run_ingestion
 T1_KEY = dg.AssetKey("t1_watermark")
 RAW_TOPIC = dg.AssetKey("raw_topic")
 OBSERVE_EVERY_S = 60.0
+#: After this many live runs in a row failed, the sensor waits ``FAILED_BACKOFF_S`` after the last one.
+FAILURES_IN_A_ROW, FAILED_BACKOFF_S = 3, 600.0
 #: A live run in one of these states needs no other.
 ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
           dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
@@ -126,7 +128,8 @@ def _progress(state_dir) -> str:
 @dg.sensor(job=live_ingestion, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def t1_gate(context: dg.SensorEvaluationContext, logpilot: LogPilotHome, live: LiveIngestion):
     """Skip until ``t1_watermark`` has been materialized and a broker is reachable; then keep exactly one
-    ``live_ingestion`` run active, launching a new one whenever none is (the first, or after one ended). Reads
+    ``live_ingestion`` run active, launching a new one whenever none is (the first, or after one ended; after
+    ``FAILURES_IN_A_ROW`` failures it waits ``FAILED_BACKOFF_S``). Reads
     T1 from the event log and progress from ``state/live.json``: a sensor never opens the DuckDB file."""
     event = context.instance.get_latest_materialization_event(T1_KEY)
     materialization = event.asset_materialization if event else None
@@ -141,8 +144,14 @@ def t1_gate(context: dg.SensorEvaluationContext, logpilot: LogPilotHome, live: L
     if active is not None:
         return dg.SkipReason(f"live_ingestion run {active.run_id[:8]} ({active.status.value}) keeps logs current: "
                              f"{_progress(state_dir)}")
-    last = context.instance.get_runs(dg.RunsFilter(job_name=live_ingestion.name), limit=1)
-    context.log.info(f"no live run active (last: {last[0].run_id[:8]} {last[0].status.value}); launching one"
+    last = context.instance.get_run_records(dg.RunsFilter(job_name=live_ingestion.name), limit=FAILURES_IN_A_ROW)
+    if len(last) == FAILURES_IN_A_ROW and all(r.dagster_run.status == dg.DagsterRunStatus.FAILURE for r in last):
+        wait = (last[0].end_time or time.time()) + FAILED_BACKOFF_S - time.time()
+        if wait > 0:
+            return dg.SkipReason(f"the last {FAILURES_IN_A_ROW} live_ingestion runs failed (latest "
+                                 f"{last[0].dagster_run.run_id[:8]}): see its logs; next try in {wait:.0f}s")
+    context.log.info(f"no live run active (last: {last[0].dagster_run.run_id[:8]} "
+                     f"{last[0].dagster_run.status.value}); launching one"
                      if last else "T1 is published: launching the live run")
     return dg.RunRequest(tags={"logpilot/t1": t1},
                          run_config={"ops": {"consume_raw_topic": {"config": {"t1": t1}}}})
