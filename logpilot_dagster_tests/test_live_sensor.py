@@ -83,7 +83,7 @@ def test_dagster_keeps_logs_current_after_the_first_catch_up(sample_home, broker
     request = evaluate()
     outcome: dict = {}
     run = threading.Thread(target=lambda: outcome.update(result=live_ingestion.execute_in_process(
-        run_config=request.run_config, resources=res, instance=instance, tags=request.tags)))
+        run_config=request.run_config, resources=res, instance=instance, tags=request.tags)), daemon=True)
     run.start()
     try:
         _wait_for(lambda: live_rows() == [(300,)])

@@ -219,7 +219,7 @@ class IngestionWorker:
         for tp in tps:
             probe.seek(tp, ends[tp])
         seen: dict[TopicPartition, int] = {}
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + BROKER_TIMEOUT_MS / 1000
         while len(seen) < len(tps) and time.monotonic() < deadline:
             probe.poll(timeout_ms=200, max_records=1)
             seen = {tp: head for tp in tps if (head := probe.highwater(tp)) is not None}
