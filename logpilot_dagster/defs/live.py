@@ -117,6 +117,17 @@ def _active_live_run(instance: dg.DagsterInstance) -> dg.DagsterRun | None:
     return runs[0] if runs else None
 
 
+def _backoff(last: list[dg.RunRecord]) -> str | None:
+    """Why not to launch now, when the latest ``FAILURES_IN_A_ROW`` live runs all failed recently."""
+    if len(last) < FAILURES_IN_A_ROW or any(r.dagster_run.status != dg.DagsterRunStatus.FAILURE for r in last):
+        return None
+    wait = (last[0].end_time or time.time()) + FAILED_BACKOFF_S - time.time()
+    if wait <= 0:
+        return None
+    return (f"the last {FAILURES_IN_A_ROW} live_ingestion runs failed (latest {last[0].dagster_run.run_id[:8]}): "
+            f"see its logs; next try in {wait:.0f}s")
+
+
 def _progress(state_dir) -> str:
     state = live_state.read(live_state.state_file(state_dir))
     if not state:
@@ -129,8 +140,8 @@ def _progress(state_dir) -> str:
 def t1_gate(context: dg.SensorEvaluationContext, logpilot: LogPilotHome, live: LiveIngestion):
     """Skip until ``t1_watermark`` has been materialized and a broker is reachable; then keep exactly one
     ``live_ingestion`` run active, launching a new one whenever none is (the first, or after one ended; after
-    ``FAILURES_IN_A_ROW`` failures it waits ``FAILED_BACKOFF_S``). Reads
-    T1 from the event log and progress from ``state/live.json``: a sensor never opens the DuckDB file."""
+    ``FAILURES_IN_A_ROW`` failures it waits ``FAILED_BACKOFF_S``). Reads T1 from the event log and progress
+    from ``state/live.json``: a sensor never opens the DuckDB file."""
     event = context.instance.get_latest_materialization_event(T1_KEY)
     materialization = event.asset_materialization if event else None
     t1 = materialization.metadata.get("t1").value if materialization and "t1" in materialization.metadata else None
@@ -145,11 +156,8 @@ def t1_gate(context: dg.SensorEvaluationContext, logpilot: LogPilotHome, live: L
         return dg.SkipReason(f"live_ingestion run {active.run_id[:8]} ({active.status.value}) keeps logs current: "
                              f"{_progress(state_dir)}")
     last = context.instance.get_run_records(dg.RunsFilter(job_name=live_ingestion.name), limit=FAILURES_IN_A_ROW)
-    if len(last) == FAILURES_IN_A_ROW and all(r.dagster_run.status == dg.DagsterRunStatus.FAILURE for r in last):
-        wait = (last[0].end_time or time.time()) + FAILED_BACKOFF_S - time.time()
-        if wait > 0:
-            return dg.SkipReason(f"the last {FAILURES_IN_A_ROW} live_ingestion runs failed (latest "
-                                 f"{last[0].dagster_run.run_id[:8]}): see its logs; next try in {wait:.0f}s")
+    if (backoff := _backoff(last)) is not None:
+        return dg.SkipReason(backoff)
     context.log.info(f"no live run active (last: {last[0].dagster_run.run_id[:8]} "
                      f"{last[0].dagster_run.status.value}); launching one"
                      if last else "T1 is published: launching the live run")
