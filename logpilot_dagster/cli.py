@@ -112,7 +112,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 def cmd_dev(args: argparse.Namespace) -> int:
     use_home(args.home)
     workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
-    cmd = ["dagster", "dev", "-w", str(workspace), "-h", args.host, "-p", str(args.port)]
+    cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", args.host, "-p", str(args.port)]
     print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} {' '.join(cmd)}")
     return subprocess.call(cmd)
 

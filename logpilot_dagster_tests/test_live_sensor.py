@@ -9,7 +9,7 @@ import dagster as dg
 import duckdb
 
 from logpilot_dagster.defs import backfill_assets as ba
-from logpilot_dagster.defs.live import LiveIngestion, live_ingestion, t1_gate
+from logpilot_dagster.defs.live import FAILURES_IN_A_ROW, LiveIngestion, live_ingestion, t1_gate
 from logpilot_dagster.ingest.registry import SchemaRegistry
 from logpilot_dagster.ingest.sample_data import render_line
 from logpilot_dagster.settings import LogPilotPaths
@@ -33,6 +33,25 @@ def test_sensor_skips_without_t1_and_without_a_broker(sample_home, broker):
     request = evaluate(broker.bootstrap_servers)
     assert isinstance(request, dg.RunRequest)
     assert request.run_config["ops"]["consume_raw_topic"]["config"] == {"t1": t1}  # real time: no end
+
+
+def test_sensor_backs_off_after_live_runs_fail_in_a_row(sample_home, broker):
+    """A live run that cannot start (here: a T1 that is not a time) is not relaunched every 30 s forever."""
+    instance = dg.DagsterInstance.ephemeral()
+    home = resources(sample_home.home)["logpilot"]
+    live = LiveIngestion(bootstrap_servers=broker.bootstrap_servers)
+    dg.materialize([ba.t1_watermark], instance=instance, resources=resources(sample_home.home))
+
+    def evaluate():
+        return t1_gate(dg.build_sensor_context(instance=instance, resources={"logpilot": home, "live": live}))
+
+    for _ in range(FAILURES_IN_A_ROW):
+        assert isinstance(evaluate(), dg.RunRequest)
+        result = live_ingestion.execute_in_process(
+            run_config={"ops": {"consume_raw_topic": {"config": {"t1": "not a time"}}}}, instance=instance,
+            resources={"logpilot": home, "live": live}, raise_on_error=False)
+        assert not result.success
+    assert f"the last {FAILURES_IN_A_ROW} live_ingestion runs failed" in evaluate().skip_message
 
 
 def test_dagster_keeps_logs_current_after_the_first_catch_up(sample_home, broker, tmp_path):
@@ -64,7 +83,7 @@ def test_dagster_keeps_logs_current_after_the_first_catch_up(sample_home, broker
     request = evaluate()
     outcome: dict = {}
     run = threading.Thread(target=lambda: outcome.update(result=live_ingestion.execute_in_process(
-        run_config=request.run_config, resources=res, instance=instance, tags=request.tags)))
+        run_config=request.run_config, resources=res, instance=instance, tags=request.tags)), daemon=True)
     run.start()
     try:
         _wait_for(lambda: live_rows() == [(300,)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import threading
 import time
 from contextlib import contextmanager
@@ -201,3 +202,38 @@ def test_replayed_records_are_not_stored_twice(broker, live_settings):
     assert query(paths, "SELECT count(*), count(DISTINCT event_id) FROM logs") == [(300, 300)]
     assert query(paths, "SELECT template_id, count FROM templates ORDER BY 1") == counts
     assert sum(c for _, c in counts) == 300
+
+
+def _auth_line(ts: datetime, msg: str) -> bytes:
+    return json.dumps({"ts": f"{ts:%Y-%m-%dT%H:%M:%S.%f}Z", "level": "info", "logger": "auth.login",
+                       "msg": msg}).encode()
+
+
+def test_year_follows_the_event_time_when_the_record_time_is_arrival(broker, live_settings):
+    """Vector and Fluent Bit stamp records with their arrival time: last year's lines arriving now still get
+    last year's ``logs.year``."""
+    paths, topic = live_settings.paths, live_settings.broker.topic
+    arrival_ms = int(time.time() * 1000)
+    last_year = datetime.now(timezone.utc).year - 1
+    producer = broker.producer()
+    for i in range(20):
+        event = datetime(last_year, 12, 31, 23, 59, 50) + timedelta(seconds=i)  # across New Year
+        producer.send(topic, key=b"auth-service", value=_auth_line(event, f"login ok for user {i}"),
+                      timestamp_ms=arrival_ms)
+    producer.close()
+
+    assert run_ingestion(live_settings, until_caught_up=True, broker=broker).inserted == 20
+    assert query(paths, "SELECT year, year(ts), count(*) FROM logs GROUP BY ALL ORDER BY ALL") == [
+        (last_year, last_year, 10), (last_year + 1, last_year + 1, 10)]
+
+
+def test_t1_is_compared_at_the_timestamps_full_precision(broker, live_settings):
+    """T1 has microseconds; a line 0.5 ms after it, in the same millisecond, is new; one at or before it is not."""
+    t1 = recent(hours=2) + timedelta(microseconds=200)
+    lines = {"after": t1 + timedelta(microseconds=500), "at": t1, "before": t1 - timedelta(microseconds=100)}
+    produce(broker, live_settings.paths, "auth-service", [_auth_line(ts, f"session {name}") for name, ts in lines.items()])
+
+    stats = run_ingestion(live_settings, until_caught_up=True, t1=t1, broker=broker)
+
+    assert (stats.inserted, stats.skipped_before_t1) == (1, 2)
+    assert query(live_settings.paths, "SELECT ts FROM logs") == [(lines["after"],)]

@@ -21,6 +21,8 @@ from logpilot_dagster.stream.worker import IngestStats, run_ingestion
 T1_KEY = dg.AssetKey("t1_watermark")
 RAW_TOPIC = dg.AssetKey("raw_topic")
 OBSERVE_EVERY_S = 60.0
+#: After this many live runs in a row failed, the sensor waits ``FAILED_BACKOFF_S`` after the last one.
+FAILURES_IN_A_ROW, FAILED_BACKOFF_S = 3, 600.0
 #: A live run in one of these states needs no other.
 ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
           dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
@@ -71,11 +73,15 @@ class _Observer:
         self.last_mode: str | None = None
         self.last_at = 0.0
 
-    def __call__(self, stats: IngestStats, force: bool = False) -> None:
-        if not force and stats.mode == self.last_mode and time.monotonic() - self.last_at < OBSERVE_EVERY_S:
+    def __call__(self, stats: IngestStats) -> None:
+        """The worker's progress: logged and observed on a mode change or once ``OBSERVE_EVERY_S`` passed."""
+        if stats.mode == self.last_mode and time.monotonic() - self.last_at < OBSERVE_EVERY_S:
             return
         self.last_mode, self.last_at = stats.mode, time.monotonic()
         self.context.log.info(stats.summary())
+        self.observe(stats)
+
+    def observe(self, stats: IngestStats) -> None:
         self.context.log_event(dg.AssetObservation(RAW_TOPIC, metadata=_metadata(stats)))
 
 
@@ -95,7 +101,7 @@ def consume_raw_topic(context: dg.OpExecutionContext, config: IngestConfig, logp
                           max_seconds=config.max_seconds or None,
                           t1=datetime.fromisoformat(config.t1) if config.t1 else None, report=context.log.info,
                           progress=observe, should_stop=terminating)
-    observe(stats, force=True)
+    observe.observe(stats)  # the worker logged its final summary
     context.add_output_metadata(_metadata(stats))
     return stats.as_dict()
 
@@ -111,6 +117,17 @@ def _active_live_run(instance: dg.DagsterInstance) -> dg.DagsterRun | None:
     return runs[0] if runs else None
 
 
+def _backoff(last: list[dg.RunRecord]) -> str | None:
+    """Why not to launch now, when the latest ``FAILURES_IN_A_ROW`` live runs all failed recently."""
+    if len(last) < FAILURES_IN_A_ROW or any(r.dagster_run.status != dg.DagsterRunStatus.FAILURE for r in last):
+        return None
+    wait = (last[0].end_time or time.time()) + FAILED_BACKOFF_S - time.time()
+    if wait <= 0:
+        return None
+    return (f"the last {FAILURES_IN_A_ROW} live_ingestion runs failed (latest {last[0].dagster_run.run_id[:8]}): "
+            f"see its logs; next try in {wait:.0f}s")
+
+
 def _progress(state_dir) -> str:
     state = live_state.read(live_state.state_file(state_dir))
     if not state:
@@ -122,8 +139,9 @@ def _progress(state_dir) -> str:
 @dg.sensor(job=live_ingestion, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def t1_gate(context: dg.SensorEvaluationContext, logpilot: LogPilotHome, live: LiveIngestion):
     """Skip until ``t1_watermark`` has been materialized and a broker is reachable; then keep exactly one
-    ``live_ingestion`` run active, launching a new one whenever none is (the first, or after one ended). Reads
-    T1 from the event log and progress from ``state/live.json``: a sensor never opens the DuckDB file."""
+    ``live_ingestion`` run active, launching a new one whenever none is (the first, or after one ended; after
+    ``FAILURES_IN_A_ROW`` failures it waits ``FAILED_BACKOFF_S``). Reads T1 from the event log and progress
+    from ``state/live.json``: a sensor never opens the DuckDB file."""
     event = context.instance.get_latest_materialization_event(T1_KEY)
     materialization = event.asset_materialization if event else None
     t1 = materialization.metadata.get("t1").value if materialization and "t1" in materialization.metadata else None
@@ -137,8 +155,11 @@ def t1_gate(context: dg.SensorEvaluationContext, logpilot: LogPilotHome, live: L
     if active is not None:
         return dg.SkipReason(f"live_ingestion run {active.run_id[:8]} ({active.status.value}) keeps logs current: "
                              f"{_progress(state_dir)}")
-    last = context.instance.get_runs(dg.RunsFilter(job_name=live_ingestion.name), limit=1)
-    context.log.info(f"no live run active (last: {last[0].run_id[:8]} {last[0].status.value}); launching one"
+    last = context.instance.get_run_records(dg.RunsFilter(job_name=live_ingestion.name), limit=FAILURES_IN_A_ROW)
+    if (backoff := _backoff(last)) is not None:
+        return dg.SkipReason(backoff)
+    context.log.info(f"no live run active (last: {last[0].dagster_run.run_id[:8]} "
+                     f"{last[0].dagster_run.status.value}); launching one"
                      if last else "T1 is published: launching the live run")
     return dg.RunRequest(tags={"logpilot/t1": t1},
                          run_config={"ops": {"consume_raw_topic": {"config": {"t1": t1}}}})

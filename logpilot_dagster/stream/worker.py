@@ -142,7 +142,9 @@ class IngestionWorker:
         self._newest: dict[int, tuple[int, str]] = {}
         self._probe: KafkaConsumer | None = None  # reads single records for those checks
         # Per partition, the highest head seen in the broker's current log: what a lost log held.
-        self._heads: dict[int, int] = {int(p): h for p, h in live_state.read(self.state_file).get("heads", {}).items()}
+        saved = live_state.read(self.state_file)
+        self._heads: dict[int, int] = {int(p): h for p, h in saved.get("heads", {}).items()} \
+            if saved.get("topic") == self.topic else {}
 
     def request_stop(self) -> None:
         """Finish the current poll, write what is pending and return from ``run`` (what SIGTERM does)."""
@@ -217,7 +219,7 @@ class IngestionWorker:
         for tp in tps:
             probe.seek(tp, ends[tp])
         seen: dict[TopicPartition, int] = {}
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + BROKER_TIMEOUT_MS / 1000
         while len(seen) < len(tps) and time.monotonic() < deadline:
             probe.poll(timeout_ms=200, max_records=1)
             seen = {tp: head for tp in tps if (head := probe.highwater(tp)) is not None}
@@ -263,9 +265,10 @@ class IngestionWorker:
         self._collect(writer.finish(), consumer)
         self._end_offsets = {}  # the broker's log may be another one now
         deadline = None if give_up_s is None else time.monotonic() + give_up_s
-        stored = {p: offset for p, (offset, _) in stored_offsets(self.settings.paths.db_path, self.topic).items()}
-        for tp in reset:
-            self._count_lost(tp.partition, stored.get(tp.partition, 0))
+        if reset:
+            stored = stored_offsets(self.settings.paths.db_path, self.topic)
+            for tp in reset:
+                self._count_lost(tp.partition, stored.get(tp.partition, (0, None))[0])
         while not self._stop.is_set():
             try:
                 self._resume(consumer, tps)
@@ -337,7 +340,7 @@ class IngestionWorker:
         self.broker, self._bootstrap = broker, broker.bootstrap_servers
         consumer = self._consumer()
         tps = self._assign(consumer)
-        self._recover(consumer, tps, writer, "connected", give_up_s)
+        self._recover(consumer, tps, writer, f"connected to {broker.bootstrap_servers}", give_up_s)
         return consumer, tps
 
     def _check_predecessor(self) -> None:
