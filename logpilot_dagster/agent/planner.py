@@ -579,7 +579,7 @@ def plan_catalog(parsed: ParsedQuestion) -> Plan:
             f"catalog entry of {', '.join(entities.services)}",
             "slots",
         )
-    if _has(r"\bhow\s+many\b|\bcount\b|\bnumber\s+of\b", text) or _has(_RANK_CUE, text):
+    if _has(r"\bhow\s+(?:many|big|large)\b|\bcount\b|\bnumber\s+of\b|\bsize\s+of\b", text) or _has(_RANK_CUE, text):
         for column in ("department", "criticality"):
             grouped = _has(rf"\b(?:per|by|each|every)\s+{column}", text) or _has(rf"\b(?:which|what)\s+{column}", text)
             if grouped:
