@@ -214,6 +214,13 @@ def _dimensions(text: str) -> tuple[list[str], str | None]:
     rank_by = re.search(rf"\b(?:rank(?:\s+the)?|top)\s+(?:{_NUM}\s+)?(?:[a-z]+est\s+)?({words})\b", text)
     if rank_by and not ranked:
         ranked = _dimension_of(rank_by.group(2))
+    superlative = re.search(
+        rf"\b(?:(?:most|least)\s+[\w-]+|busiest|noisiest|quietest|chattiest|loudest|biggest|largest|smallest|"
+        rf"highest|lowest|fewest)\s+({words})\b",
+        text,
+    )
+    if superlative and not ranked:
+        ranked = _dimension_of(superlative.group(1))
     counted = re.search(rf"\b{_NUM}\s+(?:(?:most|least)\s+\w+\s+|[a-z]+est\s+)?({words})\b", text)
     if counted and not ranked and _has(_RANK_CUE, text):
         ranked = _dimension_of(counted.group(2))
