@@ -400,7 +400,7 @@ def _plan_compare(parsed: ParsedQuestion, messages: list[str], rate: bool, strat
     levels = ["ERROR"] if rate and not entities.levels else entities.levels
     measure = f"count_if({_in('l.level', levels)}) / count(*) AS rate" if rate else "count(*) AS n"
     metric = "rate" if rate else "n"
-    joins, untimed = "", None
+    joins, scope = "", parsed
     if len(entities.services) >= 2:
         side = ("l.service", "service")
     elif len(entities.departments) >= 2:
@@ -417,20 +417,17 @@ def _plan_compare(parsed: ParsedQuestion, messages: list[str], rate: bool, strat
         else:
             labels = " ".join(f"WHEN {c} THEN DATE '{p.range.start:%Y-%m-%d}'" for c, p in zip(cases, periods))
             side = (f"CASE {labels} END", "period_start")
-        untimed = replace(parsed, time=None)
-        where = scope_filters(untimed, levels=not rate) + messages + ["(" + " OR ".join(f"({c})" for c in cases) + ")"]
-        names = " vs ".join(p.range.dates for p in periods)
-    if untimed is None:
-        where = scope_filters(parsed, levels=not rate) + messages
-        names = None
+        scope = replace(parsed, time=None)
+        messages = messages + ["(" + " OR ".join(f"({c})" for c in cases) + ")"]
+    where = scope_filters(scope, levels=not rate) + messages
     expression, column = side
     sql = (
         f"SELECT {expression} AS {column}, {measure} FROM {LOGS} l{joins} WHERE {' AND '.join(where)} "
         f"GROUP BY 1 ORDER BY {metric} DESC, 1"
     )
-    what = f"share of {'/'.join(levels)} among {describe(_without_levels(parsed))}" if rate else describe(parsed)
-    if names:
-        what = f"{describe(untimed)}, {names}" if not rate else f"{what} ({names})"
+    what = f"share of {'/'.join(levels)} among {describe(_without_levels(scope))}" if rate else describe(scope)
+    if scope is not parsed:
+        what += ", " + " vs ".join(p.range.dates for p in periods)
     return Plan(sql, "comparison", f"{what}, compared by {column}", strategy)
 
 
