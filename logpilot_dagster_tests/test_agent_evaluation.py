@@ -61,3 +61,21 @@ def test_golden_evaluation_meets_the_targets_offline(evaluation_home, tmp_path):
     assert report["execution_accuracy"] >= TARGETS["execution_accuracy"], report["failures"]
     assert report["retrieval_hit@5"] >= 0.8, report["failures"]
     assert report["latency_p95_ms"] > 0  # a figure for the report; its target is a benchmark's, not a test's
+
+
+def test_heldout_golden_set_is_independent_of_the_shipped_one_and_the_training_set():
+    heldout = load_golden(SHIPPED_DATA / "golden_heldout")
+    assert len(heldout) >= 150 and len({i.id for i in heldout}) == len(heldout)
+    families = Counter(i.family for i in heldout)
+    assert {"ranking", "comparison", "range", "rate", "groupby", "bucket", "distinct", "quarantine", "fuzzy",
+            "not_found", "ambiguous", "catalog", "out_of_scope"} <= set(families)
+    assert all(i.gold_sql or i.gold_answer for i in heldout)
+    dev = {i.question for i in load_golden(SHIPPED_DATA / "golden_heldout" / "dev.jsonl")}
+    test = {i.question for i in load_golden(SHIPPED_DATA / "golden_heldout" / "test.jsonl")}
+    assert dev and test and not dev & test
+    words = lambda text: set(re.findall(r"[a-z0-9]+", text.lower()))  # noqa: E731
+    training, _ = load_examples()
+    shipped = [words(q) for q in [i.question for i in load_golden()] + training]
+    for item in heldout:
+        asked = words(item.question)
+        assert max(len(asked & w) / len(asked | w) for w in shipped) < 0.7, item.question

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 CRITICALITIES = ("critical", "high", "medium", "low")
 LEVEL_WORDS = {
-    "ERROR": r"errors?|erroring|errored",
+    "ERROR": r"errors?|erroring|errored|error-prone",
     "FATAL": r"fatals?|fatal-level",
     "WARN": r"warn|warns|warnings?",
     "INFO": r"info|informational",

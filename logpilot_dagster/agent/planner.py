@@ -206,6 +206,13 @@ def _dimensions(text: str) -> tuple[list[str], str | None]:
     rank_by = re.search(rf"\b(?:rank(?:\s+the)?|top)\s+(?:{_NUM}\s+)?(?:[a-z]+est\s+)?({words})\b", text)
     if rank_by and not ranked:
         ranked = _dimension_of(rank_by.group(2))
+    superlative = re.search(
+        rf"\b(?:(?:most|least)\s+[\w-]+|busiest|noisiest|quietest|chattiest|loudest|biggest|largest|smallest|"
+        rf"highest|lowest|fewest)\s+({words})\b",
+        text,
+    )
+    if superlative and not ranked:
+        ranked = _dimension_of(superlative.group(1))
     counted = re.search(rf"\b{_NUM}\s+(?:(?:most|least)\s+\w+\s+|[a-z]+est\s+)?({words})\b", text)
     if counted and not ranked and _has(_RANK_CUE, text):
         ranked = _dimension_of(counted.group(2))
@@ -385,7 +392,7 @@ def _plan_compare(parsed: ParsedQuestion, messages: list[str], rate: bool, strat
     levels = ["ERROR"] if rate and not entities.levels else entities.levels
     measure = f"count_if({_in('l.level', levels)}) / count(*) AS rate" if rate else "count(*) AS n"
     metric = "rate" if rate else "n"
-    joins, untimed = "", None
+    joins, scope = "", parsed
     if len(entities.services) >= 2:
         side = ("l.service", "service")
     elif len(entities.departments) >= 2:
@@ -402,20 +409,17 @@ def _plan_compare(parsed: ParsedQuestion, messages: list[str], rate: bool, strat
         else:
             labels = " ".join(f"WHEN {c} THEN DATE '{p.range.start:%Y-%m-%d}'" for c, p in zip(cases, periods))
             side = (f"CASE {labels} END", "period_start")
-        untimed = replace(parsed, time=None)
-        where = scope_filters(untimed, levels=not rate) + messages + ["(" + " OR ".join(f"({c})" for c in cases) + ")"]
-        names = " vs ".join(p.range.dates for p in periods)
-    if untimed is None:
-        where = scope_filters(parsed, levels=not rate) + messages
-        names = None
+        scope = replace(parsed, time=None)
+        messages = messages + ["(" + " OR ".join(f"({c})" for c in cases) + ")"]
+    where = scope_filters(scope, levels=not rate) + messages
     expression, column = side
     sql = (
         f"SELECT {expression} AS {column}, {measure} FROM {LOGS} l{joins} WHERE {' AND '.join(where)} "
         f"GROUP BY 1 ORDER BY {metric} DESC, 1"
     )
-    what = f"share of {'/'.join(levels)} among {describe(_without_levels(parsed))}" if rate else describe(parsed)
-    if names:
-        what = f"{describe(untimed)}, {names}" if not rate else f"{what} ({names})"
+    what = f"share of {'/'.join(levels)} among {describe(_without_levels(scope))}" if rate else describe(scope)
+    if scope is not parsed:
+        what += ", " + " vs ".join(p.range.dates for p in periods)
     return Plan(sql, "comparison", f"{what}, compared by {column}", strategy)
 
 
@@ -571,7 +575,7 @@ def plan_catalog(parsed: ParsedQuestion) -> Plan:
             f"catalog entry of {', '.join(entities.services)}",
             "slots",
         )
-    if _has(r"\bhow\s+many\b|\bcount\b|\bnumber\s+of\b", text) or _has(_RANK_CUE, text):
+    if _has(r"\bhow\s+(?:many|big|large)\b|\bcount\b|\bnumber\s+of\b|\bsize\s+of\b", text) or _has(_RANK_CUE, text):
         for column in ("department", "criticality"):
             grouped = _has(rf"\b(?:per|by|each|every)\s+{column}", text) or _has(rf"\b(?:which|what)\s+{column}", text)
             if grouped:

@@ -33,6 +33,7 @@ SPELLING_CUTOFF = 85
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*")
 _NAME_LIKE = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)+")
 #: Hyphenated English that is not a service name.
+_SERVICE_NOUNS = {"service", "system", "app", "application"}
 _COMPOUNDS = {"read-only", "e-mail", "built-in", "follow-up", "time-out", "real-time", "on-call", "log-in",
               "sign-in", "opt-out", "non-zero", "up-to-date", "well-known", "out-of-scope", "x-ray"}
 
@@ -112,15 +113,31 @@ def correct_spelling(text: str, names: list[str], templates: list[str] = ()) -> 
     return "".join(out) + text[cursor:], fixed
 
 
-def _unknown_names(text: str, taken: list[tuple[int, int]], known: frozenset[str]) -> list[str]:
-    """Hyphenated names in ``text`` outside ``taken`` spans that no catalog entry or known word explains."""
-    generic = SHAPE_WORDS | ENGLISH_STOP_WORDS | {w.lower() for w in LEVEL_WORDS} | {"level", "errors", "warnings"}
-    found = []
-    for match in _NAME_LIKE.finditer(text.lower()):
-        name = match.group(0)
-        if any(s < match.end() and match.start() < e for s, e in taken) or name in known or name in _COMPOUNDS:
+def _unknown_names(
+    text: str, taken: list[tuple[int, int]], names: frozenset[str], lexicon: frozenset[str]
+) -> list[str]:
+    """Names of services that are not in the catalog ("billing-api", "errors from kafka").
+
+    A hyphenated name counts unless it is a catalog name, a template word or plain English ("error-prone",
+    "month-by-month"); a single word only in a service's place ("from X", "did X log", "the X service") and
+    when no question, template or catalog uses it.
+    """
+    levels = {w.lower() for w in LEVEL_WORDS} | {"errors", "warnings", "warning"}
+    generic = SHAPE_WORDS | ENGLISH_STOP_WORDS | levels | {"level"}
+    lowered, found = text.lower(), []
+    for match in re.finditer(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*", lowered):
+        name, (start, end) = match.group(0), match.span()
+        if any(s < end and start < e for s, e in taken) or name in names or name in _COMPOUNDS:
             continue
-        if not all(part in generic or part.isdigit() for part in name.split("-")):
+        before = lowered[:start].split()[-1:] or [""]
+        after = [w.strip("?.,!;:") for w in lowered[end:].split()[:1]] or [""]
+        if "-" in name:
+            parts = name.split("-")
+            if not any(p in levels for p in parts) and not all(p in generic or p.isdigit() for p in parts):
+                found.append(name)
+        elif (before[0] in ("from", "did", "does") or (before[0] == "the" and after[0] in _SERVICE_NOUNS)) and (
+            name not in lexicon and name not in generic and len(name) > 2
+        ):
             found.append(name)
     return found
 
@@ -164,7 +181,7 @@ def parse_question(text: str, resolver: Resolver, now: datetime, templates: list
         entities=entities,
         masked=re.sub(r"\s+", " ", masked_text).strip().lower(),
         residual="".join(residual).lower(),
-        unknown=_unknown_names(blank, list(kinds), known),
+        unknown=_unknown_names(blank, list(kinds), known, _lexicon(tuple(sorted(names)), tuple(templates))[0]),
         corrected=corrected,
         now=now,
     )

@@ -174,7 +174,7 @@ def write_landing(home: Path, lines: int = 40_000, seed: int = 2018, years: tupl
                 path = landing / service / str(year) / f"{service}.{year}h{half + 1}.log"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text("\n".join(out) + "\n", encoding="utf-8")
-    quarantined = _bad_files(landing, years)
+    quarantined = _bad_files(landing, years, truth)
     specs = [SourceSpec.from_dict({"name": s, "glob": f"{s}/**/*.log", "service": s, "format": fmt})
              for s, (fmt, _) in LAYOUTS.items()]
     write_sources(home / "sources.yaml", specs)
@@ -186,10 +186,11 @@ def write_landing(home: Path, lines: int = 40_000, seed: int = 2018, years: tupl
     return {"lines": dict(truth), "quarantined_by_year": quarantined}
 
 
-def _bad_files(landing: Path, years: tuple[int, ...]) -> dict:
+def _bad_files(landing: Path, years: tuple[int, ...], truth: Counter) -> dict:
     """Lines the pipeline must quarantine, filed under the first, second and last year (3, 5 and 2 of them).
 
     Some carry a timestamp in the source's layout (their data time), the others only the year of their path.
+    The two good lines around them are added to ``truth``.
     """
     first, second, last = years[0], years[1 % len(years)], years[-1]
     bad = {
@@ -205,4 +206,5 @@ def _bad_files(landing: Path, years: tuple[int, ...]) -> dict:
                                    random.Random(year))
         path.write_text("\n".join([good, *lines, good]) + "\n", encoding="utf-8")
         counts[str(year)] += len(lines)
+        truth[f"{service}|{year}|INFO"] += 2
     return dict(counts)
