@@ -1,0 +1,65 @@
+"""``logs_all``: one persistent view over hot ``logs`` and every readable (warm or restored) tier object."""
+
+from __future__ import annotations
+
+import duckdb
+
+from logpilot_dagster.lifecycle.settings import RESTORED, WARM, TierStoreSettings
+from logpilot_dagster.settings import LogPilotPaths
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def logs_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The columns of ``logs`` in table order (the view and every tier object have exactly these)."""
+    return [name for (name,) in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'logs' AND schema_name = 'main' "
+        "AND database_name = current_database() ORDER BY column_index").fetchall()]
+
+
+def refresh_logs_all(con: duckdb.DuckDBPyConnection, paths: LogPilotPaths,
+                     settings: TierStoreSettings | None = None) -> None:
+    """(Re)create ``logs_all`` = ``logs`` UNION ALL every warm and restored object in the catalog.
+
+    Called in the same transaction as the catalog change that makes an object (un)readable. Over S3 the view
+    holds ``s3://`` URIs: a connection that reads it must ``LOAD httpfs`` and have an S3 secret
+    (``prepare_reader``); so must the connection that refreshes it."""
+    settings = settings or TierStoreSettings.from_env(paths)
+    if settings.is_s3:  # binding the view reads the objects' footers
+        from logpilot_dagster.lifecycle.s3_access import create_s3_secret
+
+        create_s3_secret(con, settings)
+    columns = ", ".join(f'"{c}"' for c in logs_columns(con))
+    keys = [key for (key,) in con.execute(
+        "SELECT object_key FROM tier_objects WHERE tier IN ('warm', 'restored') ORDER BY object_key").fetchall()]
+    sql = f"SELECT {columns} FROM logs"
+    if keys:
+        files = ", ".join(_sql_string(settings.uri(key)) for key in keys)
+        sql += f" UNION ALL SELECT {columns} FROM read_parquet([{files}])"
+    con.execute(f"CREATE OR REPLACE VIEW logs_all AS {sql}")
+
+
+def tier_directories(paths: LogPilotPaths, settings: TierStoreSettings | None = None) -> list[str]:
+    """What a locked-down connection must be allowed to read for ``logs_all``: the warm and restored
+    directories (local), or the warm and cold prefixes (S3, where a restored object is read in place).
+    Use as ``SET allowed_directories=[...]`` before ``SET enable_external_access=false``."""
+    settings = settings or TierStoreSettings.from_env(paths)
+    tiers = (WARM, "cold") if settings.is_s3 else (WARM, RESTORED)
+    return [settings.uri(tier) + "/" for tier in tiers]
+
+
+def prepare_reader(con: duckdb.DuckDBPyConnection, paths: LogPilotPaths,
+                   settings: TierStoreSettings | None = None) -> None:
+    """Make ``con`` able to read ``logs_all`` and nothing else outside the database file: over S3 load httpfs
+    and create a temporary S3 secret from the environment's credentials; then allow only
+    ``tier_directories`` and turn external access off (irreversible for this connection)."""
+    settings = settings or TierStoreSettings.from_env(paths)
+    if settings.is_s3:
+        from logpilot_dagster.lifecycle.s3_access import create_s3_secret
+
+        create_s3_secret(con, settings)
+    allowed = ", ".join(_sql_string(d) for d in tier_directories(paths, settings))
+    con.execute(f"SET allowed_directories=[{allowed}]")
+    con.execute("SET enable_external_access=false")
