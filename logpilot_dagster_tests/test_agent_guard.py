@@ -8,6 +8,8 @@ import pytest
 
 from logpilot_dagster.agent import guard
 from logpilot_dagster.agent.guard import GuardError, check_sql, run_query
+from logpilot_dagster.lifecycle.views import refresh_logs_all
+from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.storage.warehouse import connect, ensure_schema
 
 RAW_SECRET = "raw line with alice@example.com"
@@ -144,7 +146,7 @@ def test_no_star_or_row_struct_reaches_a_hidden_column(db, sql):
 def test_the_query_connection_sees_only_views_of_the_allowed_columns(db):
     """The second wall behind the parser: even SQL that slipped past it could not name another table."""
     with connect(db, read_only=True) as con:
-        guard._lock_down(con, None)
+        guard._lock_down(con, LogPilotPaths.from_env(db.parent), None)
         for sql in ("SELECT * FROM discovery_queue", "SELECT * FROM stream_offsets", "SELECT raw FROM quarantine"):
             with pytest.raises(duckdb.Error):
                 con.execute(sql)
@@ -196,3 +198,32 @@ def test_oversized_or_deeply_nested_sql_is_refused_before_it_runs(sql):
     with pytest.raises(GuardError, match="limit|nested"):
         check_sql(sql)
     assert time.perf_counter() - started < 10  # unbounded, the IN list took over 60 s to parse
+
+
+def test_logs_all_reads_the_warm_tier_and_nothing_else_on_disk(db, tmp_path):
+    """The locked-down connection may read the tier directories behind ``logs_all``, no other file."""
+    paths = LogPilotPaths.from_env(db.parent)
+    key = "warm/service=payments-api/month=2020-01/test.parquet"
+    target = paths.home / "tiers" / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    outside = tmp_path / "outside.parquet"
+    with connect(db) as con:
+        for path in (target, outside):
+            con.execute(f"COPY (SELECT * FROM logs LIMIT 25) TO '{path}' (FORMAT parquet)")
+        con.execute("INSERT INTO tier_objects (object_key, tier, service, month, min_ts, max_ts, rows) "
+                    "VALUES (?, 'warm', 'payments-api', '2020-01', TIMESTAMP '2020-01-01', TIMESTAMP '2020-01-31', 25)",
+                    [key])
+        refresh_logs_all(con, paths)
+    try:
+        assert run_query(db, "SELECT count(*) FROM logs_all").rows == [(3025,)]
+        assert run_query(db, "SELECT count(*) FROM logs").rows == [(3000,)]
+        with pytest.raises(GuardError):
+            run_query(db, f"SELECT count(*) FROM read_parquet('{outside}')")
+        with connect(db, read_only=True) as con:
+            guard._lock_down(con, paths, None)
+            with pytest.raises(duckdb.Error, match="Permission"):
+                con.execute(f"SELECT count(*) FROM read_parquet('{outside}')")
+    finally:
+        with connect(db) as con:
+            con.execute("DELETE FROM tier_objects")
+            refresh_logs_all(con, paths)
