@@ -204,17 +204,15 @@ def _lock_down(con: duckdb.DuckDBPyConnection, paths: LogPilotPaths, restrict: d
     (``lifecycle.views.prepare_reader``: allowed directories, then external access off), and taking no
     further settings."""
     prepare_reader(con, paths)
-    catalog = con.execute("SELECT current_database()").fetchone()[0]
-    present = {name for (name,) in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_catalog = ? AND table_schema = 'main'",
-        [catalog]).fetchall()}
-    quoted = catalog.replace('"', '""')
+    catalog = con.execute("SELECT current_database()").fetchone()[0].replace('"', '""')
     for table, columns in ALLOWED_COLUMNS.items():
-        if table not in present:  # logs_all in a warehouse from before tiering
-            continue
         names = ", ".join(f'"{name}"' for name, _ in columns)
         where = f" WHERE {restrict[table]}" if restrict and table in restrict else ""
-        con.execute(f'CREATE TEMP VIEW "{table}" AS SELECT {names} FROM "{quoted}".main."{table}"{where}')
+        try:
+            con.execute(f'CREATE TEMP VIEW "{table}" AS SELECT {names} FROM "{catalog}".main."{table}"{where}')
+        except duckdb.CatalogException:  # logs_all in a warehouse from before tiering
+            if table != "logs_all":
+                raise
     con.execute("SET search_path = 'temp.main'")
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     con.execute("SET enable_progress_bar = false")
