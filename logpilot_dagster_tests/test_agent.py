@@ -397,3 +397,21 @@ def test_cli_ask_and_evaluate(home, tmp_path, capsys):
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["questions"] == 2 and report["intent_accuracy"] == 1.0 and report["execution_accuracy"] == 1.0
     assert "| intent accuracy | 1.0 |" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_answers_reaching_cold_months_say_how_to_restore_them(client, home):
+    cold = ("cold/service=payments-api/month=2023-03/0123456789abcdef.parquet", "cold", "payments-api", "2023-03",
+            datetime(2023, 3, 1), datetime(2023, 3, 31, 23, 59), 1000)
+    with duckdb.connect(str(home.db_path)) as con:
+        con.execute("INSERT INTO tier_objects (object_key, tier, service, month, min_ts, max_ts, rows) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)", list(cold))
+    try:
+        hit = client.ask("How many ERROR lines did payments-api log in 2023?")
+        miss = client.ask("How many ERROR lines did auth-service log in 2023?")
+        before = client.ask("How many ERROR lines did payments-api log in 2022?")
+    finally:
+        with duckdb.connect(str(home.db_path)) as con:
+            con.execute("DELETE FROM tier_objects")
+    assert "1 month(s) of payments-api in this range (2023-03) are in cold storage" in hit.answer
+    assert "logpilot restore --from 2023-03-01 --to 2023-04-01 --service payments-api" in hit.answer
+    assert "cold storage" not in miss.answer and "cold storage" not in before.answer

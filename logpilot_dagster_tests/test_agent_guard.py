@@ -8,6 +8,8 @@ import pytest
 
 from logpilot_dagster.agent import guard
 from logpilot_dagster.agent.guard import GuardError, check_sql, run_query
+from logpilot_dagster.lifecycle.views import refresh_logs_all
+from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.storage.warehouse import connect, ensure_schema
 
 RAW_SECRET = "raw line with alice@example.com"
@@ -144,7 +146,7 @@ def test_no_star_or_row_struct_reaches_a_hidden_column(db, sql):
 def test_the_query_connection_sees_only_views_of_the_allowed_columns(db):
     """The second wall behind the parser: even SQL that slipped past it could not name another table."""
     with connect(db, read_only=True) as con:
-        guard._lock_down(con, None)
+        guard._lock_down(con, LogPilotPaths.from_env(db.parent), None)
         for sql in ("SELECT * FROM discovery_queue", "SELECT * FROM stream_offsets", "SELECT raw FROM quarantine"):
             with pytest.raises(duckdb.Error):
                 con.execute(sql)
@@ -157,26 +159,27 @@ def test_the_query_connection_sees_only_views_of_the_allowed_columns(db):
 
 
 @pytest.mark.parametrize(
-    "sql, message",
+    "sql, timeout_s, message",
     [
-        ("SELECT repeat('x', 1000000000)", "deadline"),  # one call DuckDB cannot interrupt: the process is killed
-        ("SELECT range(300000000)", "deadline|memory"),
-        ("SELECT list(message) FROM logs, (SELECT 1 FROM logs LIMIT 400) t", "larger than"),  # 1.2M strings
-        ("SELECT string_agg(message, ',') FROM logs, (SELECT 1 FROM logs LIMIT 400) t", "larger than"),
+        ("SELECT repeat('x', 1000000000)", 1.0, "deadline"),  # one call DuckDB cannot interrupt: killed
+        ("SELECT range(300000000)", 1.0, "deadline|memory"),
+        # caught by the byte cap however long the machine takes to build them (1.2M strings)
+        ("SELECT list(message) FROM logs, (SELECT 1 FROM logs LIMIT 400) t", 60.0, "larger than"),
+        ("SELECT string_agg(message, ',') FROM logs, (SELECT 1 FROM logs LIMIT 400) t", 60.0, "larger than"),
     ],
 )
-def test_runaway_queries_stop_at_the_deadline_or_a_cap(db, sql, message):
+def test_runaway_queries_stop_at_the_deadline_or_a_cap(db, sql, timeout_s, message):
     started = time.perf_counter()
     with pytest.raises(GuardError, match=message):
-        run_query(db, sql, timeout_s=1.0)
-    assert time.perf_counter() - started < 60  # only catches a hang: unbounded, these ran for 14-160 s
+        run_query(db, sql, timeout_s=timeout_s)
+    assert time.perf_counter() - started < 120  # only catches a hang: unbounded, these ran for 14-160 s
     assert run_query(db, "SELECT count(*) FROM logs").rows == [(3000,)]  # and the next query runs
 
 
 def test_results_are_capped_in_bytes_and_rows(db):
     with pytest.raises(GuardError, match="larger than"):
-        run_query(db, "SELECT message, repeat('y', 2000) FROM logs", max_rows=1000)  # ~2 MB in many rows
-    percent = run_query(db, "SELECT event_id FROM logs LIMIT 100 PERCENT", max_rows=50)
+        run_query(db, "SELECT message, repeat('y', 2000) FROM logs", max_rows=1000, timeout_s=60)  # ~2 MB
+    percent = run_query(db, "SELECT event_id FROM logs LIMIT 100 PERCENT", max_rows=50, timeout_s=60)
     assert len(percent.rows) == 50 and percent.truncated
     assert "PERCENT" not in percent.sql
 
@@ -196,3 +199,32 @@ def test_oversized_or_deeply_nested_sql_is_refused_before_it_runs(sql):
     with pytest.raises(GuardError, match="limit|nested"):
         check_sql(sql)
     assert time.perf_counter() - started < 10  # unbounded, the IN list took over 60 s to parse
+
+
+def test_logs_all_reads_the_warm_tier_and_nothing_else_on_disk(db, tmp_path):
+    """The locked-down connection may read the tier directories behind ``logs_all``, no other file."""
+    paths = LogPilotPaths.from_env(db.parent)
+    key = "warm/service=payments-api/month=2020-01/test.parquet"
+    target = paths.home / "tiers" / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    outside = tmp_path / "outside.parquet"
+    with connect(db) as con:
+        for path in (target, outside):
+            con.execute(f"COPY (SELECT * FROM logs LIMIT 25) TO '{path}' (FORMAT parquet)")
+        con.execute("INSERT INTO tier_objects (object_key, tier, service, month, min_ts, max_ts, rows) "
+                    "VALUES (?, 'warm', 'payments-api', '2020-01', TIMESTAMP '2020-01-01', TIMESTAMP '2020-01-31', 25)",
+                    [key])
+        refresh_logs_all(con, paths)
+    try:
+        assert run_query(db, "SELECT count(*) FROM logs_all").rows == [(3025,)]
+        assert run_query(db, "SELECT count(*) FROM logs").rows == [(3000,)]
+        with pytest.raises(GuardError):
+            run_query(db, f"SELECT count(*) FROM read_parquet('{outside}')")
+        with connect(db, read_only=True) as con:
+            guard._lock_down(con, paths, None)
+            with pytest.raises(duckdb.Error, match="Permission"):
+                con.execute(f"SELECT count(*) FROM read_parquet('{outside}')")
+    finally:
+        with connect(db) as con:
+            con.execute("DELETE FROM tier_objects")
+            refresh_logs_all(con, paths)

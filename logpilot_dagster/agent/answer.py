@@ -7,7 +7,7 @@ line cannot pose as the answer's own words), and runbook guidance always comes b
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from logpilot_dagster.agent.guard import QueryResult
@@ -133,3 +133,27 @@ def passage_sources(passages: list) -> list[str]:
     """Sources of ``passages``: runbooks first, then log templates, each in rank order."""
     ranked = [p.source for p in passages if p.kind == "runbook"] + [p.source for p in passages if p.kind != "runbook"]
     return list(dict.fromkeys(ranked))
+
+
+def cold_storage_note(cold: list[dict], services: list[str], start: datetime | None, end: datetime | None) -> str | None:
+    """A note when cold (unreadable until restored) tier objects hold rows of ``services`` (none: any) in
+    ``[start, end)``: the answer does not count them, and how to restore them."""
+    hits = [
+        row for row in cold
+        if (not services or row["service"] in services)
+        and (start is None or row["max_ts"] >= start)
+        and (end is None or row["min_ts"] < end)
+    ]
+    if not hits:
+        return None
+    months = sorted({row["month"] for row in hits})
+    names = sorted({row["service"] for row in hits})
+    first = min(row["min_ts"] for row in hits).date()
+    last = max(row["max_ts"] for row in hits).date() + timedelta(days=1)
+    service = f" --service {names[0]}" if len(names) == 1 else ""
+    span = months[0] if len(months) == 1 else f"{months[0]} to {months[-1]}"
+    return (
+        f"Note: {len(months)} month(s) of {', '.join(names)} in this range ({span}) are in cold storage, so this "
+        f"answer does not include them. To read them, run `logpilot restore --from {first} --to {last}{service}` "
+        "and ask again."
+    )

@@ -21,7 +21,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         payload = {
             k: getattr(answer, k)
-            for k in ("question", "answer", "intent", "sql", "columns", "rows", "sources", "latency_ms")
+            for k in ("question", "answer", "intent", "sql", "columns", "rows", "sources", "latency_ms", "quotes_logs")
         }
         print(json.dumps(payload, indent=2, default=str))
         return 0

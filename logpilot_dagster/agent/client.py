@@ -5,7 +5,8 @@ questions about an archive mean the same thing whenever they are asked; pass ``n
 (``datetime.now()`` for wall-clock time). The client only reads: every query runs through the SQL guard on a
 read-only DuckDB connection. Questions longer than ``MAX_QUESTION_CHARS`` are refused before any parsing; a
 warehouse that stays locked past the waits of ``warehouse.connect`` gets a "busy, retry" answer. ``Answer.quotes_logs`` says the
-answer quotes text from the logs (marked in the text as untrusted data).
+answer quotes text from the logs (marked in the text as untrusted data). When the question's range reaches
+months that are in cold storage, the answer says so and how to restore them.
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from logpilot_dagster.agent import answer as answers
 from logpilot_dagster.agent.entities import Resolver, System
 from logpilot_dagster.agent.graph import Snapshot, Tools, build_graph
 from logpilot_dagster.agent.guard import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
 from logpilot_dagster.agent.llm import Backend, backend_from_env
+from logpilot_dagster.agent.planner import LOGS
+from logpilot_dagster.lifecycle.catalog import cold_ranges
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.storage.warehouse import WarehouseLockedError, connect
 
@@ -88,7 +93,7 @@ class LogPilotClient:
     def snapshot(self, now: datetime | None = None) -> Snapshot:
         """The catalog, template texts and reference time, read in one short read-only connection."""
         with connect(self.db_path, read_only=True) as con:
-            first, latest = con.execute("SELECT min(ts), max(ts) FROM logs").fetchone()
+            first, latest = con.execute(f"SELECT min(ts), max(ts) FROM {LOGS}").fetchone()
             systems = [
                 System(*row)
                 for row in con.execute(
@@ -96,7 +101,15 @@ class LogPilotClient:
                 ).fetchall()
             ]
             templates = [row[0] for row in con.execute("SELECT template FROM templates").fetchall()]
-        return Snapshot(now or self.now or latest or datetime.now(), Resolver(systems), templates, (first, latest))
+            try:
+                cold = cold_ranges(con, None, None, None)
+            except duckdb.CatalogException:  # a warehouse from before tiering
+                cold = []
+        # Data in the cold tier exists (the answer says how to restore it), so it counts for coverage.
+        edges = [t for t in (first, latest) if t] + [t for c in cold for t in (c["min_ts"], c["max_ts"]) if t]
+        coverage = (min(edges), max(edges)) if edges else (None, None)
+        return Snapshot(now or self.now or latest or datetime.now(), Resolver(systems), templates, coverage,
+                        tuple(cold))
 
     def ask(self, question: str, now: datetime | None = None) -> Answer:
         """Answer ``question``; ``now`` overrides the client's reference time for this call."""

@@ -55,7 +55,8 @@ class Snapshot:
     now: datetime
     resolver: Resolver
     templates: list[str]
-    coverage: tuple[datetime | None, datetime | None] | None = None  # first and last event time in ``logs``
+    coverage: tuple[datetime | None, datetime | None] | None = None  # first and last event time, any tier
+    cold: tuple[dict, ...] = ()  # cold tier objects not readable until restored (``lifecycle.catalog.cold_ranges``)
 
 
 class AgentState(TypedDict, total=False):
@@ -127,7 +128,7 @@ def slot_filters(parsed: ParsedQuestion, resolver: Resolver) -> dict[str, str]:
     if parsed.time:
         logs += parsed.time.range.sql("ts")
     if logs:
-        filters["logs"] = " AND ".join(logs)
+        filters["logs"] = filters["logs_all"] = " AND ".join(logs)
     return filters
 
 
@@ -305,6 +306,12 @@ def build_graph(tools: Tools):
         text = answers.describe_result(plan, result)
         if state.get("feedback"):
             text += f"\n(Note: {state['feedback']}.)"
+        parsed = state["parsed"]
+        time_range = parsed.time.range if parsed.time else None
+        cold = answers.cold_storage_note(state["snapshot"].cold, parsed.entities.services,
+                                         time_range and time_range.start, time_range and time_range.end)
+        if cold:
+            text += f"\n{cold}"
         sources = []
         if "template_id" in result.columns:
             index = result.columns.index("template_id")

@@ -7,7 +7,7 @@ table (``WITH stream_offsets AS (SELECT * FROM stream_offsets) ...``) is judged 
 
 The checked SQL runs in a sandbox process (``agent.sandbox``) on a read-only connection whose search path
 holds only views of the allowed tables and columns (a second wall behind the parser), with external access
-off, a memory limit, a row cap, a byte cap on the result, and one deadline over parse + execute + fetch:
+off but for the tier directories behind ``logs_all`` (the home is the database's directory), a memory limit, a row cap, a byte cap on the result, and one deadline over parse + execute + fetch:
 DuckDB is interrupted at the deadline, and the process is killed when that does not stop it.
 """
 
@@ -27,6 +27,8 @@ from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from logpilot_dagster.agent import sandbox
+from logpilot_dagster.lifecycle.views import prepare_reader
+from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.storage.warehouse import SCHEMA, connect
 
 #: Columns the agent never sees: raw bad lines (masked or not) stay out of answers.
@@ -98,7 +100,8 @@ class GuardError(ValueError):
 
 
 def _allowed_columns() -> dict[str, tuple[tuple[str, str], ...]]:
-    """``table -> ((column, type), ...)`` for the tables the agent may read, from the warehouse contract."""
+    """``table -> ((column, type), ...)`` for the tables the agent may read, from the warehouse contract
+    (``logs_all``, hot ``logs`` plus the readable tier objects, has the columns of ``logs``)."""
     allowed = {"logs", "templates", "system_catalog", "quarantine", "template_aliases"}
     columns = {}
     for statement in sqlglot.parse(SCHEMA, read="duckdb"):
@@ -110,6 +113,7 @@ def _allowed_columns() -> dict[str, tuple[tuple[str, str], ...]]:
                     for c in statement.this.expressions
                     if isinstance(c, exp.ColumnDef) and (table, c.name) not in HIDDEN_COLUMNS
                 ) + tuple((name, kind) for name, kind, _ in DERIVED_COLUMNS.get(table, ()))
+    columns["logs_all"] = columns["logs"]
     return columns
 
 
@@ -205,19 +209,25 @@ def check_sql(sql: str, max_rows: int = DEFAULT_MAX_ROWS) -> str:
         raise GuardError(f"could not analyse the SQL: {str(exc).splitlines()[0]}") from exc
 
 
-def _lock_down(con: duckdb.DuckDBPyConnection, restrict: dict[str, str] | None) -> None:
+def _lock_down(con: duckdb.DuckDBPyConnection, paths: LogPilotPaths, restrict: dict[str, str] | None) -> None:
     """Leave ``con`` seeing only views of the allowed columns (``restrict``: a filter per table, used to check
-    that a draft follows the question's slots), with no file or network access and no further settings."""
+    that a draft follows the question's slots), reading no file but the tier objects behind ``logs_all``
+    (``lifecycle.views.prepare_reader``: allowed directories, then external access off), and taking no
+    further settings."""
+    prepare_reader(con, paths)
     catalog = con.execute("SELECT current_database()").fetchone()[0].replace('"', '""')
     for table, columns in ALLOWED_COLUMNS.items():
         derived = {name: expr for name, _, expr in DERIVED_COLUMNS.get(table, ())}
         names = ", ".join(f'{derived[name]} AS "{name}"' if name in derived else f'"{name}"' for name, _ in columns)
         where = f" WHERE {restrict[table]}" if restrict and table in restrict else ""
-        con.execute(f'CREATE TEMP VIEW "{table}" AS SELECT {names} FROM "{catalog}".main."{table}"{where}')
+        try:
+            con.execute(f'CREATE TEMP VIEW "{table}" AS SELECT {names} FROM "{catalog}".main."{table}"{where}')
+        except duckdb.CatalogException:  # logs_all in a warehouse from before tiering
+            if table != "logs_all":
+                raise
     con.execute("SET search_path = 'temp.main'")
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     con.execute("SET enable_progress_bar = false")
-    con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
 
 
@@ -235,7 +245,7 @@ def _execute(db_path: str, sql: str, max_rows: int, timeout_s: float, max_bytes:
         timer = threading.Timer(max(timeout_s - (time.perf_counter() - start), 0.0), con.interrupt)
         timer.start()
         try:
-            _lock_down(con, restrict)
+            _lock_down(con, LogPilotPaths.from_env(Path(db_path).parent), restrict)
             cursor = con.execute(bounded)
             columns = [d[0] for d in cursor.description][:-1]
             rows = cursor.fetchall()

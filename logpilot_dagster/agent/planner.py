@@ -22,7 +22,7 @@ from logpilot_dagster.agent.timeparse import NUMBER_WORDS, TimeMatch, find_perio
 NOT_FOUND = "Not found:"
 AMBIGUOUS = "Ambiguous:"
 #: The relation every log question reads (one constant, so pointing the agent at another view is one line).
-LOGS = "logs"
+LOGS = "logs_all"
 SEARCH_STRATEGIES = ("phrase", "stems", "vectors")
 DEFAULT_SEARCH_LINES = 20
 DEFAULT_TOP = 5

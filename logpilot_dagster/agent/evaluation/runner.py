@@ -101,7 +101,7 @@ def run(client: LogPilotClient, items: list[GoldenItem], warmup: bool = True) ->
         )
         if item.gold_sql:
             try:
-                gold = run_query(client.db_path, item.gold_sql, max_rows=10_000, timeout_s=30)
+                gold = run_query(client.db_path, item.gold_sql, max_rows=10_000, timeout_s=30, max_bytes=64 << 20)
                 outcome.gold_columns, outcome.gold_rows = gold.columns, gold.rows
             except GuardError as exc:
                 outcome.error = f"gold SQL rejected: {exc}"
