@@ -214,7 +214,8 @@ def test_no_planted_value_is_stored_anywhere(mode, tmp_path, monkeypatch, broker
     live = {"logpilot": LogPilotHome(home=str(home)),
             "live": LiveIngestion(bootstrap_servers=broker.bootstrap_servers, topic=broker.settings.topic)}
     run = live_ingestion.execute_in_process(
-        run_config={"ops": {"consume_raw_topic": {"config": {"t1": backfill_t1(paths).isoformat()}}}},
+        run_config={"ops": {"consume_raw_topic": {"config": {"t1": backfill_t1(paths).isoformat(),
+                                                             "until_caught_up": True}}}},
         resources=live, instance=instance)
     assert run.success
     assert dg.materialize([va.template_vectors], resources={"logpilot": live["logpilot"]}, instance=instance).success
