@@ -114,6 +114,8 @@ def remove_logs_rows(con: duckdb.DuckDBPyConnection, condition: str, params: dic
         return con.execute(f"DELETE FROM logs AS l WHERE {condition}", params).fetchone()[0]
     ddl = con.execute("SELECT sql FROM duckdb_tables() WHERE table_name = 'logs' AND schema_name = 'main' "
                       "AND database_name = current_database()").fetchone()[0]
+    if not ddl.startswith("CREATE TABLE logs("):
+        raise RuntimeError(f"unexpected DDL for logs: {ddl[:80]}")
     con.execute(ddl.replace("CREATE TABLE logs(", "CREATE TABLE logs_kept(", 1))
     con.execute(f"INSERT INTO logs_kept SELECT * FROM logs l WHERE NOT coalesce({condition}, false) "
                 "ORDER BY event_id", params)
