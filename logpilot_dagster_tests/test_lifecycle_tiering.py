@@ -124,7 +124,8 @@ def test_objects_carry_no_text_statistics_and_index_their_tokens(home):
     with connect(home.db_path) as con:
         key, = con.execute("SELECT object_key FROM tier_objects WHERE object_key IN "
                            "(SELECT object_key FROM tier_object_tokens) LIMIT 1").fetchone()
-        tokens = {t for (t,) in con.execute("SELECT token FROM tier_object_tokens WHERE object_key = ?", [key]).fetchall()}
+        tokens = {t for (t,) in con.execute("SELECT token FROM tier_object_tokens WHERE object_key = ?",
+                                             [key]).fetchall()}
         in_object = {t for (t,) in con.execute(
             f"SELECT DISTINCT regexp_extract(message, '<EMAIL:[0-9a-f]{{12}}>') FROM "
             f"read_parquet('{home.home}/tiers/{key}') WHERE message LIKE '%<EMAIL:%'").fetchall()}
@@ -133,5 +134,22 @@ def test_objects_carry_no_text_statistics_and_index_their_tokens(home):
     columns = {meta.row_group(0).column(i).path_in_schema: meta.row_group(0).column(i)
                for i in range(meta.num_columns)}
     assert columns["ts"].is_stats_set
-    assert not any(columns[c].is_stats_set for c in ("event_id", "message", "source", "component", "params.list.element"))
+    texts = ("event_id", "message", "source", "component", "params.list.element")
+    assert not any(columns[c].is_stats_set for c in texts)
     assert columns["message"].compression == "ZSTD"
+
+
+def test_logpilot_tier_and_restore_commands(home, tmp_path, monkeypatch, capsys):
+    from logpilot_dagster.cli import main
+
+    monkeypatch.setenv("LOGPILOT_HOME", str(home.home))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    assert main(["--home", str(home.home), "tier", "--now", "2026-12-02T00:00:00"]) == 0
+    out = capsys.readouterr().out
+    assert "rows hot -> warm (147 objects)" in out and "rows warm -> cold" in out
+    assert main(["--home", str(home.home), "restore", "--from", "2023-01-01", "--to", "2023-02-01",
+                 "--service", "payments-api"]) == 0
+    assert "restored 1 objects" in capsys.readouterr().out
+    with connect(home.db_path) as con:
+        assert catalog.cold_ranges(con, "payments-api", datetime(2023, 1, 1), datetime(2023, 2, 1)) == []
+        assert len(catalog.cold_ranges(con, "payments-api", datetime(2023, 2, 1), datetime(2023, 3, 1))) == 1

@@ -20,6 +20,8 @@ _TOKEN = re.compile(TOKEN_PATTERN)
 STATISTICS_COLUMNS = ["ts", "year", "source_offset"]
 #: Rows per row group, whatever the batches that arrive: the same rows always give the same bytes.
 ROW_GROUP_ROWS = 1 << 18
+#: pyarrow's default zstd level gave objects ~15 % larger at no less CPU here.
+ZSTD_LEVEL = 3
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,8 @@ class ObjectWriter:
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         self.path = path
-        self._writer = pq.ParquetWriter(path, schema, compression="zstd", write_statistics=STATISTICS_COLUMNS)
+        self._writer = pq.ParquetWriter(path, schema, compression="zstd", compression_level=ZSTD_LEVEL,
+                                       write_statistics=STATISTICS_COLUMNS)
         self._buffer: list[pa.RecordBatch] = []
         self._buffered = 0
         self.rows = 0

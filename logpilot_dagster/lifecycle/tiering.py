@@ -100,9 +100,8 @@ class PendingObject:
 #: Removing more than this fraction of ``logs`` rebuilds the table instead of deleting: DuckDB deletes from a
 #: primary-key table at ~20-50k rows/s here, a rebuild inserts the kept rows at ~150k rows/s with the index.
 REBUILD_FRACTION = 0.1
-#: The hot rows of the months in the temp table ``moved_months`` that a hot → warm move wrote to objects.
-MOVED_MONTHS = ("l.ts < $cutoff AND EXISTS (SELECT 1 FROM moved_months m WHERE l.service = m.service "
-                "AND date_trunc('month', l.ts) = m.month)")
+#: The hot rows a hot → warm move writes to objects: every (service, month) group older than the cutoff.
+MOVED_ROWS = "l.ts < $cutoff AND l.service IS NOT NULL"
 
 
 def remove_logs_rows(con: duckdb.DuckDBPyConnection, condition: str, params: dict) -> int:
@@ -115,6 +114,8 @@ def remove_logs_rows(con: duckdb.DuckDBPyConnection, condition: str, params: dic
         return con.execute(f"DELETE FROM logs AS l WHERE {condition}", params).fetchone()[0]
     ddl = con.execute("SELECT sql FROM duckdb_tables() WHERE table_name = 'logs' AND schema_name = 'main' "
                       "AND database_name = current_database()").fetchone()[0]
+    if not ddl.startswith("CREATE TABLE logs("):
+        raise RuntimeError(f"unexpected DDL for logs: {ddl[:80]}")
     con.execute(ddl.replace("CREATE TABLE logs(", "CREATE TABLE logs_kept(", 1))
     con.execute(f"INSERT INTO logs_kept SELECT * FROM logs l WHERE NOT coalesce({condition}, false) "
                 "ORDER BY event_id", params)
@@ -232,8 +233,8 @@ class Tiering:
         self.scratch.mkdir(parents=True, exist_ok=True)
         with self.db.use() as con, tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
             groups = {(service, month): n for service, month, n in con.execute(
-                "SELECT service, strftime(ts, '%Y-%m') AS month, count(*) FROM logs WHERE ts < ? "
-                "AND service IS NOT NULL GROUP BY ALL ORDER BY ALL", [cutoff]).fetchall()}
+                f"SELECT service, strftime(ts, '%Y-%m') AS month, count(*) FROM logs l WHERE {MOVED_ROWS} "
+                "GROUP BY ALL ORDER BY ALL", {"cutoff": cutoff}).fetchall()}
             if not groups:
                 return
             old = {(service, month): keys for service, month, keys in con.execute(
@@ -247,9 +248,8 @@ class Tiering:
             pending += self._write_new_months(con, columns, groups, list(old), cutoff, files)
             crash_point("warm_after_verify")
             con.execute("BEGIN")
-            self._months_table(con, "moved_months", [(p.service, p.month) for p in pending])
             moving = sum(p.hot_rows for p in pending)
-            removed = remove_logs_rows(con, MOVED_MONTHS, {"cutoff": cutoff})
+            removed = remove_logs_rows(con, MOVED_ROWS, {"cutoff": cutoff})
             if removed != moving:
                 con.execute("ROLLBACK")
                 raise RuntimeError(f"{removed} hot rows to remove, {moving} written to warm objects")
@@ -290,7 +290,7 @@ class Tiering:
     def _write_new_months(self, con: duckdb.DuckDBPyConnection, columns: str, groups: dict, merged: list,
                           cutoff: datetime, files) -> list["PendingObject"]:
         """Every month not yet warm in ONE sorted pass over ``logs``, cut into one object per (service, month)."""
-        where = "l.ts < $cutoff AND l.service IS NOT NULL"
+        where = MOVED_ROWS
         if merged:
             self._months_table(con, "merged_months", merged)
             where += (" AND NOT EXISTS (SELECT 1 FROM merged_months m WHERE l.service = m.service "
