@@ -175,13 +175,19 @@ def test_redact_mode_email_was_never_stored(redact_home, capsys):
     assert receipt["landing"]["files"] == ["auth-service/2022/auth-service-2022-q1.log"]
 
 
-def test_purge_job_runs_the_same_request(redact_home):
+def test_purge_job_runs_the_same_request_and_reports_its_own_run_storage(redact_home):
+    import dagster as dg
+
     from logpilot_dagster.defs.purge import purge
     from logpilot_dagster_tests.pipeline import resources
 
-    result = purge.execute_in_process(
-        run_config={"ops": {"purge_subject": {"config": {"value": VALUE, "dry_run": True}}}},
-        resources=resources(redact_home))
+    (redact_home / "dagster_home").mkdir(exist_ok=True)
+    with dg.DagsterInstance.local_temp(str(redact_home / "dagster_home")) as instance:
+        result = purge.execute_in_process(
+            run_config={"ops": {"purge_subject": {"config": {"value": VALUE, "dry_run": True}}}},
+            resources=resources(redact_home), instance=instance)
     assert result.success
     receipt = result.output_for_node("purge_subject")
     assert receipt["dry_run"] and receipt["total_touched"] >= 1 and receipt["kind"] == "value"
+    # Dagster keeps the run config (the value) in its run storage: the receipt says so rather than hiding it
+    assert any(path.startswith("dagster_home/") for path in receipt["residual"])

@@ -14,7 +14,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from logpilot_dagster.lifecycle.matching import Matcher, PurgeRequest
+from logpilot_dagster.lifecycle.matching import Matcher, PurgeRequest, sql_matches
 from logpilot_dagster.lifecycle.object_purge import _transform
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.storage.object_store import ObjectStore
@@ -48,13 +48,13 @@ def _staged_hits(files: list[Path], request: PurgeRequest, matcher: Matcher) -> 
         if request.service:
             if not {"service", "ts"} <= names:
                 return []
-            where, params = "service = ? AND ts >= ? AND ts < ?", [request.service, request.start, request.end]
+            where = "service = $service AND ts >= $start AND ts < $end"
+            params = {"service": request.service, "start": request.start, "end": request.end}
         else:
-            texts = [f'"{n}"' if t == "VARCHAR" else f'array_to_string("{n}", chr(10))'
-                     for n, t, *_ in columns if t in ("VARCHAR", "VARCHAR[]") and n != "filename"]
-            if not texts or matcher.empty:
+            if matcher.empty:
                 return []
-            where, params = " OR ".join(f"regexp_matches({t}, ?)" for t in texts), [matcher.re2] * len(texts)
+            where = sql_matches([(n, t) for n, t, *_ in columns if n != "filename"])
+            params = {"pattern": matcher.re2}
         return [Path(f) for (f,) in con.execute(f"SELECT DISTINCT filename FROM {source} WHERE {where}",
                                                 params).fetchall()]
     finally:

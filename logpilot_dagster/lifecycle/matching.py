@@ -93,6 +93,15 @@ def pii_kind(value: str) -> str | None:
     return _LABELS.get(item.group(1)) if item else None
 
 
+def sql_matches(columns: list[tuple[str, str]]) -> str:
+    """A DuckDB condition: any of these (name, type) columns, VARCHAR or VARCHAR[], matches ``$pattern``."""
+    def text(name: str, kind: str) -> str:
+        quoted = '"' + name.replace('"', '""') + '"'
+        return f"array_to_string({quoted}, chr(10))" if kind == "VARCHAR[]" else quoted
+    texts = [text(name, kind) for name, kind in columns if kind in ("VARCHAR", "VARCHAR[]")]
+    return " OR ".join(f"regexp_matches({t}, $pattern)" for t in texts) or "false"
+
+
 @dataclass
 class Matcher:
     needles: list[Needle] = field(default_factory=list)

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from logpilot_dagster.lifecycle.catalog import objects_overlapping, objects_with_token
-from logpilot_dagster.lifecycle.matching import Matcher, PurgeRequest
+from logpilot_dagster.lifecycle.matching import Matcher, PurgeRequest, sql_matches
 from logpilot_dagster.lifecycle.objects import object_key, tokens_in, write_parquet
 from logpilot_dagster.lifecycle.s3_access import create_s3_secret
 from logpilot_dagster.lifecycle.settings import COLD, RESTORED, WARM, TierStoreSettings
@@ -91,11 +91,7 @@ def _literal_hits(con: duckdb.DuckDBPyConnection, rows: list[dict], pattern: str
         return set()
     files = ", ".join(f"'{_uri(settings, r['object_key'])}'" for r in rows)
     described = con.execute(f"DESCRIBE SELECT * FROM read_parquet([{files}], union_by_name = true)").fetchall()
-    texts = [f'"{name}"' if kind == "VARCHAR" else f"array_to_string(\"{name}\", chr(10))"
-             for name, kind, *_ in described if kind in ("VARCHAR", "VARCHAR[]")]
-    if not texts:
-        return set()
-    where = " OR ".join(f"regexp_matches({t}, $pattern)" for t in texts)
+    where = sql_matches([(name, kind) for name, kind, *_ in described])
     by_uri = {settings.uri(r["object_key"]): r["object_key"] for r in rows}
     found = con.execute(f"SELECT DISTINCT filename FROM read_parquet([{files}], filename = true, "
                         f"union_by_name = true) WHERE {where}", {"pattern": pattern}).fetchall()

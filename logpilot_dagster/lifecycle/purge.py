@@ -14,6 +14,7 @@ Order (crash-safe; a re-run finds whatever a stopped run left and finishes it, a
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime, timezone
 
@@ -95,13 +96,24 @@ def purge(paths: LogPilotPaths, request: PurgeRequest, landing: ObjectStore, inc
     settings = settings or TierStoreSettings.from_env(paths)
     store = store or tier_store(settings)
     request_id = f"purge-{started[:10]}-{uuid.uuid4().hex[:8]}"
+    seconds, clock = {}, time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        seconds[step] = round(time.perf_counter() - clock, 2)
+        clock = time.perf_counter()
+
     hot, plan, earlier, rewritten_db = _purge_warehouse(paths, request, matcher, settings, store, request_id, apply)
+    lap("warehouse_and_tiers")
     staged = purge_staged_parquet(paths, request, matcher, apply)
     skip = [paths.db_path, paths.db_path.with_name(paths.db_path.name + ".wal"), paths.landing_zone,
             paths.parquet_dir, paths.chroma_dir, paths.state_dir / "receipts", paths.home / "tiers"]
     files = purge_other_files(paths, matcher, skip, apply)
+    lap("files")
     chroma = purge_chroma(paths.chroma_dir, matcher, apply)
+    lap("chroma")
     landing_files = purge_landing(landing, matcher, apply and include_landing) if not request.service else []
+    lap("landing")
     touched = {
         "hot": hot,
         **{tier: counts for tier, counts in plan.by_tier().items()},
@@ -121,7 +133,7 @@ def purge(paths: LogPilotPaths, request: PurgeRequest, landing: ObjectStore, inc
                     "pending_restore": plan.pending_restore, "catalogued": _catalogued(paths)},
         "warehouse_rewritten": rewritten_db, "state_files": files["rewritten"], "residual": files["residual"],
         "landing": {"files": landing_files, "rewritten": bool(landing_files) and include_landing and apply},
-        "earlier_requests": earlier, "notes": list(matcher.notes),
+        "earlier_requests": earlier, "notes": list(matcher.notes), "seconds": seconds,
     }
     if plan.pending_restore:
         receipt["notes"].append("archived objects are being restored: run the same purge again once they are")

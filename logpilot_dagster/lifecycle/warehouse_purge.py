@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from logpilot_dagster.lifecycle.matching import Matcher
+from logpilot_dagster.lifecycle.matching import Matcher, sql_matches
 
 #: Tables the generic scan leaves alone: receipts hold no values; token rows are retired with their objects.
 SKIP_TABLES = frozenset({"purge_receipts", "tier_object_tokens"})
@@ -19,22 +19,18 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def text_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, bool]]]:
-    """Base tables of the warehouse → their (column, is_list) text columns."""
+def text_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    """Base tables of the warehouse → their (column, type) text columns."""
     rows = con.execute(
-        "SELECT c.table_name, c.column_name, c.data_type = 'VARCHAR[]' FROM duckdb_columns() c "
+        "SELECT c.table_name, c.column_name, c.data_type FROM duckdb_columns() c "
         "JOIN duckdb_tables() t USING (database_name, schema_name, table_name) "
         "WHERE c.database_name = current_database() AND c.schema_name = 'main' AND NOT t.temporary "
         "AND c.data_type IN ('VARCHAR', 'VARCHAR[]') ORDER BY c.table_name, c.column_index").fetchall()
-    tables: dict[str, list[tuple[str, bool]]] = {}
-    for table, column, is_list in rows:
+    tables: dict[str, list[tuple[str, str]]] = {}
+    for table, column, kind in rows:
         if table not in SKIP_TABLES:
-            tables.setdefault(table, []).append((column, is_list))
+            tables.setdefault(table, []).append((column, kind))
     return tables
-
-
-def _text(column: str, is_list: bool) -> str:
-    return f"array_to_string({_quote(column)}, chr(10))" if is_list else _quote(column)
 
 
 def remask_tables(con: duckdb.DuckDBPyConnection, matcher: Matcher, apply: bool) -> dict[str, int]:
@@ -44,7 +40,7 @@ def remask_tables(con: duckdb.DuckDBPyConnection, matcher: Matcher, apply: bool)
     if matcher.empty:
         return touched
     for table, columns in text_columns(con).items():
-        where = " OR ".join(f"regexp_matches({_text(c, lst)}, $pattern)" for c, lst in columns)
+        where = sql_matches(columns)
         names = ", ".join(_quote(c) for c, _ in columns)
         found = con.execute(f"SELECT rowid AS purge_rowid, {names} FROM {_quote(table)} WHERE {where}",
                             {"pattern": matcher.re2}).fetch_arrow_table()
