@@ -1,5 +1,12 @@
 """The one catalog of every warm/cold object, in the warehouse next to ``logs`` (so a move's catalog change and
-its hot delete are one DuckDB transaction)."""
+its hot delete are one DuckDB transaction):
+
+- ``tier_objects``: object_key (PK), tier ('warm' | 'cold' | 'restored'), service, month, min_ts, max_ts, rows,
+  bytes, sha256, created_at, updated_at. A local restored copy is a row of its own (``restored/...``) next to
+  its cold original; an S3 object restored in place changes tier.
+- ``tier_object_tokens``: (object_key, token) for every pseudonym token an object holds (purge by token).
+- ``lifecycle_runs``: one summary row per tiering run.
+"""
 
 from __future__ import annotations
 
@@ -7,38 +14,16 @@ from datetime import datetime
 
 import duckdb
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS tier_objects (
-    object_key VARCHAR PRIMARY KEY,
-    tier VARCHAR,              -- 'warm' | 'cold' | 'restored'
-    service VARCHAR,
-    month VARCHAR,             -- YYYY-MM (UTC, by ts)
-    min_ts TIMESTAMP,
-    max_ts TIMESTAMP,
-    rows BIGINT,
-    bytes BIGINT,
-    sha256 VARCHAR,
-    created_at TIMESTAMP,
-    updated_at TIMESTAMP
-);
-CREATE TABLE IF NOT EXISTS tier_object_tokens (
-    object_key VARCHAR,
-    token VARCHAR
-);
-CREATE TABLE IF NOT EXISTS lifecycle_runs (
-    run_id VARCHAR,
-    step VARCHAR,
-    "at" TIMESTAMP,
-    detail VARCHAR
-);
-"""
+from logpilot_dagster.storage.object_store import restored_copy_key
+from logpilot_dagster.storage.warehouse import ensure_schema
 
 _COLUMNS = "object_key, tier, service, month, min_ts, max_ts, rows, bytes, sha256"
 
 
 def ensure_lifecycle_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the catalog tables when missing (idempotent)."""
-    con.execute(SCHEMA)
+    """Create the catalog tables (and the initial ``logs_all``) when missing (idempotent): they are part of the
+    warehouse contract (``storage.warehouse.SCHEMA``)."""
+    ensure_schema(con)
 
 
 def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict]:
@@ -57,18 +42,13 @@ def objects_overlapping(con: duckdb.DuckDBPyConnection, service: str | None, sta
     return _dicts(con.execute(sql, [list(tiers), service, service, start, start, end, end]))
 
 
-def restored_key(cold_key: str) -> str:
-    """Where a local store puts the readable copy of a cold object (``cold/x`` → ``restored/x``)."""
-    return "restored/" + cold_key.split("/", 1)[1]
-
-
 def cold_ranges(con: duckdb.DuckDBPyConnection, service: str | None, start: datetime | None,
                 end: datetime | None) -> list[dict]:
     """Cold objects overlapping the range that are NOT readable (no restored copy, not restored in place):
     the rows a query over ``logs_all`` cannot see until ``logpilot restore``."""
     restored = {row["object_key"] for row in objects_overlapping(con, service, start, end, ("restored",))}
     return [row for row in objects_overlapping(con, service, start, end, ("cold",))
-            if restored_key(row["object_key"]) not in restored]
+            if restored_copy_key(row["object_key"]) not in restored]
 
 
 def objects_with_token(con: duckdb.DuckDBPyConnection, token: str) -> list[str]:

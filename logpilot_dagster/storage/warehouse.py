@@ -48,6 +48,32 @@ CREATE TABLE IF NOT EXISTS template_aliases (
     template_id VARCHAR,
     recorded_at TIMESTAMP
 );
+-- lifecycle (logpilot_dagster.lifecycle): the catalog of warm/cold objects; logs_all is just logs until the
+-- first tiering run replaces it with logs + the readable tier objects
+CREATE TABLE IF NOT EXISTS tier_objects (
+    object_key VARCHAR PRIMARY KEY,
+    tier VARCHAR,              -- 'warm' | 'cold' | 'restored'
+    service VARCHAR,
+    month VARCHAR,             -- YYYY-MM (UTC, by ts)
+    min_ts TIMESTAMP,
+    max_ts TIMESTAMP,
+    rows BIGINT,
+    bytes BIGINT,
+    sha256 VARCHAR,
+    created_at TIMESTAMP,
+    updated_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS tier_object_tokens (
+    object_key VARCHAR,
+    token VARCHAR
+);
+CREATE TABLE IF NOT EXISTS lifecycle_runs (
+    run_id VARCHAR,
+    step VARCHAR,
+    "at" TIMESTAMP,
+    detail VARCHAR
+);
+CREATE VIEW IF NOT EXISTS logs_all AS SELECT * FROM logs;
 CREATE TABLE IF NOT EXISTS format_rules (
     source_name VARCHAR PRIMARY KEY,
     service VARCHAR,
