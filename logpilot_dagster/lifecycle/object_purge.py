@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from logpilot_dagster.lifecycle.catalog import objects_overlapping, objects_with_token
 from logpilot_dagster.lifecycle.matching import Matcher, PurgeRequest, sql_matches
-from logpilot_dagster.lifecycle.objects import object_key, tokens_in, write_parquet
+from logpilot_dagster.lifecycle.objects import object_key, tokens_by_file, write_parquet
 from logpilot_dagster.lifecycle.s3_access import create_s3_secret
 from logpilot_dagster.lifecycle.settings import COLD, RESTORED, WARM, TierStoreSettings
 from logpilot_dagster.storage.object_store import ObjectStore
@@ -155,7 +155,7 @@ def rewrite_object(store: ObjectStore, settings: TierStoreSettings, row: dict, r
         try:
             mem.register("purged", table)
             written = write_parquet(mem.execute("SELECT * FROM purged ORDER BY ts, event_id"), Path(tmp) / "new.parquet")
-            tokens = tokens_in(mem, written.path)
+            tokens = tokens_by_file(mem, [written.path])[str(written.path)]
         finally:
             mem.close()
         new_key = object_key(key.split("/", 1)[0], row["service"], row["month"], written.sha256)
