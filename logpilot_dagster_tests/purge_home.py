@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import re
+import shutil
 import zlib
 from pathlib import Path
 
@@ -48,12 +49,16 @@ def planted_lines(old_token: str, month: str = "2022-03") -> list[str]:
 
 
 def build_planted_home(home: Path, years=(2022, 2023), lines: int = 6000, vectors: bool = True,
-                       planted=PLANTED) -> None:
-    """A sample home with :func:`planted_lines` appended to a 2022 auth-service file, backfilled through the
-    real Dagster assets (the PII mode and keys come from the environment)."""
+                       planted=PLANTED, services: tuple[str, ...] | None = None) -> None:
+    """A sample home (only ``services``' landing files, when given) with :func:`planted_lines` appended to
+    auth-service files, backfilled through the real Dagster assets (the PII mode and keys come from the
+    environment)."""
     from logpilot_dagster.privacy.pseudonym import PseudonymKeys
 
     write_sample_home(home, total_lines=lines, years=years)
+    for other in (home / "landing_zone").iterdir():
+        if services and other.name not in services:
+            shutil.rmtree(other)
     old_token = PseudonymKeys((KEYS[1].encode(),)).token("email", EMAIL)
     for name, month in planted:
         with open(home / "landing_zone" / "auth-service" / month[:4] / name, "a") as out:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import socket
 from datetime import datetime
 from pathlib import Path
@@ -65,10 +66,19 @@ def env(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tiered_home(env):
+def planted(env):
+    """Backfilled once (two services), not tiered; each test home is a copy."""
     tmp, _ = env
-    home = tmp / "local"
-    build_planted_home(home, lines=4000, vectors=False, planted=TIERED_PLANTED)
+    home = tmp / "planted"
+    build_planted_home(home, lines=6000, vectors=False, planted=TIERED_PLANTED,
+                       services=("auth-service", "payments-api"))
+    return home
+
+
+@pytest.fixture(scope="module")
+def tiered_home(env, planted):
+    home = env[0] / "local"
+    shutil.copytree(planted, home)
     tier(home)
     return home
 
@@ -129,7 +139,7 @@ def test_local_tiers_literal_value_and_service_range(tiered_home, capsys):
 
 
 @pytest.fixture
-def s3_home(env, tmp_path):
+def s3_home(env, planted, tmp_path):
     _, mp = env
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -144,7 +154,7 @@ def s3_home(env, tmp_path):
     client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
     client.create_bucket(Bucket="tiers")
     home = tmp_path / "s3home"
-    build_planted_home(home, lines=3000, vectors=False, planted=TIERED_PLANTED)
+    shutil.copytree(planted, home)
     tier(home)
     try:
         yield home, client

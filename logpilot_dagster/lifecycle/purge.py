@@ -19,7 +19,6 @@ import uuid
 from datetime import datetime, timezone
 
 from logpilot_dagster.lifecycle.catalog import ensure_lifecycle_schema
-from logpilot_dagster.lifecycle.chroma_purge import purge_chroma
 from logpilot_dagster.lifecycle.file_purge import purge_landing, purge_other_files, purge_staged_parquet
 from logpilot_dagster.lifecycle.matching import Matcher, PurgeRequest
 from logpilot_dagster.lifecycle.object_purge import (ObjectPurge, commit_catalog, delete_superseded,
@@ -110,7 +109,11 @@ def purge(paths: LogPilotPaths, request: PurgeRequest, landing: ObjectStore, inc
             paths.parquet_dir, paths.chroma_dir, paths.state_dir / "receipts", paths.home / "tiers"]
     files = purge_other_files(paths, matcher, skip, apply)
     lap("files")
-    chroma = purge_chroma(paths.chroma_dir, matcher, apply)
+    chroma = {}
+    if (paths.chroma_dir / "chroma.sqlite3").exists():
+        from logpilot_dagster.lifecycle.chroma_purge import purge_chroma  # chromadb: only when there is a store
+
+        chroma = purge_chroma(paths.chroma_dir, matcher, apply)
     lap("chroma")
     landing_files = purge_landing(landing, matcher, apply and include_landing) if not request.service else []
     lap("landing")
