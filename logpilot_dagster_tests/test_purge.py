@@ -166,6 +166,8 @@ def test_service_range_purge_deletes_only_that_range(home, capsys):
 def test_bad_request_is_refused(home, capsys):
     assert main(["--home", str(home), "purge", "--service", "payments-api"]) == 2
     assert "--from and --to" in capsys.readouterr().out
+    assert main(["--home", str(home), "purge", "--value", "a"]) == 2  # would re-mask every "a"
+    assert "at least 4 characters" in capsys.readouterr().out
 
 
 def test_redact_mode_email_was_never_stored(redact_home, capsys):

@@ -14,7 +14,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from logpilot_dagster.lifecycle.matching import Matcher, PurgeRequest, sql_matches
+from logpilot_dagster.lifecycle.matching import Matcher, PurgeRequest
 from logpilot_dagster.lifecycle.object_purge import _transform
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.storage.object_store import ObjectStore
@@ -53,7 +53,7 @@ def _staged_hits(files: list[Path], request: PurgeRequest, matcher: Matcher) -> 
         else:
             if matcher.empty:
                 return []
-            where = sql_matches([(n, t) for n, t, *_ in columns if n != "filename"])
+            where = matcher.sql_where([(n, t) for n, t, *_ in columns if n != "filename"])
             params = {"pattern": matcher.re2}
         return [Path(f) for (f,) in con.execute(f"SELECT DISTINCT filename FROM {source} WHERE {where}",
                                                 params).fetchall()]

@@ -19,11 +19,13 @@ import uuid
 from datetime import datetime, timezone
 
 from logpilot_dagster.lifecycle.catalog import ensure_lifecycle_schema
+from logpilot_dagster.lifecycle.crash import crash_point
 from logpilot_dagster.lifecycle.file_purge import purge_landing, purge_other_files, purge_staged_parquet
 from logpilot_dagster.lifecycle.matching import Matcher, PurgeRequest
 from logpilot_dagster.lifecycle.object_purge import (ObjectPurge, commit_catalog, delete_superseded,
                                                      find_objects, rewrite_object)
 from logpilot_dagster.lifecycle.receipts import earlier_requests, ensure_receipts_table, store_receipt
+from logpilot_dagster.lifecycle.s3_access import create_s3_secret
 from logpilot_dagster.lifecycle.settings import TierStoreSettings
 from logpilot_dagster.lifecycle.store import tier_store
 from logpilot_dagster.lifecycle.views import refresh_logs_all
@@ -31,7 +33,7 @@ from logpilot_dagster.lifecycle.warehouse_purge import delete_service_range, rem
 from logpilot_dagster.privacy.pseudonym import PseudonymKeys, pii_mode
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.storage.object_store import ObjectStore
-from logpilot_dagster.storage.warehouse import connect, ensure_schema
+from logpilot_dagster.storage.warehouse import connect
 
 REWRITE_STEP = "purge_rewrite_pending"
 
@@ -45,16 +47,19 @@ def _purge_warehouse(paths: LogPilotPaths, request: PurgeRequest, matcher: Match
     """Steps 1-3; returns (hot rows per table, the object plan, earlier request ids, file rewritten)."""
     plan = ObjectPurge()
     with connect(paths.db_path) as con:
-        ensure_schema(con)
         ensure_lifecycle_schema(con)
         ensure_receipts_table(con)
+        if settings.is_s3:  # the scan reads objects, and logs_all (refreshed, copied) names them
+            create_s3_secret(con, settings)
         if apply:
             delete_superseded(store, con)  # what a purge stopped after its commit left behind
         earlier = earlier_requests(con, request.fingerprint(PseudonymKeys.load()))
         candidates = find_objects(con, request, matcher, settings, plan)
+        plan.candidates = len(candidates)
         if apply:
             for row in candidates:
                 rewrite_object(store, settings, row, request, matcher, plan)
+            crash_point("purge_objects_written")
         con.execute("BEGIN")
         try:
             hot = remask_tables(con, matcher, apply)
@@ -76,11 +81,12 @@ def _purge_warehouse(paths: LogPilotPaths, request: PurgeRequest, matcher: Match
         if not apply:
             plan.rewritten = []
             return hot, plan, earlier, False
+        crash_point("purge_after_commit")
         delete_superseded(store, con)
         pending = con.execute("SELECT count(*) FROM lifecycle_runs WHERE step = ?", [REWRITE_STEP]).fetchone()[0]
-        if pending:
-            con.execute("DELETE FROM lifecycle_runs WHERE step = ?", [REWRITE_STEP])
-            rewrite_database(con, paths.db_path)  # the connection is closed right after: nothing more on it
+        if pending:  # the marker goes in the fresh copy only: a crash before the swap leaves it in place
+            rewrite_database(con, paths.db_path, lambda copy: con.execute(
+                f"DELETE FROM {copy}.main.lifecycle_runs WHERE step = ?", [REWRITE_STEP]))
         return hot, plan, earlier, bool(pending)
 
 
@@ -110,7 +116,7 @@ def purge(paths: LogPilotPaths, request: PurgeRequest, landing: ObjectStore, inc
     files = purge_other_files(paths, matcher, skip, apply)
     lap("files")
     chroma = {}
-    if (paths.chroma_dir / "chroma.sqlite3").exists():
+    if paths.chroma_dir.exists() or paths.chroma_dir.with_name("chroma.purged").exists():
         from logpilot_dagster.lifecycle.chroma_purge import purge_chroma  # chromadb: only when there is a store
 
         chroma = purge_chroma(paths.chroma_dir, matcher, apply)
@@ -132,7 +138,7 @@ def purge(paths: LogPilotPaths, request: PurgeRequest, landing: ObjectStore, inc
         "tokens_searched": len(matcher.tokens), "touched": touched, "total_touched": total,
         "objects": {"rewritten": sum(1 for i in plan.rewritten if i.new_key), "dropped":
                     sum(1 for i in plan.rewritten if not i.new_key), "stale_index_entries": len(plan.stale),
-                    "scanned": plan.scanned, "not_scanned": plan.not_scanned,
+                    "candidates": plan.candidates, "scanned": plan.scanned, "not_scanned": plan.not_scanned,
                     "pending_restore": plan.pending_restore, "catalogued": _catalogued(paths)},
         "warehouse_rewritten": rewritten_db, "state_files": files["rewritten"], "residual": files["residual"],
         "landing": {"files": landing_files, "rewritten": bool(landing_files) and include_landing and apply},

@@ -4,12 +4,13 @@ rewrite the DuckDB file so that no deleted or overwritten value survives in free
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
-from logpilot_dagster.lifecycle.matching import Matcher, sql_matches
+from logpilot_dagster.lifecycle.matching import Matcher
 
 #: Tables the generic scan leaves alone: receipts hold no values; token rows are retired with their objects.
 SKIP_TABLES = frozenset({"purge_receipts", "tier_object_tokens"})
@@ -40,7 +41,7 @@ def remask_tables(con: duckdb.DuckDBPyConnection, matcher: Matcher, apply: bool)
     if matcher.empty:
         return touched
     for table, columns in text_columns(con).items():
-        where = sql_matches(columns)
+        where = matcher.sql_where(columns)
         names = ", ".join(_quote(c) for c, _ in columns)
         found = con.execute(f"SELECT rowid AS purge_rowid, {names} FROM {_quote(table)} WHERE {where}",
                             {"pattern": matcher.re2}).fetch_arrow_table()
@@ -74,8 +75,11 @@ def delete_service_range(con: duckdb.DuckDBPyConnection, service: str, start: da
     return count
 
 
-def rewrite_database(con: duckdb.DuckDBPyConnection, db_path: Path) -> dict[str, int]:
+def rewrite_database(con: duckdb.DuckDBPyConnection, db_path: Path,
+                     on_copy: Callable[[str], object] | None = None) -> dict[str, int]:
     """Copy every table, view, index and constraint of the open warehouse into a fresh file and swap it in.
+
+    ``on_copy(alias)`` runs against the copy (attached as ``alias``) before the swap.
 
     ``con`` must be the read-write connection to ``db_path`` (holding it is the warehouse lock): the fresh file
     replaces the old one while the lock is held, so the next process to open ``db_path`` gets the new file, and
@@ -102,6 +106,8 @@ def rewrite_database(con: duckdb.DuckDBPyConnection, db_path: Path) -> dict[str,
                                     [db]).fetchone()[0] for db in (name, "purge_rewrite"))
             if old != new:
                 raise RuntimeError(f"rewrite of {db_path}: {new} {kind}, expected {old}")
+        if on_copy is not None:
+            on_copy("purge_rewrite")
     except BaseException:
         con.execute("DETACH purge_rewrite")
         fresh.unlink(missing_ok=True)
