@@ -43,7 +43,8 @@ def _now() -> str:
 
 
 def _purge_warehouse(paths: LogPilotPaths, request: PurgeRequest, matcher: Matcher, settings: TierStoreSettings,
-                     store: ObjectStore, request_id: str, apply: bool) -> tuple[dict, ObjectPurge, list, bool]:
+                     store: ObjectStore, request_id: str, fingerprint: str,
+                     apply: bool) -> tuple[dict, ObjectPurge, list, bool]:
     """Steps 1-3; returns (hot rows per table, the object plan, earlier request ids, file rewritten)."""
     plan = ObjectPurge()
     with connect(paths.db_path) as con:
@@ -53,7 +54,7 @@ def _purge_warehouse(paths: LogPilotPaths, request: PurgeRequest, matcher: Match
             create_s3_secret(con, settings)
         if apply:
             delete_superseded(store, con)  # what a purge stopped after its commit left behind
-        earlier = earlier_requests(con, request.fingerprint(PseudonymKeys.load()))
+        earlier = earlier_requests(con, fingerprint)
         candidates = find_objects(con, request, matcher, settings, plan)
         plan.candidates = len(candidates)
         if apply:
@@ -67,11 +68,10 @@ def _purge_warehouse(paths: LogPilotPaths, request: PurgeRequest, matcher: Match
                 rows = delete_service_range(con, request.service, request.start, request.end, apply)
                 if rows:
                     hot["logs"] = rows
-            if apply and plan.rewritten:
+            if apply and (plan.rewritten or plan.stale):
                 commit_catalog(con, plan, matcher.tokens, request_id)
+            if apply and plan.rewritten:
                 refresh_logs_all(con, paths, settings)
-            if apply and plan.stale:
-                commit_catalog(con, ObjectPurge(stale=plan.stale), matcher.tokens, request_id)
             if apply and (hot or plan.rewritten):
                 con.execute("INSERT INTO lifecycle_runs VALUES (?, ?, now(), '')", [request_id, REWRITE_STEP])
             con.execute("COMMIT")
@@ -79,7 +79,6 @@ def _purge_warehouse(paths: LogPilotPaths, request: PurgeRequest, matcher: Match
             con.execute("ROLLBACK")
             raise
         if not apply:
-            plan.rewritten = []
             return hot, plan, earlier, False
         crash_point("purge_after_commit")
         delete_superseded(store, con)
@@ -108,7 +107,9 @@ def purge(paths: LogPilotPaths, request: PurgeRequest, landing: ObjectStore, inc
         seconds[step] = round(time.perf_counter() - clock, 2)
         clock = time.perf_counter()
 
-    hot, plan, earlier, rewritten_db = _purge_warehouse(paths, request, matcher, settings, store, request_id, apply)
+    fingerprint = request.fingerprint(keys)
+    hot, plan, earlier, rewritten_db = _purge_warehouse(paths, request, matcher, settings, store, request_id,
+                                                        fingerprint, apply)
     lap("warehouse_and_tiers")
     staged = purge_staged_parquet(paths, request, matcher, apply)
     skip = [paths.db_path, paths.db_path.with_name(paths.db_path.name + ".wal"), paths.landing_zone,
@@ -133,7 +134,7 @@ def purge(paths: LogPilotPaths, request: PurgeRequest, landing: ObjectStore, inc
     total = (sum(hot.values()) + sum(i.rows_touched for i in plan.rewritten) + staged["rows"]
              + len(files["rewritten"]) + sum(chroma.values()) + (len(landing_files) if include_landing else 0))
     receipt = {
-        "request_id": request_id, "kind": request.kind, "fingerprint": request.fingerprint(keys),
+        "request_id": request_id, "kind": request.kind, "fingerprint": fingerprint,
         "mode": pii_mode(), "dry_run": dry_run, "started_at": started, "finished_at": _now(),
         "tokens_searched": len(matcher.tokens), "touched": touched, "total_touched": total,
         "objects": {"rewritten": sum(1 for i in plan.rewritten if i.new_key), "dropped":
