@@ -24,7 +24,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
 import pyarrow.parquet as pq
 
 os.environ.setdefault("LOGPILOT_PSEUDONYM_KEY", "bench-purge-key")
@@ -33,7 +32,7 @@ for _name in ("LOGPILOT_TIER_BUCKET", "LOGPILOT_LANDING_BUCKET"):
     os.environ.pop(_name, None)
 
 from logpilot_dagster.lifecycle.matching import Matcher, PurgeRequest  # noqa: E402
-from logpilot_dagster.lifecycle.objects import write_parquet  # noqa: E402
+from logpilot_dagster.lifecycle.objects import ObjectWriter  # noqa: E402
 from logpilot_dagster.lifecycle.purge import purge  # noqa: E402
 from logpilot_dagster.lifecycle.settings import TierStoreSettings  # noqa: E402
 from logpilot_dagster.lifecycle.store import tier_store  # noqa: E402
@@ -106,11 +105,10 @@ def _rewrite_one(store, scratch, key: str, matcher: Matcher) -> None:
         src = Path(tmp) / "old.parquet"
         src.write_bytes(stream.read())
         table, _ = matcher.mask_table(pq.read_table(src))
-        mem = duckdb.connect()
-        mem.register("t", table)
-        written = write_parquet(mem.execute("SELECT * FROM t ORDER BY ts, event_id"), Path(tmp) / "new.parquet")
-        mem.close()
-        scratch.put_file(key, written.path)
+        writer = ObjectWriter(Path(tmp) / "new.parquet", table.schema)
+        for batch in table.sort_by([("ts", "ascending"), ("event_id", "ascending")]).to_batches():
+            writer.write(batch)
+        scratch.put_file(key, writer.close().path)
 
 
 def main() -> None:

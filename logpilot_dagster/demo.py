@@ -71,9 +71,9 @@ def ask_questions(paths: LogPilotPaths) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     paths = use_home(args.home)
     start = time.perf_counter()
-    print(f"== 1/4 sample landing zone under {paths.landing_zone}")
+    print(f"== 1/5 sample landing zone under {paths.landing_zone}")
     cmd_sample(argparse.Namespace(home=args.home, lines=args.lines, force=False))
-    print("== 2/4 backfill, one Dagster run per year partition")
+    print("== 2/5 backfill, one Dagster run per year partition")
     summary = run_backfill(paths, [], progress=not args.quiet)
     from logpilot_dagster.ingest.backfill import backfill_t1
     from logpilot_dagster.storage.warehouse import connect
@@ -84,20 +84,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                   "FROM templates UNION ALL SELECT 'quarantine', count(*) FROM quarantine").fetchall())
     print(f"   {sum(r['lines_read'] for r in summary):,} lines -> logs={counts['logs']:,} "
           f"templates={counts['templates']:,} quarantine={counts['quarantine']:,}; T1 = {t1}")
-    print("== 3/4 live: embedded Kafka-compatible broker (tansu) -> live_ingestion job, catch-up from T1")
+    print("== 3/5 live: embedded Kafka-compatible broker (tansu) -> live_ingestion job, catch-up from T1")
     live_phase(paths, t1)
-    print("== 4/4 the query agent (offline planner; set LOGPILOT_LLM_BASE_URL/MODEL to draft with an LLM)")
+    print("== 4/5 the query agent (offline planner; set LOGPILOT_LLM_BASE_URL/MODEL to draft with an LLM)")
     ask_questions(paths)
+    print("== 5/5 lifecycle: the tiering job (hot -> warm -> cold at today's clock), then restore one cold year")
+    from logpilot_dagster.lifecycle_cli import demo_phase
+
+    demo_phase(paths)
     print(f"\n== done in {time.perf_counter() - start:.0f}s")
     print(f"   DuckDB:   {paths.db_path}   (tables: logs, templates, system_catalog, quarantine)")
     print(f"   Parquet:  {paths.parquet_dir}")
+    print(f"   Tiers:    {paths.home / 'tiers'}   (warm/, cold/, restored/; query logs_all for every readable tier)")
     print(f"   Chroma:   {paths.chroma_dir}")
     print(f"   UI:       logpilot --home {paths.home} dev   then open http://127.0.0.1:3000")
     return 0
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="sample data, backfill, live catch-up and a few agent answers")
+    p = sub.add_parser("demo", help="sample data, backfill, live catch-up, a few agent answers and tiering")
     p.add_argument("--lines", type=int, default=3_000_000, help="sample size (lines over all years)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)

@@ -86,3 +86,27 @@ def register(sub) -> None:
     p.add_argument("--service")
     p.add_argument("--days", type=int, default=7, help="how long the restored data stays readable")
     p.set_defaults(func=cmd_restore)
+
+
+def demo_phase(paths, service: str = "payments-api", year: int = 2023) -> None:
+    """The demo's last step: tier at today's clock, show that a cold year is reported, restore it."""
+    from datetime import datetime
+
+    from logpilot_dagster.lifecycle.catalog import cold_ranges
+    from logpilot_dagster.storage.warehouse import connect
+
+    start, end = datetime(year, 1, 1), datetime(year + 1, 1, 1)
+    count = f"SELECT count(*) FROM {{}} WHERE service = '{service}' AND ts >= '{start}' AND ts < '{end}'"
+    with connect(paths.db_path, read_only=True) as con:
+        before = con.execute(count.format("logs")).fetchone()[0]
+    print_tiering(run_tiering())
+    with connect(paths.db_path, read_only=True) as con:
+        cold = cold_ranges(con, service, start, end)
+        readable = con.execute(count.format("logs_all")).fetchone()[0]
+    print(f"   {service} {year}: {before:,} rows before tiering; logs_all reads {readable:,} now, "
+          f"{len(cold)} months are in cold storage")
+    report = run_restore(start.isoformat(), end.isoformat(), service)
+    with connect(paths.db_path, read_only=True) as con:
+        readable = con.execute(count.format("logs_all")).fetchone()[0]
+    print(f"   logpilot restore --from {start:%Y-%m-%d} --to {end:%Y-%m-%d} --service {service}: "
+          f"{report['objects_restored']} objects restored; logs_all reads {readable:,} rows")

@@ -135,3 +135,19 @@ def test_objects_carry_no_text_statistics_and_index_their_tokens(home):
     assert columns["ts"].is_stats_set
     assert not any(columns[c].is_stats_set for c in ("event_id", "message", "source", "component", "params.list.element"))
     assert columns["message"].compression == "ZSTD"
+
+
+def test_logpilot_tier_and_restore_commands(home, tmp_path, monkeypatch, capsys):
+    from logpilot_dagster.cli import main
+
+    monkeypatch.setenv("LOGPILOT_HOME", str(home.home))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    assert main(["--home", str(home.home), "tier", "--now", "2026-12-02T00:00:00"]) == 0
+    out = capsys.readouterr().out
+    assert "rows hot -> warm (147 objects)" in out and "rows warm -> cold" in out
+    assert main(["--home", str(home.home), "restore", "--from", "2023-01-01", "--to", "2023-02-01",
+                 "--service", "payments-api"]) == 0
+    assert "restored 1 objects" in capsys.readouterr().out
+    with connect(home.db_path) as con:
+        assert catalog.cold_ranges(con, "payments-api", datetime(2023, 1, 1), datetime(2023, 2, 1)) == []
+        assert len(catalog.cold_ranges(con, "payments-api", datetime(2023, 2, 1), datetime(2023, 3, 1))) == 1

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from logpilot_dagster.lifecycle.catalog import objects_overlapping, objects_with_token
 from logpilot_dagster.lifecycle.matching import Matcher, PurgeRequest
-from logpilot_dagster.lifecycle.objects import object_key, tokens_by_file, write_parquet
+from logpilot_dagster.lifecycle.objects import ObjectWriter, object_key
 from logpilot_dagster.lifecycle.settings import COLD, RESTORED, WARM, TierStoreSettings
 from logpilot_dagster.storage.object_store import ObjectStore
 
@@ -149,13 +149,10 @@ def rewrite_object(store: ObjectStore, settings: TierStoreSettings, row: dict, r
         if not table.num_rows:
             plan.rewritten.append(RewrittenObject(row, None, rows_touched=touched))
             return
-        mem = duckdb.connect()
-        try:
-            mem.register("purged", table)
-            written = write_parquet(mem.execute("SELECT * FROM purged ORDER BY ts, event_id"), Path(tmp) / "new.parquet")
-            tokens = tokens_by_file(mem, [written.path])[str(written.path)]
-        finally:
-            mem.close()
+        writer = ObjectWriter(Path(tmp) / "new.parquet", table.schema)
+        for batch in table.sort_by([("ts", "ascending"), ("event_id", "ascending")]).to_batches():
+            writer.write(batch)
+        written = writer.close()
         new_key = object_key(key.split("/", 1)[0], row["service"], row["month"], written.sha256)
         archive = settings.cold_storage_class if settings.is_s3 and row["tier"] != WARM else None
         store.put_file(new_key, written.path, storage_class=archive, sha256=written.sha256)
@@ -165,7 +162,7 @@ def rewrite_object(store: ObjectStore, settings: TierStoreSettings, row: dict, r
         if stored.readable and store.checksum(new_key) != written.sha256:
             raise RuntimeError(f"purge: {new_key} reads back with another checksum")
         plan.rewritten.append(RewrittenObject(row, new_key, written.rows, written.bytes, written.sha256,
-                                              written.min_ts, written.max_ts, tokens, touched))
+                                              written.min_ts, written.max_ts, written.tokens, touched))
 
 
 def commit_catalog(con: duckdb.DuckDBPyConnection, plan: ObjectPurge, purged_tokens: list[str],

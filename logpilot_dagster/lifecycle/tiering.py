@@ -9,20 +9,24 @@ and refreshes ``logs_all``; (3) after the commit, objects no longer in the catal
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from logpilot_dagster.lifecycle.catalog import ensure_lifecycle_schema
 from logpilot_dagster.lifecycle.crash import crash_point
-from logpilot_dagster.lifecycle.objects import WrittenObject, object_key, tokens_by_file, write_parquet
+from logpilot_dagster.lifecycle.objects import ROW_GROUP_ROWS, ObjectWriter, WrittenObject, object_key
 from logpilot_dagster.lifecycle.settings import COLD, RESTORED, WARM, TierStoreSettings
 from logpilot_dagster.lifecycle.views import logs_columns, refresh_logs_all
 from logpilot_dagster.settings import LogPilotPaths
@@ -64,11 +68,17 @@ class TieringReport:
     restored_expired: int = 0
     garbage_deleted: int = 0
     tiers: dict = field(default_factory=dict)  # after the run: tier -> {"objects", "rows"}, plus "hot"
+    seconds: dict = field(default_factory=dict)  # wall time per step
 
 
 def _month_bounds(month: str) -> tuple[datetime, datetime]:
     start = datetime.strptime(month, "%Y-%m")
     return start, (start + timedelta(days=32)).replace(day=1)
+
+
+def _register(con: duckdb.DuckDBPyConnection, name: str, **columns: pa.Array) -> None:
+    """Hand lists to DuckDB as an Arrow table (list parameters are converted value by value)."""
+    con.register(name, pa.table(columns))
 
 
 def _sql_list(values: list[str]) -> str:
@@ -90,9 +100,8 @@ class PendingObject:
 #: Removing more than this fraction of ``logs`` rebuilds the table instead of deleting: DuckDB deletes from a
 #: primary-key table at ~20-50k rows/s here, a rebuild inserts the kept rows at ~150k rows/s with the index.
 REBUILD_FRACTION = 0.1
-#: The hot rows of the months in the temp table ``moved_months`` that a hot → warm move wrote to objects.
-MOVED_MONTHS = ("l.ts < $cutoff AND EXISTS (SELECT 1 FROM moved_months m WHERE l.service = m.service "
-                "AND date_trunc('month', l.ts) = m.month)")
+#: The hot rows a hot → warm move writes to objects: every (service, month) group older than the cutoff.
+MOVED_ROWS = "l.ts < $cutoff AND l.service IS NOT NULL"
 
 
 def remove_logs_rows(con: duckdb.DuckDBPyConnection, condition: str, params: dict) -> int:
@@ -105,6 +114,8 @@ def remove_logs_rows(con: duckdb.DuckDBPyConnection, condition: str, params: dic
         return con.execute(f"DELETE FROM logs AS l WHERE {condition}", params).fetchone()[0]
     ddl = con.execute("SELECT sql FROM duckdb_tables() WHERE table_name = 'logs' AND schema_name = 'main' "
                       "AND database_name = current_database()").fetchone()[0]
+    if not ddl.startswith("CREATE TABLE logs("):
+        raise RuntimeError(f"unexpected DDL for logs: {ddl[:80]}")
     con.execute(ddl.replace("CREATE TABLE logs(", "CREATE TABLE logs_kept(", 1))
     con.execute(f"INSERT INTO logs_kept SELECT * FROM logs l WHERE NOT coalesce({condition}, false) "
                 "ORDER BY event_id", params)
@@ -129,12 +140,14 @@ class Tiering:
             with self.db.use() as con:
                 ensure_lifecycle_schema(con)
                 refresh_logs_all(con, self.paths, self.settings)
-            self.collect_garbage()
-            self.expire_restored()
+            self._timed("garbage", self.collect_garbage)
+            self._timed("restored_expiry", self.expire_restored)
             if self.policy.delete_after_days is not None:
-                self.apply_retention(self.now - timedelta(days=self.policy.delete_after_days))
-            self.move_hot_to_warm(self.now - timedelta(days=self.policy.warm_after_days))
-            self.move_warm_to_cold(self.now - timedelta(days=self.policy.cold_after_days))
+                self._timed("retention", self.apply_retention,
+                            self.now - timedelta(days=self.policy.delete_after_days))
+            self._timed("hot_to_warm", self.move_hot_to_warm, self.now - timedelta(days=self.policy.warm_after_days))
+            self._timed("warm_to_cold", self.move_warm_to_cold,
+                        self.now - timedelta(days=self.policy.cold_after_days))
             with self.db.use() as con:
                 self.report.tiers = tier_summary(con)
                 con.execute("INSERT INTO lifecycle_runs VALUES (?, 'tiering', ?, ?)",
@@ -142,6 +155,11 @@ class Tiering:
         finally:
             self.db.close()
         return self.report
+
+    def _timed(self, step: str, func, *args) -> None:
+        start = time.perf_counter()
+        func(*args)
+        self.report.seconds[step] = round(time.perf_counter() - start, 3)
 
     # -- garbage and expiry --------------------------------------------------------------------------------
     def collect_garbage(self) -> None:
@@ -201,8 +219,9 @@ class Tiering:
 
     @staticmethod
     def _forget(con: duckdb.DuckDBPyConnection, keys: list[str]) -> None:
-        con.execute("DELETE FROM tier_object_tokens WHERE list_contains(?, object_key)", [keys])
-        con.execute("DELETE FROM tier_objects WHERE list_contains(?, object_key)", [keys])
+        _register(con, "forget_keys", key=pa.array(keys, pa.string()))
+        con.execute("DELETE FROM tier_object_tokens WHERE object_key IN (SELECT key FROM forget_keys)")
+        con.execute("DELETE FROM tier_objects WHERE object_key IN (SELECT key FROM forget_keys)")
 
     # -- hot -> warm ---------------------------------------------------------------------------------------
     def move_hot_to_warm(self, cutoff: datetime) -> None:
@@ -213,39 +232,33 @@ class Tiering:
         shutil.rmtree(self.scratch, ignore_errors=True)  # left by a killed run (one run at a time)
         self.scratch.mkdir(parents=True, exist_ok=True)
         with self.db.use() as con, tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
-            groups = con.execute("SELECT service, strftime(ts, '%Y-%m') AS month, count(*) FROM logs WHERE ts < ? "
-                                 "AND service IS NOT NULL GROUP BY ALL ORDER BY ALL", [cutoff]).fetchall()
+            groups = {(service, month): n for service, month, n in con.execute(
+                f"SELECT service, strftime(ts, '%Y-%m') AS month, count(*) FROM logs l WHERE {MOVED_ROWS} "
+                "GROUP BY ALL ORDER BY ALL", {"cutoff": cutoff}).fetchall()}
             if not groups:
                 return
             old = {(service, month): keys for service, month, keys in con.execute(
                 "SELECT service, month, list(object_key ORDER BY object_key) FROM tier_objects "
-                "WHERE tier = 'warm' GROUP BY ALL").fetchall()}
-            columns = ", ".join(f'"{c}"' for c in logs_columns(con))
+                "WHERE tier = 'warm' GROUP BY ALL").fetchall() if (service, month) in groups}
             # one file name per object: DuckDB caches file contents by path (and mtime, to the second)
-            pending = [self._write_month(con, columns, service, month, moving, old.get((service, month), []),
-                                         cutoff, Path(tmp) / f"{i}.parquet")
-                       for i, (service, month, moving) in enumerate(groups)]
-            tokens = tokens_by_file(con, [p.written.path for p in pending])
+            files = (Path(tmp) / f"{i}.parquet" for i in itertools.count())
+            columns = ", ".join(f'"{c}"' for c in logs_columns(con))
+            pending = [self._merge_month(con, columns, service, month, groups[service, month], keys, cutoff,
+                                         next(files)) for (service, month), keys in old.items()]
+            pending += self._write_new_months(con, columns, groups, list(old), cutoff, files)
             crash_point("warm_after_verify")
             con.execute("BEGIN")
-            con.execute("CREATE OR REPLACE TEMP TABLE moved_months (service VARCHAR, month TIMESTAMP)")
-            con.execute("INSERT INTO moved_months SELECT unnest(?::VARCHAR[]), unnest(?::TIMESTAMP[])",
-                        [[p.service for p in pending], [_month_bounds(p.month)[0] for p in pending]])
             moving = sum(p.hot_rows for p in pending)
-            removed = remove_logs_rows(con, MOVED_MONTHS, {"cutoff": cutoff})
+            removed = remove_logs_rows(con, MOVED_ROWS, {"cutoff": cutoff})
             if removed != moving:
                 con.execute("ROLLBACK")
                 raise RuntimeError(f"{removed} hot rows to remove, {moving} written to warm objects")
             retired = [k for p in pending for k in p.old_keys if k != p.key]
             self._forget(con, retired + [p.key for p in pending])
             self._catalog(con, pending)
-            con.execute("INSERT INTO tier_object_tokens SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
-                        [[p.key for p in pending for _ in tokens[str(p.written.path)]],
-                         [t for p in pending for t in tokens[str(p.written.path)]]])
             refresh_logs_all(con, self.paths, self.settings)
             crash_point("warm_in_transaction")
             con.execute("COMMIT")
-            con.execute("DROP TABLE IF EXISTS moved_months")
         crash_point("warm_after_commit")
         for key in retired:
             self.store.delete(key)
@@ -253,38 +266,89 @@ class Tiering:
         self.report.warm_objects_written += len(pending)
         self.report.warm_objects_replaced += len(retired)
 
-    def _catalog(self, con: duckdb.DuckDBPyConnection, pending: list["PendingObject"]) -> None:
-        fields = [[p.key for p in pending], [p.service for p in pending], [p.month for p in pending],
-                  [p.written.min_ts for p in pending], [p.written.max_ts for p in pending],
-                  [p.written.rows for p in pending], [p.written.bytes for p in pending],
-                  [p.written.sha256 for p in pending]]
-        con.execute("INSERT INTO tier_objects SELECT unnest(?::VARCHAR[]), 'warm', unnest(?::VARCHAR[]), "
-                    "unnest(?::VARCHAR[]), unnest(?::TIMESTAMP[]), unnest(?::TIMESTAMP[]), unnest(?::BIGINT[]), "
-                    "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), ?, ?", fields + [self.now, self.now])
+    @staticmethod
+    def _months_table(con: duckdb.DuckDBPyConnection, name: str, months: list[tuple[str, str]]) -> None:
+        _register(con, f"{name}_in", service=pa.array([s for s, _ in months], pa.string()),
+                  month=pa.array([_month_bounds(m)[0] for _, m in months], pa.timestamp("us")))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT service, month FROM {name}_in")
 
-    def _write_month(self, con: duckdb.DuckDBPyConnection, columns: str, service: str, month: str, moving: int,
-                     old: list[str], cutoff: datetime, tmp: Path) -> "PendingObject":
-        """Write and verify the month's new warm object: its ``moving`` hot rows plus the rows of its warm
-        object(s) ``old``."""
+    def _catalog(self, con: duckdb.DuckDBPyConnection, pending: list["PendingObject"]) -> None:
+        _register(con, "pending_objects", key=pa.array([p.key for p in pending], pa.string()),
+                  service=pa.array([p.service for p in pending], pa.string()),
+                  month=pa.array([p.month for p in pending], pa.string()),
+                  min_ts=pa.array([p.written.min_ts for p in pending], pa.timestamp("us")),
+                  max_ts=pa.array([p.written.max_ts for p in pending], pa.timestamp("us")),
+                  rows=pa.array([p.written.rows for p in pending], pa.int64()),
+                  bytes=pa.array([p.written.bytes for p in pending], pa.int64()),
+                  sha256=pa.array([p.written.sha256 for p in pending], pa.string()))
+        _register(con, "pending_tokens", key=pa.array([p.key for p in pending for _ in p.written.tokens], pa.string()),
+                  token=pa.array([t for p in pending for t in p.written.tokens], pa.string()))
+        con.execute("INSERT INTO tier_objects SELECT key, 'warm', service, month, min_ts, max_ts, rows, bytes, sha256, "
+                    "$now, $now FROM pending_objects", {"now": self.now})
+        con.execute("INSERT INTO tier_object_tokens SELECT key, token FROM pending_tokens")
+
+    def _write_new_months(self, con: duckdb.DuckDBPyConnection, columns: str, groups: dict, merged: list,
+                          cutoff: datetime, files) -> list["PendingObject"]:
+        """Every month not yet warm in ONE sorted pass over ``logs``, cut into one object per (service, month)."""
+        where = MOVED_ROWS
+        if merged:
+            self._months_table(con, "merged_months", merged)
+            where += (" AND NOT EXISTS (SELECT 1 FROM merged_months m WHERE l.service = m.service "
+                      "AND date_trunc('month', l.ts) = m.month)")
+        if len(merged) == len(groups):
+            return []
+        reader = con.execute(f"SELECT {columns}, strftime(l.ts, '%Y-%m') AS _month FROM logs l WHERE {where} "
+                             "ORDER BY l.service, l.ts, l.event_id", {"cutoff": cutoff}
+                             ).fetch_record_batch(ROW_GROUP_ROWS)
+        pending, writer, current = [], None, None
+        for batch in reader:
+            if not batch.num_rows:
+                continue
+            services, months = batch.column("service"), batch.column("_month")
+            data = batch.drop_columns(["_month"])
+            change = pc.or_(pc.not_equal(services[1:], services[:-1]), pc.not_equal(months[1:], months[:-1]))
+            cuts = [0, *(i + 1 for i in pc.indices_nonzero(change).to_pylist()), batch.num_rows]
+            for start, end in zip(cuts, cuts[1:]):
+                month = (services[start].as_py(), months[start].as_py())
+                if month != current:
+                    if writer is not None:
+                        pending.append(self._store_object(writer, *current, groups[current], []))
+                    writer, current = ObjectWriter(next(files), data.schema), month
+                writer.write(data.slice(start, end - start))
+        if writer is not None:
+            pending.append(self._store_object(writer, *current, groups[current], []))
+        return pending
+
+    def _merge_month(self, con: duckdb.DuckDBPyConnection, columns: str, service: str, month: str, moving: int,
+                     old: list[str], cutoff: datetime, path: Path) -> "PendingObject":
+        """The month's new object: its ``moving`` hot rows plus the rows of its warm object(s) ``old``, unless
+        the same event came back into hot (a re-run backfill): hot wins."""
         start, end = _month_bounds(month)
-        hot = [service, start, min(end, cutoff)]
-        hot_where = "service = ? AND ts >= ? AND ts < ?"
-        select, params, expected = f"SELECT {columns} FROM logs WHERE {hot_where}", hot, moving
-        if old:  # rows already warm, unless the same event came back into hot (a re-run backfill): hot wins
-            kept = (f"SELECT {columns} FROM read_parquet({_sql_list([self.settings.uri(k) for k in old])}) "
-                    f"WHERE event_id NOT IN (SELECT event_id FROM logs WHERE {hot_where})")
-            expected += con.execute(f"SELECT count(*) FROM ({kept})", hot).fetchone()[0]
-            select, params = f"{select} UNION ALL {kept}", hot + hot
-        written = write_parquet(con.execute(f"{select} ORDER BY ts, event_id", params), tmp)
+        hot, hot_where = [service, start, min(end, cutoff)], "service = ? AND ts >= ? AND ts < ?"
+        kept = (f"SELECT {columns} FROM read_parquet({_sql_list([self.settings.uri(k) for k in old])}) "
+                f"WHERE event_id NOT IN (SELECT event_id FROM logs WHERE {hot_where})")
+        expected = moving + con.execute(f"SELECT count(*) FROM ({kept})", hot).fetchone()[0]
+        reader = con.execute(f"SELECT {columns} FROM logs WHERE {hot_where} UNION ALL {kept} ORDER BY ts, event_id",
+                             hot + hot).fetch_record_batch(ROW_GROUP_ROWS)
+        writer = ObjectWriter(path, reader.schema)
+        for batch in reader:
+            writer.write(batch)
+        return self._store_object(writer, service, month, expected, old, hot_rows=moving)
+
+    def _store_object(self, writer: ObjectWriter, service: str, month: str, expected: int, old: list[str],
+                      hot_rows: int | None = None) -> "PendingObject":
+        """Close the object, upload it to its content-addressed key and verify it there (rows, sha256)."""
+        written = writer.close()
         if written.rows != expected:
             raise RuntimeError(f"{service} {month}: object holds {written.rows} rows, expected {expected}")
         key = object_key(WARM, service, month, written.sha256)
-        self.store.put_file(key, tmp, sha256=written.sha256)
+        self.store.put_file(key, written.path, sha256=written.sha256)
         crash_point("warm_after_put")
         stored = self.store.checksum(key)
         if stored != written.sha256:
             raise RuntimeError(f"{key}: stored sha256 {stored} != written {written.sha256}")
-        return PendingObject(key, service, month, written, moving, old)
+        written.path.unlink()
+        return PendingObject(key, service, month, written, expected if hot_rows is None else hot_rows, old)
 
     # -- warm -> cold --------------------------------------------------------------------------------------
     def move_warm_to_cold(self, cutoff: datetime) -> None:
@@ -303,14 +367,14 @@ class Tiering:
             self._verify_copy(cold, size, sha256)
             moves.append((key, cold, rows))
         with self.db.use() as con:
-            warm_keys, to_cold = [m[0] for m in moves], "regexp_replace(object_key, '^warm/', 'cold/')"
+            to_cold = "regexp_replace(object_key, '^warm/', 'cold/')"
+            _register(con, "cold_moves", key=pa.array([m[0] for m in moves], pa.string()))
+            moving = "object_key IN (SELECT key FROM cold_moves)"
             con.execute("BEGIN")
-            con.execute(f"UPDATE tier_object_tokens SET object_key = {to_cold} WHERE list_contains(?, object_key)",
-                        [warm_keys])
+            con.execute(f"UPDATE tier_object_tokens SET object_key = {to_cold} WHERE {moving}")
             con.execute(f"INSERT INTO tier_objects SELECT {to_cold}, 'cold', service, month, min_ts, max_ts, rows, "
-                        "bytes, sha256, created_at, ? FROM tier_objects WHERE list_contains(?, object_key)",
-                        [self.now, warm_keys])
-            con.execute("DELETE FROM tier_objects WHERE list_contains(?, object_key)", [warm_keys])
+                        f"bytes, sha256, created_at, ? FROM tier_objects WHERE {moving}", [self.now])
+            con.execute(f"DELETE FROM tier_objects WHERE {moving}")
             refresh_logs_all(con, self.paths, self.settings)
             crash_point("cold_in_transaction")
             con.execute("COMMIT")
