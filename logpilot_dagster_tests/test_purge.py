@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from logpilot_dagster.cli import main
@@ -111,8 +113,12 @@ def test_email_purge_removes_tokens_under_every_key_and_is_idempotent(home, tmp_
 
 
 def test_value_purge_rewrites_templates_registry_shards_and_chroma(home, tmp_path, capsys):
+    stray = home / "state" / "tiering" / "left-by-a-killed-run.parquet"  # zstd: a byte search cannot see in
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"message": [f"reset by {VALUE}", "other"]}), stray, compression="zstd")
     before = files_holding(home, [VALUE], skip=LANDING)
-    assert {"chroma/chroma.sqlite3", "state/registry.json", "logs.duckdb"} <= set(before)
+    assert {"chroma/chroma.sqlite3", "state/registry.json", "logs.duckdb", stray.relative_to(home).as_posix()} \
+        <= set(before)
     from logpilot_dagster.knowledge.vectors import collection
 
     vectors_before = collection(home / "chroma").count()

@@ -117,7 +117,7 @@ def find_objects(con: duckdb.DuckDBPyConnection, request: PurgeRequest, matcher:
     return [r for r in objects_overlapping(con, None, None, None) if r["object_key"] in keys]
 
 
-def _transform(table: pa.Table, request: PurgeRequest, matcher: Matcher) -> tuple[pa.Table, int]:
+def apply_request(table: pa.Table, request: PurgeRequest, matcher: Matcher) -> tuple[pa.Table, int]:
     """The object's rows with the request applied, and how many rows it changed or removed."""
     if request.service:
         ts = table.column("ts")
@@ -142,7 +142,7 @@ def rewrite_object(store: ObjectStore, settings: TierStoreSettings, row: dict, r
         with store.open(key) as stream, open(src, "wb") as out:
             for chunk in iter(lambda: stream.read(1 << 20), b""):
                 out.write(chunk)
-        table, touched = _transform(pq.read_table(src), request, matcher)
+        table, touched = apply_request(pq.read_table(src), request, matcher)
         if not touched:
             plan.stale.append(key)
             return
