@@ -22,7 +22,8 @@ def insert_logs(con: duckdb.DuckDBPyConnection, rows: int, start: datetime, end:
                    AS message,
                ['' || (i % 1000), '' || (i % 313)] AS params, 'landing/' || ({services}[1 + i % 3]) || '.log' AS source,
                i AS source_offset, year(ts) AS year, 'worker-' || (i % 4) AS component
-        FROM (SELECT i, TIMESTAMP '{start:%Y-%m-%d %H:%M:%S}' + to_microseconds(CAST((i - {offset}) * {step * 1e6} AS BIGINT)) AS ts
+        FROM (SELECT i, TIMESTAMP '{start:%Y-%m-%d %H:%M:%S}'
+                        + to_microseconds(CAST((i - {offset}) * {step * 1e6} AS BIGINT)) AS ts
               FROM range({offset}, {offset + rows}) t(i))""")
 
 
@@ -44,7 +45,8 @@ AGGREGATES = {
                    "AND ts >= '2023-01-01' AND ts < '2024-01-01'",
     "monthly_levels": "SELECT date_trunc('month', ts) AS m, level, count(*) FROM {table} GROUP BY ALL ORDER BY ALL",
     "top_templates": "SELECT template_id, count(*) AS n FROM {table} GROUP BY ALL ORDER BY n DESC, template_id LIMIT 5",
-    "content": "SELECT count(*), sum(hash(event_id, ts, message, params, source, source_offset, component)) FROM {table}",
+    "content": "SELECT count(*), sum(hash(event_id, ts, message, params, source, source_offset, component)) "
+               "FROM {table}",
 }
 
 

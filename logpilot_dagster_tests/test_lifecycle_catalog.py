@@ -30,13 +30,15 @@ def home(tmp_path):
     with connect(paths.db_path) as con:
         ensure_schema(con)
         catalog.ensure_lifecycle_schema(con)
-        con.execute(f"INSERT INTO logs {ROW.format(i=1, ts='2026-11-30 00:00:00', svc='a', tok='0123456789ab', year=2026)}")
+        hot = ROW.format(i=1, ts="2026-11-30 00:00:00", svc="a", tok="0123456789ab", year=2026)
+        con.execute(f"INSERT INTO logs {hot}")
         con.execute("""INSERT INTO tier_objects VALUES
             ('warm/service=a/month=2024-03/w.parquet', 'warm', 'a', '2024-03', '2024-03-05 10:00', '2024-03-05 10:00',
              1, 1, 'x', now(), now()),
             ('cold/service=a/month=2022-01/c.parquet', 'cold', 'a', '2022-01', '2022-01-09 10:00', '2022-01-09 10:00',
              1, 1, 'y', now(), now())""")
-        con.execute("""INSERT INTO tier_object_tokens VALUES ('warm/service=a/month=2024-03/w.parquet', '<EMAIL:0123456789ab>'),
+        con.execute("""INSERT INTO tier_object_tokens VALUES
+            ('warm/service=a/month=2024-03/w.parquet', '<EMAIL:0123456789ab>'),
             ('cold/service=a/month=2022-01/c.parquet', '<EMAIL:ffffffffffff>')""")
         views.refresh_logs_all(con, paths, settings)
     return paths

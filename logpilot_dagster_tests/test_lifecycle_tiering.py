@@ -124,7 +124,8 @@ def test_objects_carry_no_text_statistics_and_index_their_tokens(home):
     with connect(home.db_path) as con:
         key, = con.execute("SELECT object_key FROM tier_objects WHERE object_key IN "
                            "(SELECT object_key FROM tier_object_tokens) LIMIT 1").fetchone()
-        tokens = {t for (t,) in con.execute("SELECT token FROM tier_object_tokens WHERE object_key = ?", [key]).fetchall()}
+        tokens = {t for (t,) in con.execute("SELECT token FROM tier_object_tokens WHERE object_key = ?",
+                                             [key]).fetchall()}
         in_object = {t for (t,) in con.execute(
             f"SELECT DISTINCT regexp_extract(message, '<EMAIL:[0-9a-f]{{12}}>') FROM "
             f"read_parquet('{home.home}/tiers/{key}') WHERE message LIKE '%<EMAIL:%'").fetchall()}
@@ -133,7 +134,8 @@ def test_objects_carry_no_text_statistics_and_index_their_tokens(home):
     columns = {meta.row_group(0).column(i).path_in_schema: meta.row_group(0).column(i)
                for i in range(meta.num_columns)}
     assert columns["ts"].is_stats_set
-    assert not any(columns[c].is_stats_set for c in ("event_id", "message", "source", "component", "params.list.element"))
+    texts = ("event_id", "message", "source", "component", "params.list.element")
+    assert not any(columns[c].is_stats_set for c in texts)
     assert columns["message"].compression == "ZSTD"
 
 

@@ -3,7 +3,7 @@ schedule, and the ``restore`` job. The work is in ``logpilot_dagster.lifecycle``
 
 import dataclasses
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Optional
 
 import dagster as dg
@@ -56,7 +56,11 @@ class TieringConfig(dg.Config):
 
 
 def _time(value: str) -> datetime | None:
-    return datetime.fromisoformat(value).replace(tzinfo=None) if value else None
+    """An ISO time as naive UTC (the warehouse's ``ts``); empty: None."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed.astimezone(timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
 @dg.asset(group_name=GROUP, kinds={"duckdb", "parquet"}, pool=WRITER_POOL, deps=[logs_table])
@@ -68,7 +72,8 @@ def tier_catalog(context: dg.AssetExecutionContext, config: TieringConfig, logpi
     settings = tier_store.settings(paths)
     policy = TieringPolicy(config.warm_after_days, config.cold_after_days, config.delete_after_days,
                            config.restore_days)
-    report = Tiering(paths, tier_store.store(settings), settings, policy, _time(config.now) or datetime.now()).run()
+    now = _time(config.now) or datetime.now(timezone.utc).replace(tzinfo=None)
+    report = Tiering(paths, tier_store.store(settings), settings, policy, now).run()
     context.log.info(f"tiering: {report.rows_to_warm:,} rows to warm, {report.rows_to_cold:,} to cold")
     tiers = report.tiers
     return dg.MaterializeResult(metadata={

@@ -9,7 +9,7 @@ data stays readable for ``days`` (S3 expires it; a tiering run drops local copie
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 from logpilot_dagster.lifecycle.catalog import cold_ranges, ensure_lifecycle_schema
 from logpilot_dagster.lifecycle.crash import crash_point
@@ -32,7 +32,7 @@ def restore_range(paths: LogPilotPaths, store: ObjectStore, settings: TierStoreS
                   end: datetime | None, service: str | None = None, days: int = 7,
                   now: datetime | None = None) -> RestoreReport:
     """Restore every cold object of ``service`` (None: all) overlapping ``start <= ts < end``."""
-    now = now or datetime.now()
+    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
     with connect(paths.db_path) as con:
         ensure_lifecycle_schema(con)
         targets = cold_ranges(con, service, start, end)
