@@ -34,8 +34,9 @@ TIERED_PLANTED = PLANTED + (("auth-service-2023-q3.log", "2023-09"), ("auth-serv
 
 
 def planted_lines(old_token: str, month: str = "2022-03") -> list[str]:
-    """auth-service (jsonl) lines on days 1-16 of ``month``: the email, a token from before the last key rotation, a value
-    that repeats (so it becomes a template constant), a subject id, a logger name, and one bad line."""
+    """auth-service (jsonl) lines on days 1-16 of ``month``: the email, a token from before the last key
+    rotation, a value that repeats (so it becomes a template constant), a subject id, a logger name, and one
+    bad line."""
     def line(day: int, msg: str, logger: str = "auth.login") -> str:
         return json.dumps({"ts": f"{month}-{day:02d}T10:00:00.000Z", "level": "info", "logger": logger, "msg": msg})
     lines = [line(d, f"Login succeeded for user {EMAIL} from 10.9.8.{d}") for d in (1, 2, 3)]

@@ -109,7 +109,8 @@ def other_files(paths: LogPilotPaths, skip: list[Path]) -> list[Path]:
 
 def purge_other_files(paths: LogPilotPaths, matcher: Matcher, skip: list[Path], apply: bool) -> dict[str, list]:
     """JSON state (``state/registry.json``, ``state/shards/*.json`` ...), text files and stray Parquet files
-    (e.g. a killed run's scratch) holding a match are re-masked; a binary file that holds one (e.g. another tool's SQLite) is only reported as ``residual``."""
+    (e.g. a killed run's scratch) holding a match are re-masked; a binary file that holds one (e.g. another
+    tool's SQLite) is only reported as ``residual``."""
     result: dict[str, list] = {"rewritten": [], "residual": []}
     if matcher.empty:
         return result
