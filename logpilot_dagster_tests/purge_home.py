@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import re
+import shutil
 import zlib
 from pathlib import Path
 
@@ -33,8 +34,9 @@ TIERED_PLANTED = PLANTED + (("auth-service-2023-q3.log", "2023-09"), ("auth-serv
 
 
 def planted_lines(old_token: str, month: str = "2022-03") -> list[str]:
-    """auth-service (jsonl) lines on days 1-16 of ``month``: the email, a token from before the last key rotation, a value
-    that repeats (so it becomes a template constant), a subject id, a logger name, and one bad line."""
+    """auth-service (jsonl) lines on days 1-16 of ``month``: the email, a token from before the last key
+    rotation, a value that repeats (so it becomes a template constant), a subject id, a logger name, and one
+    bad line."""
     def line(day: int, msg: str, logger: str = "auth.login") -> str:
         return json.dumps({"ts": f"{month}-{day:02d}T10:00:00.000Z", "level": "info", "logger": logger, "msg": msg})
     lines = [line(d, f"Login succeeded for user {EMAIL} from 10.9.8.{d}") for d in (1, 2, 3)]
@@ -48,12 +50,16 @@ def planted_lines(old_token: str, month: str = "2022-03") -> list[str]:
 
 
 def build_planted_home(home: Path, years=(2022, 2023), lines: int = 6000, vectors: bool = True,
-                       planted=PLANTED) -> None:
-    """A sample home with :func:`planted_lines` appended to a 2022 auth-service file, backfilled through the
-    real Dagster assets (the PII mode and keys come from the environment)."""
+                       planted=PLANTED, services: tuple[str, ...] | None = None) -> None:
+    """A sample home (only ``services``' landing files, when given) with :func:`planted_lines` appended to
+    auth-service files, backfilled through the real Dagster assets (the PII mode and keys come from the
+    environment)."""
     from logpilot_dagster.privacy.pseudonym import PseudonymKeys
 
     write_sample_home(home, total_lines=lines, years=years)
+    for other in (home / "landing_zone").iterdir():
+        if services and other.name not in services:
+            shutil.rmtree(other)
     old_token = PseudonymKeys((KEYS[1].encode(),)).token("email", EMAIL)
     for name, month in planted:
         with open(home / "landing_zone" / "auth-service" / month[:4] / name, "a") as out:

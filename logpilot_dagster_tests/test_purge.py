@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from logpilot_dagster.cli import main
@@ -111,8 +113,12 @@ def test_email_purge_removes_tokens_under_every_key_and_is_idempotent(home, tmp_
 
 
 def test_value_purge_rewrites_templates_registry_shards_and_chroma(home, tmp_path, capsys):
+    stray = home / "state" / "tiering" / "left-by-a-killed-run.parquet"  # zstd: a byte search cannot see in
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"message": [f"reset by {VALUE}", "other"]}), stray, compression="zstd")
     before = files_holding(home, [VALUE], skip=LANDING)
-    assert {"chroma/chroma.sqlite3", "state/registry.json", "logs.duckdb"} <= set(before)
+    assert {"chroma/chroma.sqlite3", "state/registry.json", "logs.duckdb", stray.relative_to(home).as_posix()} \
+        <= set(before)
     from logpilot_dagster.knowledge.vectors import collection
 
     vectors_before = collection(home / "chroma").count()
@@ -166,6 +172,8 @@ def test_service_range_purge_deletes_only_that_range(home, capsys):
 def test_bad_request_is_refused(home, capsys):
     assert main(["--home", str(home), "purge", "--service", "payments-api"]) == 2
     assert "--from and --to" in capsys.readouterr().out
+    assert main(["--home", str(home), "purge", "--value", "a"]) == 2  # would re-mask every "a"
+    assert "at least 4 characters" in capsys.readouterr().out
 
 
 def test_redact_mode_email_was_never_stored(redact_home, capsys):
@@ -175,13 +183,19 @@ def test_redact_mode_email_was_never_stored(redact_home, capsys):
     assert receipt["landing"]["files"] == ["auth-service/2022/auth-service-2022-q1.log"]
 
 
-def test_purge_job_runs_the_same_request(redact_home):
+def test_purge_job_runs_the_same_request_and_reports_its_own_run_storage(redact_home):
+    import dagster as dg
+
     from logpilot_dagster.defs.purge import purge
     from logpilot_dagster_tests.pipeline import resources
 
-    result = purge.execute_in_process(
-        run_config={"ops": {"purge_subject": {"config": {"value": VALUE, "dry_run": True}}}},
-        resources=resources(redact_home))
+    (redact_home / "dagster_home").mkdir(exist_ok=True)
+    with dg.DagsterInstance.local_temp(str(redact_home / "dagster_home")) as instance:
+        result = purge.execute_in_process(
+            run_config={"ops": {"purge_subject": {"config": {"value": VALUE, "dry_run": True}}}},
+            resources=resources(redact_home), instance=instance)
     assert result.success
     receipt = result.output_for_node("purge_subject")
     assert receipt["dry_run"] and receipt["total_touched"] >= 1 and receipt["kind"] == "value"
+    # Dagster keeps the run config (the value) in its run storage: the receipt says so rather than hiding it
+    assert any(path.startswith("dagster_home/") for path in receipt["residual"])

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -22,9 +27,20 @@ from logpilot_dagster.lifecycle.store import tier_store
 from logpilot_dagster.lifecycle.tiering import Tiering, TieringPolicy
 from logpilot_dagster.privacy.pseudonym import PseudonymKeys
 from logpilot_dagster.settings import LogPilotPaths
-from logpilot_dagster_tests.purge_home import EMAIL, TIERED_PLANTED, VALUE, build_planted_home, files_holding
+from logpilot_dagster_tests.purge_home import (EMAIL, TIERED_PLANTED, VALUE, build_planted_home, files_holding,
+                                               store_uncompressed)
 from logpilot_dagster_tests.test_purge import LANDING, _env
 
+#: ``logpilot purge`` in a process of its own, without importing the rest of the CLI (faster to start)
+PURGE_ONLY = """
+import argparse, sys
+from logpilot_dagster.lifecycle.purge_cli import register
+parser = argparse.ArgumentParser()
+parser.add_argument("--home")
+register(parser.add_subparsers())
+args = parser.parse_args()
+sys.exit(args.func(args))
+"""
 NOW = datetime(2024, 1, 1)  # 2022 goes cold, 2023 up to late November warm, December stays hot
 POLICY = TieringPolicy(warm_after_days=35, cold_after_days=365)
 
@@ -65,10 +81,19 @@ def env(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tiered_home(env):
+def planted(env):
+    """Backfilled once (two services), not tiered; each test home is a copy."""
     tmp, _ = env
-    home = tmp / "local"
-    build_planted_home(home, lines=4000, vectors=False, planted=TIERED_PLANTED)
+    home = tmp / "planted"
+    build_planted_home(home, lines=6000, vectors=False, planted=TIERED_PLANTED,
+                       services=("auth-service", "payments-api"))
+    return home
+
+
+@pytest.fixture(scope="module")
+def tiered_home(env, planted):
+    home = env[0] / "local"
+    shutil.copytree(planted, home)
     tier(home)
     return home
 
@@ -128,8 +153,29 @@ def test_local_tiers_literal_value_and_service_range(tiered_home, capsys):
     assert scalar(home, catalogued) == rows - removed
 
 
+@pytest.mark.parametrize("point", ["purge_objects_written", "purge_after_commit"])
+def test_a_purge_killed_midway_is_finished_by_the_next_run(env, planted, tmp_path, point):
+    home = tmp_path / "home"
+    shutil.copytree(planted, home)
+    tier(home)
+    store_uncompressed(home / "logs.duckdb")  # so a value left in free blocks would show
+    before = catalog(home)
+    cli = [sys.executable, "-c", PURGE_ONLY, "--home", str(home), "purge", "--email", EMAIL]
+    killed = subprocess.run(cli, env={**os.environ, "LOGPILOT_CRASH_AT": point}, capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL
+    assert files_holding(home, needles(), skip=LANDING)  # stopped before the file rewrite and deletions
+    assert (catalog(home) == before) == (point == "purge_objects_written")
+
+    finished = subprocess.run(cli + ["--json"], capture_output=True, text=True, check=True)
+    receipt = json.loads(finished.stdout)
+    assert receipt["warehouse_rewritten"]
+    assert files_holding(home, needles(), skip=LANDING) == []
+    stored = {p.relative_to(home / "tiers").as_posix() for p in (home / "tiers").rglob("*.parquet")}
+    assert stored == set(catalog(home))  # no superseded or orphaned object left
+
+
 @pytest.fixture
-def s3_home(env, tmp_path):
+def s3_home(env, planted, tmp_path):
     _, mp = env
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -144,7 +190,7 @@ def s3_home(env, tmp_path):
     client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
     client.create_bucket(Bucket="tiers")
     home = tmp_path / "s3home"
-    build_planted_home(home, lines=3000, vectors=False, planted=TIERED_PLANTED)
+    shutil.copytree(planted, home)
     tier(home)
     try:
         yield home, client

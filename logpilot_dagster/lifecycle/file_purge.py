@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from logpilot_dagster.lifecycle.matching import Matcher, PurgeRequest
-from logpilot_dagster.lifecycle.object_purge import _transform
+from logpilot_dagster.lifecycle.object_purge import apply_request
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.storage.object_store import ObjectStore
 
@@ -48,13 +48,13 @@ def _staged_hits(files: list[Path], request: PurgeRequest, matcher: Matcher) -> 
         if request.service:
             if not {"service", "ts"} <= names:
                 return []
-            where, params = "service = ? AND ts >= ? AND ts < ?", [request.service, request.start, request.end]
+            where = "service = $service AND ts >= $start AND ts < $end"
+            params = {"service": request.service, "start": request.start, "end": request.end}
         else:
-            texts = [f'"{n}"' if t == "VARCHAR" else f'array_to_string("{n}", chr(10))'
-                     for n, t, *_ in columns if t in ("VARCHAR", "VARCHAR[]") and n != "filename"]
-            if not texts or matcher.empty:
+            if matcher.empty:
                 return []
-            where, params = " OR ".join(f"regexp_matches({t}, ?)" for t in texts), [matcher.re2] * len(texts)
+            where = matcher.sql_where([(n, t) for n, t, *_ in columns if n != "filename"])
+            params = {"pattern": matcher.re2}
         return [Path(f) for (f,) in con.execute(f"SELECT DISTINCT filename FROM {source} WHERE {where}",
                                                 params).fetchall()]
     finally:
@@ -68,7 +68,7 @@ def purge_staged_parquet(paths: LogPilotPaths, request: PurgeRequest, matcher: M
     touched = {"files": 0, "rows": 0}
     for dataset in sorted({f.parent for f in files}):  # one schema per directory
         for path in _staged_hits([f for f in files if f.parent == dataset], request, matcher):
-            table, rows = _transform(pq.read_table(path), request, matcher)
+            table, rows = apply_request(pq.read_table(path), request, matcher)
             if not rows:
                 continue
             touched["files"] += 1
@@ -108,16 +108,24 @@ def other_files(paths: LogPilotPaths, skip: list[Path]) -> list[Path]:
 
 
 def purge_other_files(paths: LogPilotPaths, matcher: Matcher, skip: list[Path], apply: bool) -> dict[str, list]:
-    """JSON state (``state/registry.json``, ``state/shards/*.json`` ...) and text files holding a match are
-    re-masked; a binary file that holds one (e.g. another tool's SQLite) is only reported as ``residual``."""
+    """JSON state (``state/registry.json``, ``state/shards/*.json`` ...), text files and stray Parquet files
+    (e.g. a killed run's scratch) holding a match are re-masked; a binary file that holds one (e.g. another
+    tool's SQLite) is only reported as ``residual``."""
     result: dict[str, list] = {"rewritten": [], "residual": []}
     if matcher.empty:
         return result
     for path in other_files(paths, skip):
+        shown = matcher.replace(path.relative_to(paths.home).as_posix())
+        if path.suffix == ".parquet":  # compressed pages hide a value from a byte search
+            table, rows = matcher.mask_table(pq.read_table(path))
+            if rows:
+                result["rewritten"].append(shown)
+                if apply:
+                    write_parquet_without_text_stats(table, path)
+            continue
         data = path.read_bytes()
         if not matcher.found_in_bytes(data):
             continue
-        shown = matcher.replace(path.relative_to(paths.home).as_posix())
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:

@@ -25,6 +25,7 @@ from logpilot_dagster.privacy.pii import PLACEHOLDERS, PIIMasker
 from logpilot_dagster.privacy.pseudonym import PSEUDONYMIZE, PseudonymKeys, normalise, pii_mode
 
 PURGED = "<PURGED>"
+MIN_LITERAL = 4
 _ID_CHARS = r"A-Za-z0-9_\-"
 _EMAIL_BEFORE, _EMAIL_AFTER = r"A-Za-z0-9_.%+\-", r"A-Za-z0-9_\-"
 
@@ -47,6 +48,10 @@ class PurgeRequest:
             raise ValueError("give exactly one of --email, --value, --subject-id or --service")
         if self.service and not (self.start and self.end and self.start < self.end):
             raise ValueError("--service needs --from and --to with from < to")
+        literal = self.value or self.subject_id
+        if literal is not None and len(literal.strip()) < MIN_LITERAL:
+            raise ValueError(f"a value or subject id needs at least {MIN_LITERAL} characters (a shorter one "
+                             "would re-mask text everywhere); try --dry-run first")
         if self.subject_id and re.search(f"[^{_ID_CHARS}.:@/]", self.subject_id):
             raise ValueError("a subject id is one word: letters, digits and _ - . : @ / only")
 
@@ -74,6 +79,7 @@ class Needle:
     exact: re.Pattern
     re2: str
     placeholder: str
+    core: str  # lower-case text every match contains (a cheap prefilter before the regex)
 
 
 def _bounded(escaped: str, before: str, after: str, flags: str = "") -> tuple[str, str]:
@@ -107,7 +113,7 @@ class Matcher:
         mode = pii_mode()
         if request.subject_id:
             python, re2 = _bounded(re.escape(request.subject_id), _ID_CHARS, _ID_CHARS)
-            m._add("subject_id", python, re2, PURGED)
+            m._add("subject_id", python, re2, PURGED, request.subject_id)
             return m
         literal = request.email or request.value
         kind = "email" if request.email else pii_kind(literal)
@@ -117,21 +123,21 @@ class Matcher:
             address = normalise("email", literal)
             for spelling in (address, address.replace("@", "%40")):
                 python, re2 = _bounded(re.escape(spelling), _EMAIL_BEFORE, _EMAIL_AFTER, "(?i)")
-                m._add("literal", "(?i)" + python, re2, PLACEHOLDERS["email"])
+                m._add("literal", "(?i)" + python, re2, PLACEHOLDERS["email"], spelling)
         else:
-            m._add("literal", re.escape(literal), re.escape(literal), PLACEHOLDERS.get(kind, PURGED))
+            m._add("literal", re.escape(literal), re.escape(literal), PLACEHOLDERS.get(kind, PURGED), literal)
         if kind and keys is not None:
             for token in keys.tokens(kind, literal):
                 m.tokens.append(token)
-                m._add("token", re.escape(token), re.escape(token), PLACEHOLDERS[kind])
+                m._add("token", re.escape(token), re.escape(token), PLACEHOLDERS[kind], token)
         if kind and mode != PSEUDONYMIZE:
             m.notes.append(f"LOGPILOT_PII_MODE={mode}: {kind} values are stored as {PLACEHOLDERS[kind]}, so "
                            "nothing stored links to this subject; scanned for the literal value (leaks, landing "
                            "zone) and for tokens from any earlier pseudonymize run")
         return m
 
-    def _add(self, label: str, python: str, re2: str, placeholder: str) -> None:
-        self.needles.append(Needle(label, re.compile(python), re2, placeholder))
+    def _add(self, label: str, python: str, re2: str, placeholder: str, core: str) -> None:
+        self.needles.append(Needle(label, re.compile(python), re2, placeholder, core.lower()))
 
     @property
     def empty(self) -> bool:
@@ -141,6 +147,19 @@ class Matcher:
     def re2(self) -> str:
         """One RE2 prefilter for every needle (never matches when there are none)."""
         return "|".join(f"(?:{n.re2})" for n in self.needles) or r"[^\s\S]"
+
+    def sql_where(self, columns: list[tuple[str, str]]) -> str:
+        """A DuckDB condition: a (name, type) column, VARCHAR or VARCHAR[], holds a match. Takes the RE2
+        prefilter as ``$pattern``; a substring test of the needles' cores runs first (cheaper than RE2)."""
+        cores = " OR ".join("contains(lower(@), '" + n.core.replace("'", "''") + "')" for n in self.needles)
+        conditions = []
+        for name, kind in columns:
+            if kind not in ("VARCHAR", "VARCHAR[]"):
+                continue
+            quoted = '"' + name.replace('"', '""') + '"'
+            text = f"array_to_string({quoted}, chr(10))" if kind == "VARCHAR[]" else quoted
+            conditions.append(f"(({cores.replace('lower(@)', f'lower({text})')}) AND regexp_matches({text}, $pattern))")
+        return " OR ".join(conditions) if conditions and self.needles else "false"
 
     def found_in(self, text: str | None) -> bool:
         return bool(text) and any(n.exact.search(text) for n in self.needles)

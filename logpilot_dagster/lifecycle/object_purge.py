@@ -24,8 +24,7 @@ import pyarrow.parquet as pq
 
 from logpilot_dagster.lifecycle.catalog import objects_overlapping, objects_with_token
 from logpilot_dagster.lifecycle.matching import Matcher, PurgeRequest
-from logpilot_dagster.lifecycle.objects import object_key, tokens_in, write_parquet
-from logpilot_dagster.lifecycle.s3_access import create_s3_secret
+from logpilot_dagster.lifecycle.objects import ObjectWriter, object_key
 from logpilot_dagster.lifecycle.settings import COLD, RESTORED, WARM, TierStoreSettings
 from logpilot_dagster.storage.object_store import ObjectStore
 
@@ -53,6 +52,7 @@ class ObjectPurge:
     pending_restore: list[str] = field(default_factory=list)
     not_scanned: int = 0
     scanned: int = 0
+    candidates: int = 0  # objects the request may touch (what a dry run would rewrite)
 
     def by_tier(self) -> dict[str, dict]:
         tiers: dict[str, dict] = {}
@@ -84,21 +84,17 @@ def _twins(con: duckdb.DuckDBPyConnection, keys: set[str]) -> set[str]:
     return keys | {k for (k,) in found}
 
 
-def _literal_hits(con: duckdb.DuckDBPyConnection, rows: list[dict], pattern: str,
+def _literal_hits(con: duckdb.DuckDBPyConnection, rows: list[dict], matcher: Matcher,
                   settings: TierStoreSettings) -> set[str]:
-    """Keys of the objects among ``rows`` with a text value matching the RE2 ``pattern``."""
+    """Keys of the objects among ``rows`` with a text value that may hold a match (the SQL prefilter)."""
     if not rows:
         return set()
     files = ", ".join(f"'{_uri(settings, r['object_key'])}'" for r in rows)
     described = con.execute(f"DESCRIBE SELECT * FROM read_parquet([{files}], union_by_name = true)").fetchall()
-    texts = [f'"{name}"' if kind == "VARCHAR" else f"array_to_string(\"{name}\", chr(10))"
-             for name, kind, *_ in described if kind in ("VARCHAR", "VARCHAR[]")]
-    if not texts:
-        return set()
-    where = " OR ".join(f"regexp_matches({t}, $pattern)" for t in texts)
+    where = matcher.sql_where([(name, kind) for name, kind, *_ in described])
     by_uri = {settings.uri(r["object_key"]): r["object_key"] for r in rows}
     found = con.execute(f"SELECT DISTINCT filename FROM read_parquet([{files}], filename = true, "
-                        f"union_by_name = true) WHERE {where}", {"pattern": pattern}).fetchall()
+                        f"union_by_name = true) WHERE {where}", {"pattern": matcher.re2}).fetchall()
     return {by_uri[uri] for (uri,) in found if uri in by_uri}
 
 
@@ -107,8 +103,6 @@ def find_objects(con: duckdb.DuckDBPyConnection, request: PurgeRequest, matcher:
     """Catalog rows of the objects the request may touch (tokens: index; range: catalog; literals: a scan)."""
     if request.service:
         return objects_overlapping(con, request.service, request.start, request.end)
-    if settings.is_s3:
-        create_s3_secret(con, settings)
     keys = {key for token in matcher.tokens for key in objects_with_token(con, token)}
     literals = Matcher([n for n in matcher.needles if n.label != "token"])
     if not literals.empty:
@@ -116,14 +110,14 @@ def find_objects(con: duckdb.DuckDBPyConnection, request: PurgeRequest, matcher:
         readable = [r for r in every if not _archived(settings, r)]
         plan.not_scanned = len(every) - len(readable)
         plan.scanned = len(readable)
-        keys |= _literal_hits(con, readable, literals.re2, settings)
+        keys |= _literal_hits(con, readable, literals, settings)
     keys = _twins(con, keys)
     if not keys:
         return []
     return [r for r in objects_overlapping(con, None, None, None) if r["object_key"] in keys]
 
 
-def _transform(table: pa.Table, request: PurgeRequest, matcher: Matcher) -> tuple[pa.Table, int]:
+def apply_request(table: pa.Table, request: PurgeRequest, matcher: Matcher) -> tuple[pa.Table, int]:
     """The object's rows with the request applied, and how many rows it changed or removed."""
     if request.service:
         ts = table.column("ts")
@@ -148,20 +142,17 @@ def rewrite_object(store: ObjectStore, settings: TierStoreSettings, row: dict, r
         with store.open(key) as stream, open(src, "wb") as out:
             for chunk in iter(lambda: stream.read(1 << 20), b""):
                 out.write(chunk)
-        table, touched = _transform(pq.read_table(src), request, matcher)
+        table, touched = apply_request(pq.read_table(src), request, matcher)
         if not touched:
             plan.stale.append(key)
             return
         if not table.num_rows:
             plan.rewritten.append(RewrittenObject(row, None, rows_touched=touched))
             return
-        mem = duckdb.connect()
-        try:
-            mem.register("purged", table)
-            written = write_parquet(mem.execute("SELECT * FROM purged ORDER BY ts, event_id"), Path(tmp) / "new.parquet")
-            tokens = tokens_in(mem, written.path)
-        finally:
-            mem.close()
+        writer = ObjectWriter(Path(tmp) / "new.parquet", table.schema)
+        for batch in table.sort_by([("ts", "ascending"), ("event_id", "ascending")]).to_batches():
+            writer.write(batch)
+        written = writer.close()
         new_key = object_key(key.split("/", 1)[0], row["service"], row["month"], written.sha256)
         archive = settings.cold_storage_class if settings.is_s3 and row["tier"] != WARM else None
         store.put_file(new_key, written.path, storage_class=archive, sha256=written.sha256)
@@ -171,7 +162,7 @@ def rewrite_object(store: ObjectStore, settings: TierStoreSettings, row: dict, r
         if stored.readable and store.checksum(new_key) != written.sha256:
             raise RuntimeError(f"purge: {new_key} reads back with another checksum")
         plan.rewritten.append(RewrittenObject(row, new_key, written.rows, written.bytes, written.sha256,
-                                              written.min_ts, written.max_ts, tokens, touched))
+                                              written.min_ts, written.max_ts, written.tokens, touched))
 
 
 def commit_catalog(con: duckdb.DuckDBPyConnection, plan: ObjectPurge, purged_tokens: list[str],
@@ -179,15 +170,15 @@ def commit_catalog(con: duckdb.DuckDBPyConnection, plan: ObjectPurge, purged_tok
     """Inside the caller's transaction: swap catalog rows and tokens, journal the superseded keys."""
     for item in plan.rewritten:
         old = item.old
+        if item.new_key is not None:  # an S3 object restored in place is archived again once rewritten
+            tier = COLD if old["tier"] == RESTORED and item.new_key.startswith(COLD + "/") else old["tier"]
+            con.execute("INSERT INTO tier_objects SELECT ?, ?, service, month, ?, ?, ?, ?, ?, created_at, now() "
+                        "FROM tier_objects WHERE object_key = ?",
+                        [item.new_key, tier, item.min_ts, item.max_ts, item.rows, item.bytes, item.sha256,
+                         old["object_key"]])
+            con.execute("INSERT INTO tier_object_tokens SELECT ?, unnest(?::VARCHAR[])", [item.new_key, item.tokens])
         con.execute("DELETE FROM tier_objects WHERE object_key = ?", [old["object_key"]])
         con.execute("DELETE FROM tier_object_tokens WHERE object_key = ?", [old["object_key"]])
-        if item.new_key is not None:
-            tier = COLD if old["tier"] == RESTORED and item.new_key.startswith(COLD + "/") else old["tier"]
-            con.execute("INSERT OR REPLACE INTO tier_objects SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                        "(SELECT min(created_at) FROM tier_objects WHERE object_key = ?), now()",
-                        [item.new_key, tier, old["service"], old["month"], item.min_ts, item.max_ts, item.rows,
-                         item.bytes, item.sha256, old["object_key"]])
-            con.execute("INSERT INTO tier_object_tokens SELECT ?, unnest(?::VARCHAR[])", [item.new_key, item.tokens])
         if item.new_key != old["object_key"]:
             con.execute("INSERT INTO lifecycle_runs VALUES (?, ?, now(), ?)",
                         [request_id, JOURNAL_STEP, old["object_key"]])

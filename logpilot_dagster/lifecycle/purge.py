@@ -14,16 +14,18 @@ Order (crash-safe; a re-run finds whatever a stopped run left and finishes it, a
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime, timezone
 
 from logpilot_dagster.lifecycle.catalog import ensure_lifecycle_schema
-from logpilot_dagster.lifecycle.chroma_purge import purge_chroma
+from logpilot_dagster.lifecycle.crash import crash_point
 from logpilot_dagster.lifecycle.file_purge import purge_landing, purge_other_files, purge_staged_parquet
 from logpilot_dagster.lifecycle.matching import Matcher, PurgeRequest
 from logpilot_dagster.lifecycle.object_purge import (ObjectPurge, commit_catalog, delete_superseded,
                                                      find_objects, rewrite_object)
 from logpilot_dagster.lifecycle.receipts import earlier_requests, ensure_receipts_table, store_receipt
+from logpilot_dagster.lifecycle.s3_access import create_s3_secret
 from logpilot_dagster.lifecycle.settings import TierStoreSettings
 from logpilot_dagster.lifecycle.store import tier_store
 from logpilot_dagster.lifecycle.views import refresh_logs_all
@@ -31,7 +33,7 @@ from logpilot_dagster.lifecycle.warehouse_purge import delete_service_range, rem
 from logpilot_dagster.privacy.pseudonym import PseudonymKeys, pii_mode
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.storage.object_store import ObjectStore
-from logpilot_dagster.storage.warehouse import connect, ensure_schema
+from logpilot_dagster.storage.warehouse import connect
 
 REWRITE_STEP = "purge_rewrite_pending"
 
@@ -41,20 +43,24 @@ def _now() -> str:
 
 
 def _purge_warehouse(paths: LogPilotPaths, request: PurgeRequest, matcher: Matcher, settings: TierStoreSettings,
-                     store: ObjectStore, request_id: str, apply: bool) -> tuple[dict, ObjectPurge, list, bool]:
+                     store: ObjectStore, request_id: str, fingerprint: str,
+                     apply: bool) -> tuple[dict, ObjectPurge, list, bool]:
     """Steps 1-3; returns (hot rows per table, the object plan, earlier request ids, file rewritten)."""
     plan = ObjectPurge()
     with connect(paths.db_path) as con:
-        ensure_schema(con)
         ensure_lifecycle_schema(con)
         ensure_receipts_table(con)
+        if settings.is_s3:  # the scan reads objects, and logs_all (refreshed, copied) names them
+            create_s3_secret(con, settings)
         if apply:
             delete_superseded(store, con)  # what a purge stopped after its commit left behind
-        earlier = earlier_requests(con, request.fingerprint(PseudonymKeys.load()))
+        earlier = earlier_requests(con, fingerprint)
         candidates = find_objects(con, request, matcher, settings, plan)
+        plan.candidates = len(candidates)
         if apply:
             for row in candidates:
                 rewrite_object(store, settings, row, request, matcher, plan)
+            crash_point("purge_objects_written")
         con.execute("BEGIN")
         try:
             hot = remask_tables(con, matcher, apply)
@@ -62,11 +68,10 @@ def _purge_warehouse(paths: LogPilotPaths, request: PurgeRequest, matcher: Match
                 rows = delete_service_range(con, request.service, request.start, request.end, apply)
                 if rows:
                     hot["logs"] = rows
-            if apply and plan.rewritten:
+            if apply and (plan.rewritten or plan.stale):
                 commit_catalog(con, plan, matcher.tokens, request_id)
+            if apply and plan.rewritten:
                 refresh_logs_all(con, paths, settings)
-            if apply and plan.stale:
-                commit_catalog(con, ObjectPurge(stale=plan.stale), matcher.tokens, request_id)
             if apply and (hot or plan.rewritten):
                 con.execute("INSERT INTO lifecycle_runs VALUES (?, ?, now(), '')", [request_id, REWRITE_STEP])
             con.execute("COMMIT")
@@ -74,13 +79,13 @@ def _purge_warehouse(paths: LogPilotPaths, request: PurgeRequest, matcher: Match
             con.execute("ROLLBACK")
             raise
         if not apply:
-            plan.rewritten = []
             return hot, plan, earlier, False
+        crash_point("purge_after_commit")
         delete_superseded(store, con)
         pending = con.execute("SELECT count(*) FROM lifecycle_runs WHERE step = ?", [REWRITE_STEP]).fetchone()[0]
-        if pending:
-            con.execute("DELETE FROM lifecycle_runs WHERE step = ?", [REWRITE_STEP])
-            rewrite_database(con, paths.db_path)  # the connection is closed right after: nothing more on it
+        if pending:  # the marker goes in the fresh copy only: a crash before the swap leaves it in place
+            rewrite_database(con, paths.db_path, lambda copy: con.execute(
+                f"DELETE FROM {copy}.main.lifecycle_runs WHERE step = ?", [REWRITE_STEP]))
         return hot, plan, earlier, bool(pending)
 
 
@@ -95,13 +100,30 @@ def purge(paths: LogPilotPaths, request: PurgeRequest, landing: ObjectStore, inc
     settings = settings or TierStoreSettings.from_env(paths)
     store = store or tier_store(settings)
     request_id = f"purge-{started[:10]}-{uuid.uuid4().hex[:8]}"
-    hot, plan, earlier, rewritten_db = _purge_warehouse(paths, request, matcher, settings, store, request_id, apply)
+    seconds, clock = {}, time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        seconds[step] = round(time.perf_counter() - clock, 2)
+        clock = time.perf_counter()
+
+    fingerprint = request.fingerprint(keys)
+    hot, plan, earlier, rewritten_db = _purge_warehouse(paths, request, matcher, settings, store, request_id,
+                                                        fingerprint, apply)
+    lap("warehouse_and_tiers")
     staged = purge_staged_parquet(paths, request, matcher, apply)
     skip = [paths.db_path, paths.db_path.with_name(paths.db_path.name + ".wal"), paths.landing_zone,
             paths.parquet_dir, paths.chroma_dir, paths.state_dir / "receipts", paths.home / "tiers"]
     files = purge_other_files(paths, matcher, skip, apply)
-    chroma = purge_chroma(paths.chroma_dir, matcher, apply)
+    lap("files")
+    chroma = {}
+    if paths.chroma_dir.exists() or paths.chroma_dir.with_name("chroma.purged").exists():
+        from logpilot_dagster.lifecycle.chroma_purge import purge_chroma  # chromadb: only when there is a store
+
+        chroma = purge_chroma(paths.chroma_dir, matcher, apply)
+    lap("chroma")
     landing_files = purge_landing(landing, matcher, apply and include_landing) if not request.service else []
+    lap("landing")
     touched = {
         "hot": hot,
         **{tier: counts for tier, counts in plan.by_tier().items()},
@@ -112,16 +134,16 @@ def purge(paths: LogPilotPaths, request: PurgeRequest, landing: ObjectStore, inc
     total = (sum(hot.values()) + sum(i.rows_touched for i in plan.rewritten) + staged["rows"]
              + len(files["rewritten"]) + sum(chroma.values()) + (len(landing_files) if include_landing else 0))
     receipt = {
-        "request_id": request_id, "kind": request.kind, "fingerprint": request.fingerprint(keys),
+        "request_id": request_id, "kind": request.kind, "fingerprint": fingerprint,
         "mode": pii_mode(), "dry_run": dry_run, "started_at": started, "finished_at": _now(),
         "tokens_searched": len(matcher.tokens), "touched": touched, "total_touched": total,
         "objects": {"rewritten": sum(1 for i in plan.rewritten if i.new_key), "dropped":
                     sum(1 for i in plan.rewritten if not i.new_key), "stale_index_entries": len(plan.stale),
-                    "scanned": plan.scanned, "not_scanned": plan.not_scanned,
+                    "candidates": plan.candidates, "scanned": plan.scanned, "not_scanned": plan.not_scanned,
                     "pending_restore": plan.pending_restore, "catalogued": _catalogued(paths)},
         "warehouse_rewritten": rewritten_db, "state_files": files["rewritten"], "residual": files["residual"],
         "landing": {"files": landing_files, "rewritten": bool(landing_files) and include_landing and apply},
-        "earlier_requests": earlier, "notes": list(matcher.notes),
+        "earlier_requests": earlier, "notes": list(matcher.notes), "seconds": seconds,
     }
     if plan.pending_restore:
         receipt["notes"].append("archived objects are being restored: run the same purge again once they are")

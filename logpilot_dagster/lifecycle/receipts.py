@@ -55,7 +55,8 @@ def format_receipt(receipt: dict) -> str:
         if counts:
             lines.append(f"  {tier}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     objects = receipt["objects"]
-    lines.append(f"  tier objects: {objects['rewritten']} rewritten, {objects['dropped']} dropped, "
+    lines.append(f"  tier objects: {objects['candidates']} candidates, {objects['rewritten']} rewritten, "
+                 f"{objects['dropped']} dropped, "
                  f"{objects['catalogued']} in the catalog; {objects['scanned']} scanned for literals, "
                  f"{objects['not_scanned']} archived not scanned, {len(objects['pending_restore'])} awaiting restore")
     landing = receipt["landing"]

@@ -4,6 +4,7 @@ rewrite the DuckDB file so that no deleted or overwritten value survives in free
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -19,22 +20,18 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def text_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, bool]]]:
-    """Base tables of the warehouse → their (column, is_list) text columns."""
+def text_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    """Base tables of the warehouse → their (column, type) text columns."""
     rows = con.execute(
-        "SELECT c.table_name, c.column_name, c.data_type = 'VARCHAR[]' FROM duckdb_columns() c "
+        "SELECT c.table_name, c.column_name, c.data_type FROM duckdb_columns() c "
         "JOIN duckdb_tables() t USING (database_name, schema_name, table_name) "
         "WHERE c.database_name = current_database() AND c.schema_name = 'main' AND NOT t.temporary "
         "AND c.data_type IN ('VARCHAR', 'VARCHAR[]') ORDER BY c.table_name, c.column_index").fetchall()
-    tables: dict[str, list[tuple[str, bool]]] = {}
-    for table, column, is_list in rows:
+    tables: dict[str, list[tuple[str, str]]] = {}
+    for table, column, kind in rows:
         if table not in SKIP_TABLES:
-            tables.setdefault(table, []).append((column, is_list))
+            tables.setdefault(table, []).append((column, kind))
     return tables
-
-
-def _text(column: str, is_list: bool) -> str:
-    return f"array_to_string({_quote(column)}, chr(10))" if is_list else _quote(column)
 
 
 def remask_tables(con: duckdb.DuckDBPyConnection, matcher: Matcher, apply: bool) -> dict[str, int]:
@@ -44,7 +41,7 @@ def remask_tables(con: duckdb.DuckDBPyConnection, matcher: Matcher, apply: bool)
     if matcher.empty:
         return touched
     for table, columns in text_columns(con).items():
-        where = " OR ".join(f"regexp_matches({_text(c, lst)}, $pattern)" for c, lst in columns)
+        where = matcher.sql_where(columns)
         names = ", ".join(_quote(c) for c, _ in columns)
         found = con.execute(f"SELECT rowid AS purge_rowid, {names} FROM {_quote(table)} WHERE {where}",
                             {"pattern": matcher.re2}).fetch_arrow_table()
@@ -78,8 +75,11 @@ def delete_service_range(con: duckdb.DuckDBPyConnection, service: str, start: da
     return count
 
 
-def rewrite_database(con: duckdb.DuckDBPyConnection, db_path: Path) -> dict[str, int]:
+def rewrite_database(con: duckdb.DuckDBPyConnection, db_path: Path,
+                     on_copy: Callable[[str], object] | None = None) -> dict[str, int]:
     """Copy every table, view, index and constraint of the open warehouse into a fresh file and swap it in.
+
+    ``on_copy(alias)`` runs against the copy (attached as ``alias``) before the swap.
 
     ``con`` must be the read-write connection to ``db_path`` (holding it is the warehouse lock): the fresh file
     replaces the old one while the lock is held, so the next process to open ``db_path`` gets the new file, and
@@ -106,6 +106,8 @@ def rewrite_database(con: duckdb.DuckDBPyConnection, db_path: Path) -> dict[str,
                                     [db]).fetchone()[0] for db in (name, "purge_rewrite"))
             if old != new:
                 raise RuntimeError(f"rewrite of {db_path}: {new} {kind}, expected {old}")
+        if on_copy is not None:
+            on_copy("purge_rewrite")
     except BaseException:
         con.execute("DETACH purge_rewrite")
         fresh.unlink(missing_ok=True)
