@@ -7,6 +7,7 @@ import os
 import dagster as dg
 
 from logpilot_dagster.defs.resources import LogPilotHome
+from logpilot_dagster.defs.sensors import described_sensor
 from logpilot_dagster.discovery.reparse import reparse_source
 from logpilot_dagster.discovery.rules import snapshot_rules
 from logpilot_dagster.discovery.samples import read_queue_counts
@@ -62,7 +63,7 @@ def discover_live_source():
     discover_source_rule()
 
 
-@dg.sensor(job=reparse_discovered, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+@described_sensor("reparse_discovered", minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def discovered_rules(context: dg.SensorEvaluationContext, logpilot: LogPilotHome):
     """One re-parse run per accepted rule version (run key ``reparse:<rule id>``), from the registry snapshot."""
     rules = snapshot_rules(logpilot.paths)
@@ -73,7 +74,7 @@ def discovered_rules(context: dg.SensorEvaluationContext, logpilot: LogPilotHome
             for name, rule_id in sorted(rules.items())]
 
 
-@dg.sensor(job=discover_live_source, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+@described_sensor("discover_live_source", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def unknown_live_sources(context: dg.SensorEvaluationContext, logpilot: LogPilotHome, discovery: SchemaDiscovery):
     """Discovery for a live key no source declares, once ``min_samples`` of its lines have queued (again at
     2x, 4x... while none is accepted: run key ``discover:<name>:<doubling>``)."""

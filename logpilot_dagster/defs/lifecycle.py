@@ -7,10 +7,9 @@ from datetime import datetime
 from typing import Optional
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 
 from logpilot_dagster.defs.backfill_assets import WRITER_POOL, logs_table
-from logpilot_dagster.defs.resources import LogPilotHome, env_or
+from logpilot_dagster.defs.resources import LogPilotHome, S3Connection, env_or, s3_connection
 from logpilot_dagster.lifecycle.restore import restore_range
 from logpilot_dagster.lifecycle.settings import TierStoreSettings
 from logpilot_dagster.lifecycle.store import tier_store
@@ -27,7 +26,7 @@ class TierStore(dg.ConfigurableResource):
     s3_bucket: str = ""
     s3_prefix: str = ""
     cold_storage_class: str = "GLACIER"
-    s3: dg.ResourceDependency[S3Resource]
+    s3: dg.ResourceDependency[S3Connection]
 
     def settings(self, paths: LogPilotPaths) -> TierStoreSettings:
         return dataclasses.replace(TierStoreSettings.from_env(paths), bucket=self.s3_bucket,
@@ -38,10 +37,9 @@ class TierStore(dg.ConfigurableResource):
 
 
 def tier_store_resource() -> TierStore:
-    endpoint = env_or("LOGPILOT_S3_ENDPOINT_URL", "") or None
     return TierStore(s3_bucket=env_or("LOGPILOT_TIER_BUCKET", ""), s3_prefix=env_or("LOGPILOT_TIER_PREFIX", ""),
                      cold_storage_class=env_or("LOGPILOT_COLD_STORAGE_CLASS", "GLACIER"),
-                     s3=S3Resource(endpoint_url=endpoint, region_name=env_or("AWS_DEFAULT_REGION", "us-east-1")))
+                     s3=s3_connection())
 
 
 class TieringConfig(dg.Config):

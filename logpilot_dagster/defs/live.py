@@ -14,6 +14,7 @@ import dagster as dg
 from logpilot_dagster.broker import BrokerSettings, announce_file
 from logpilot_dagster.broker.embedded import announced_bootstrap
 from logpilot_dagster.defs.resources import LogPilotHome, env_or
+from logpilot_dagster.defs.sensors import described_sensor
 from logpilot_dagster.stream import live_state
 from logpilot_dagster.stream.settings import DEFAULT_BATCH_SIZE, DEFAULT_GROUP, LiveSettings
 from logpilot_dagster.stream.worker import IngestStats, run_ingestion
@@ -119,7 +120,7 @@ def _progress(state_dir) -> str:
             f"rows inserted ({time.time() - state['updated_at']:.0f}s ago)")
 
 
-@dg.sensor(job=live_ingestion, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+@described_sensor("live_ingestion", minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def t1_gate(context: dg.SensorEvaluationContext, logpilot: LogPilotHome, live: LiveIngestion):
     """Skip until ``t1_watermark`` has been materialized and a broker is reachable; then keep exactly one
     ``live_ingestion`` run active, launching a new one whenever none is (the first, or after one ended). Reads
