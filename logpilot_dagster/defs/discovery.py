@@ -32,7 +32,7 @@ class SourceConfig(dg.Config):
 
 @dg.op(tags={"kind": "duckdb"}, pool="duckdb_writer")
 def reparse_parked_lines(context: dg.OpExecutionContext, config: SourceConfig, logpilot: LogPilotHome) -> dict:
-    """Move the source's quarantined and queued lines that its current rule parses into ``logs``."""
+    """Move the source's quarantined and queued lines that its current rule parses into `logs`."""
     result = reparse_source(logpilot.paths, config.source_name)
     context.add_output_metadata({"rule_id": result.rule_id or "", "candidates": result.candidates,
                                  "moved": result.moved, "still_failing": result.still_failing})
@@ -59,7 +59,7 @@ def discover_source_rule(context: dg.OpExecutionContext, config: SourceConfig, l
 
 @dg.job(tags={"logpilot/phase": "discovery"})
 def discover_live_source():
-    """Schema discovery for one unknown live source from its ``discovery_queue`` rows."""
+    """Schema discovery for one unknown live source from its `discovery_queue` rows."""
     discover_source_rule()
 
 

@@ -61,7 +61,7 @@ def _time(value: str) -> datetime | None:
 def tier_catalog(context: dg.AssetExecutionContext, config: TieringConfig, logpilot: LogPilotHome,
                  tier_store: TierStore) -> dg.MaterializeResult:
     """Every warm/cold object (tier, key, service, month, time range, rows, sha256), kept by moving hot rows
-    older than ``warm_after_days`` to warm Parquet and warm objects older than ``cold_after_days`` to cold."""
+    older than `warm_after_days` to warm Parquet and warm objects older than `cold_after_days` to cold."""
     paths = logpilot.paths
     settings = tier_store.settings(paths)
     policy = TieringPolicy(config.warm_after_days, config.cold_after_days, config.delete_after_days,
@@ -99,7 +99,7 @@ class RestoreConfig(dg.Config):
 @dg.op(pool=WRITER_POOL, tags={"kind": "s3"})
 def restore_cold_objects(context: dg.OpExecutionContext, config: RestoreConfig, logpilot: LogPilotHome,
                          tier_store: TierStore) -> dict:
-    """Restore the range's cold objects and refresh ``logs_all``; pending S3 restores are listed."""
+    """Restore the range's cold objects and refresh `logs_all`; pending S3 restores are listed."""
     paths = logpilot.paths
     settings = tier_store.settings(paths)
     report = restore_range(paths, tier_store.store(settings), settings, _time(config.start), _time(config.end),
@@ -111,5 +111,5 @@ def restore_cold_objects(context: dg.OpExecutionContext, config: RestoreConfig, 
 
 @dg.job(name="restore", tags={"logpilot/phase": "lifecycle"})
 def restore():
-    """Make a range of cold data readable again through ``logs_all``."""
+    """Make a range of cold data readable again through `logs_all`."""
     restore_cold_objects()

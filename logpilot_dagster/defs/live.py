@@ -84,7 +84,7 @@ class _Observer:
 def consume_raw_topic(context: dg.OpExecutionContext, config: IngestConfig, logpilot: LogPilotHome,
                       live: LiveIngestion) -> dict:
     """Drain the raw topic from the stored offsets, dropping records at or before T1 (catch-up), then keep up
-    (real-time) until the run is terminated, or until caught up / ``max_seconds`` if configured; rows and
+    (real-time) until the run is terminated, or until caught up / `max_seconds` if configured; rows and
     offsets commit together in DuckDB."""
     observe = _Observer(context)
 
@@ -103,7 +103,7 @@ def consume_raw_topic(context: dg.OpExecutionContext, config: IngestConfig, logp
 
 @dg.job(tags={"logpilot/phase": "live"}, executor_def=dg.in_process_executor)
 def live_ingestion():
-    """Catch up from T1, then real time (the same code as ``logpilot ingest``), in the run's own process."""
+    """Catch up from T1, then real time (the same code as `logpilot ingest`), in the run's own process."""
     consume_raw_topic()
 
 
