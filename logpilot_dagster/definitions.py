@@ -8,6 +8,7 @@ from logpilot_dagster.defs.resources import default_resources
 defs = dg.Definitions(
     assets=[
         backfill_assets.landing_files, backfill_assets.staged_year, backfill_assets.logs_table,
+        backfill_assets.quarantine,
         backfill_assets.system_catalog, backfill_assets.t1_watermark, vector_assets.template_vectors,
         vector_assets.runbook_index, lifecycle.tier_catalog, live.raw_topic,
         analytics.template_series,

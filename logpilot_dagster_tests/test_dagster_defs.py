@@ -19,7 +19,7 @@ def test_bootstrap_is_a_named_yearly_in_process_job():
     assert job.executor_def is dg.in_process_executor
     assert job.partitions_def.get_partition_keys()[0] == "2021"
     keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
-    assert keys == {"landing_files", "log_templates", "logs_parquet", "logs_table", "quarantine"}
+    assert keys == {"landing_files", "log_templates", "logs_parquet", "logs_table"}
     assert LINE_ACCOUNTING in job.asset_layer.asset_graph.asset_check_keys
 
 

@@ -96,30 +96,29 @@ def _staged_version(paths, year: int) -> dg.DataVersion:
     return dg.DataVersion(hashlib.sha256(json.dumps(shard, sort_keys=True, default=str).encode()).hexdigest()[:16])
 
 
-@dg.multi_asset(
-    partitions_def=yearly_partitions, group_name=GROUP, pool=WRITER_POOL,
-    specs=[
-        dg.AssetSpec("logs_table", description="The DuckDB `logs` rows of the year, replaced in one transaction "
-                     "from the staged Parquet.", kinds={"duckdb"}, deps=["logs_parquet", "log_templates"],
-                     group_name=GROUP, metadata=column_schema("logs")),
-        dg.AssetSpec("quarantine", description="The year's lines that could not be parsed, masked, with source, "
-                     "offset and reason (DuckDB `quarantine`).", kinds={"duckdb"}, deps=["logs_parquet"],
-                     group_name=GROUP, metadata=column_schema("quarantine")),
-    ],
-)
-def logs_table(context: dg.AssetExecutionContext, logpilot: LogPilotHome):
-    """Load one staged year into DuckDB: its `logs` rows and its `quarantine` rows in one transaction."""
+quarantine = dg.AssetSpec(
+    "quarantine", description="The year's lines that could not be parsed, masked, with source, offset and "
+    "reason (DuckDB `quarantine`); written by `logs_table` in the same transaction.", kinds={"duckdb"},
+    deps=["logs_parquet"], group_name=GROUP, partitions_def=yearly_partitions, metadata=column_schema("quarantine"))
+
+
+@dg.asset(partitions_def=yearly_partitions, group_name=GROUP, kinds={"duckdb"}, pool=WRITER_POOL,
+          deps=["logs_parquet", "log_templates"], metadata=column_schema("logs"))
+def logs_table(context: dg.AssetExecutionContext, logpilot: LogPilotHome) -> dg.MaterializeResult:
+    """The DuckDB `logs` rows of the year, replaced in one transaction from the staged Parquet (with the
+    year's `quarantine` rows, reported as that asset's materialization)."""
     paths = logpilot.paths
     result = backfill.load_year(paths, logpilot.registry(), _year(context))
     version = _staged_version(paths, result.year)
-    yield dg.MaterializeResult(asset_key="logs_table", data_version=version, metadata={
+    context.log_event(dg.AssetMaterialization(
+        asset_key=quarantine.key, partition=context.partition_key, tags={"dagster/data_version": version.value},
+        metadata={"dagster/row_count": result.quarantined, **table_name(paths.db_path, "quarantine")}))
+    return dg.MaterializeResult(data_version=version, metadata={
         "rows": result.rows, "dagster/row_count": result.rows, **table_name(paths.db_path, "logs"),
         "quarantined": result.quarantined, "lines_read": result.lines_read,
         "templates_total": result.templates, "seconds": round(result.seconds, 2),
         "accounted": result.rows + result.quarantined == result.lines_read,
     })
-    yield dg.MaterializeResult(asset_key="quarantine", data_version=version, metadata={
-        "dagster/row_count": result.quarantined, **table_name(paths.db_path, "quarantine")})
 
 
 def _line_accounting(context: dg.AssetCheckExecutionContext, logpilot: LogPilotHome) -> dg.AssetCheckResult:
