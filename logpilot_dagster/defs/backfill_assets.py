@@ -157,7 +157,8 @@ def system_catalog(logpilot: LogPilotHome) -> dg.MaterializeResult:
                                           "source": str(logpilot.paths.catalog_csv)})
 
 
-@dg.asset(group_name=GROUP, kinds={"duckdb"}, deps=["logs_table"], automation_condition=after_checks_when_inputs_change())
+@dg.asset(group_name=GROUP, kinds={"duckdb"}, deps=["logs_table"],
+          automation_condition=after_checks_when_inputs_change())
 def t1_watermark(logpilot: LogPilotHome) -> dg.MaterializeResult:
     """T1: the latest event time the backfill covers; live ingestion starts after it."""
     paths = logpilot.paths

@@ -39,7 +39,7 @@ def runbook_index(logpilot: LogPilotHome) -> dg.MaterializeResult:
     """Runbooks (markdown, chunked by heading) indexed with LlamaIndex into the Chroma `runbooks` collection;
     unchanged files are skipped."""
     start = time.perf_counter()
-    from logpilot_dagster.knowledge.knowledge_base import KnowledgeBase  # llama-index: imported only by runs that need it
+    from logpilot_dagster.knowledge.knowledge_base import KnowledgeBase  # llama-index: only in runs that need it
 
     paths = logpilot.paths
     stats = KnowledgeBase(paths.chroma_dir, paths.runbooks_dir).build()
