@@ -112,6 +112,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 def cmd_dev(args: argparse.Namespace) -> int:
     use_home(args.home)
     workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
+    # the venv's interpreter, not a `dagster` on PATH (`.venv/bin/logpilot dev` without an activated venv);
+    # `dg dev` would avoid dagster's SupersessionWarning but dagster-dg-cli is not a dependency
     cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", args.host, "-p", str(args.port)]
     print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} {' '.join(cmd)}")
     return subprocess.call(cmd)
@@ -152,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     register_purge(sub)
     register_discovery(sub)
     register_analytics(sub)
+    for command in sub.choices.values():  # `logpilot dev --home H` as well as `logpilot --home H dev`
+        if "--home" not in command._option_string_actions:
+            command.add_argument("--home", default=argparse.SUPPRESS, help="LOGPILOT_HOME (as before the command)")
     return parser
 
 

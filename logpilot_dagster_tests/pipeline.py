@@ -3,11 +3,10 @@
 from pathlib import Path
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 
 from logpilot_dagster.defs import backfill_assets as ba
 from logpilot_dagster.defs import vector_assets as va
-from logpilot_dagster.defs.resources import LandingZone, LogPilotHome
+from logpilot_dagster.defs.resources import LandingZone, LogPilotHome, S3Connection
 from logpilot_dagster.ingest.sample_data import write_sample_home
 
 PARTITIONED = [ba.landing_files, ba.staged_year, ba.logs_table, ba.line_accounting]
@@ -16,7 +15,7 @@ GLOBAL = [ba.system_catalog, ba.t1_watermark, ba.t1_is_sane]
 
 def resources(home: Path, landing_zone: LandingZone | None = None) -> dict:
     return {"logpilot": LogPilotHome(home=str(home)),
-            "landing_zone": landing_zone or LandingZone(s3=S3Resource(region_name="us-east-1"))}
+            "landing_zone": landing_zone or LandingZone(s3=S3Connection(region_name="us-east-1"))}
 
 
 def materialize_year(home: Path, year: int, instance: dg.DagsterInstance | None = None,

@@ -7,11 +7,10 @@ from datetime import datetime
 import boto3
 import dagster as dg
 import pytest
-from dagster_aws.s3 import S3Resource
 from moto.server import ThreadedMotoServer
 
 from logpilot_dagster.defs.lifecycle import TierStore, restore, tier_catalog
-from logpilot_dagster.defs.resources import LogPilotHome
+from logpilot_dagster.defs.resources import LogPilotHome, S3Connection
 from logpilot_dagster.lifecycle import catalog, views
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.storage.warehouse import connect, ensure_schema
@@ -45,7 +44,7 @@ def test_tiering_to_s3_glacier_and_restore(tmp_path, s3):
         before = answers(con, "logs")
     resources = {"logpilot": LogPilotHome(home=str(tmp_path)),
                  "tier_store": TierStore(s3_bucket="tiers", s3_prefix="lp", cold_storage_class="DEEP_ARCHIVE",
-                                         s3=S3Resource(endpoint_url=endpoint, region_name="us-east-1"))}
+                                         s3=S3Connection(endpoint_url=endpoint, region_name="us-east-1"))}
     config = {"ops": {"tier_catalog": {"config": {"now": "2026-12-02T00:00:00"}}}}
     result = dg.materialize([tier_catalog], resources=resources, run_config=config)
     meta = result.get_asset_materialization_events()[0].step_materialization_data.materialization.metadata

@@ -1,14 +1,13 @@
-"""The landing zone on S3 (dagster-aws S3Resource) against a real moto server on loopback."""
+"""The landing zone on S3 (the S3Connection resource) against a real moto server on loopback."""
 
 import socket
 
 import boto3
 import duckdb
 import pytest
-from dagster_aws.s3 import S3Resource
 from moto.server import ThreadedMotoServer
 
-from logpilot_dagster.defs.resources import LandingZone
+from logpilot_dagster.defs.resources import LandingZone, S3Connection
 from logpilot_dagster.ingest.sample_data import write_sample_home
 from logpilot_dagster_tests.pipeline import materialize_year, metadata
 
@@ -39,7 +38,7 @@ def test_backfill_reads_the_landing_zone_from_s3(tmp_path, moto_endpoint, monkey
     remote.mkdir()
     (remote / "sources.yaml").write_text((local / "sources.yaml").read_text())
     zone = LandingZone(s3_bucket="landing", s3_prefix="raw",
-                       s3=S3Resource(endpoint_url=moto_endpoint, region_name="us-east-1"))
+                       s3=S3Connection(endpoint_url=moto_endpoint, region_name="us-east-1"))
     result = materialize_year(remote, 2024, landing_zone=zone)
     assert metadata(result, "landing_files")["store"] == "s3://landing/raw"
     assert metadata(result, "landing_files")["files"] == len(files)

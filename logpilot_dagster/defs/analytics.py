@@ -60,8 +60,8 @@ def _event_rows(events: list[dict]) -> dg.MetadataValue:
                                          description="No spike, drop to zero or error-share jump in the last "
                                                      "window against its seasonal baseline.")])
 def template_series(config: AnalyticsConfig, logpilot: LogPilotHome) -> dg.MaterializeResult:
-    """Lines, errors and bytes per template per hour (``template_hourly``; daily costs in
-    ``template_costs_daily``), updated incrementally; new templates and anomalies go to ``template_events``."""
+    """Lines, errors and bytes per template per hour (`template_hourly`; daily costs in
+    `template_costs_daily`), updated incrementally; new templates and anomalies go to `template_events`."""
     paths = logpilot.paths
     t1 = _t1(paths)
     settings = AnomalySettings(**config.model_dump(exclude={"runbooks"}))

@@ -1,14 +1,19 @@
-"""Bootstrap assets, one partition per year: landing files -> templates + Parquet -> DuckDB ``logs`` -> T1."""
+"""Bootstrap assets, one partition per year: landing files -> templates + Parquet -> DuckDB `logs` -> T1."""
 
+import hashlib
 import json
+import warnings
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 from tqdm import tqdm
 
 from logpilot_dagster.ingest import backfill
+from logpilot_dagster.defs.automation import after_checks_when_inputs_change
 from logpilot_dagster.defs.partitions import yearly_partitions
-from logpilot_dagster.defs.resources import LandingZone, LogPilotHome
+from logpilot_dagster.defs.resources import LandingZone, LogPilotHome, landing_kind
+from logpilot_dagster.defs.table_metadata import column_schema, sizes, table_name
 from logpilot_dagster.ingest.registry import write_json
 from logpilot_dagster.privacy.pii import default_masker
 from logpilot_dagster.storage.warehouse import connect
@@ -21,7 +26,11 @@ def _year(context: dg.AssetExecutionContext) -> int:
     return int(context.partition_key)
 
 
-@dg.asset(partitions_def=yearly_partitions, group_name=GROUP, kinds={"s3", "file"})
+def _tree_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+@dg.asset(partitions_def=yearly_partitions, group_name=GROUP, kinds={landing_kind()})
 def landing_files(context: dg.AssetExecutionContext, logpilot: LogPilotHome,
                   landing_zone: LandingZone) -> dg.MaterializeResult:
     """The year's raw log files in the landing zone (local directory or S3 prefix), with their sources."""
@@ -35,7 +44,7 @@ def landing_files(context: dg.AssetExecutionContext, logpilot: LogPilotHome,
         context.log.warning(f"{len(refused)} landing files are quarantined whole, not read: "
                             + "; ".join(f"{k} ({v})" for k, v in list(refused.items())[:5]))
     return dg.MaterializeResult(metadata={
-        "files": len(mine), "bytes": sum(f.size for f in mine),
+        "files": len(mine), **sizes(sum(f.size for f in mine)),
         "undeclared_files": dg.MetadataValue.json([mask(f.key) for f in mine if f.source_name is None]),
         "files_without_year": sum(1 for f in files if f.year is None),
         "refused_files": dg.MetadataValue.json(dict(list(refused.items())[:100])), "store": store.uri,
@@ -45,8 +54,9 @@ def landing_files(context: dg.AssetExecutionContext, logpilot: LogPilotHome,
 @dg.multi_asset(
     partitions_def=yearly_partitions, group_name=GROUP,
     specs=[
-        dg.AssetSpec("log_templates", description="Drain3 templates mined from the year (stable ids, aliases).",
-                     kinds={"python"}, deps=[landing_files], group_name=GROUP),
+        dg.AssetSpec("log_templates", description="Drain3 templates mined from the year (stable ids, aliases); "
+                     "loaded into the DuckDB `templates` table with the year's rows.",
+                     kinds={"python"}, deps=[landing_files], group_name=GROUP, metadata=column_schema("templates")),
         dg.AssetSpec("logs_parquet", description="The year's parsed, PII-masked lines as zstd Parquet (staging).",
                      kinds={"parquet"}, deps=[landing_files], group_name=GROUP),
     ],
@@ -64,31 +74,54 @@ def staged_year(context: dg.AssetExecutionContext, logpilot: LogPilotHome, landi
         bar.close()
     quarantine = {k.split(".", 1)[1]: v for k, v in result.stats.items() if k.startswith("quarantine.")}
     pii = {k.split(".", 1)[1]: v for k, v in result.stats.items() if k.startswith("pii.")}
+    logs_dir = backfill.year_dirs(paths, result.year)[0]
     yield dg.MaterializeResult(asset_key="log_templates", metadata={
-        "templates": result.templates, "pii_masked": dg.MetadataValue.json(pii)})
+        "templates": result.templates, "dagster/row_count": result.templates, **table_name(paths.db_path, "templates"),
+        "pii_masked": dg.MetadataValue.json(pii)})
     yield dg.MaterializeResult(asset_key="logs_parquet", metadata={
-        "lines_read": result.lines_read, "rows": result.rows, "quarantined": result.quarantined,
+        "lines_read": result.lines_read, "rows": result.rows, "dagster/row_count": result.rows,
+        "quarantined": result.quarantined,
         "quarantine_by_reason": dg.MetadataValue.json(quarantine), "files": len(result.files),
         "undated_files": dg.MetadataValue.json(result.undated[:100]),
         "seconds": round(result.seconds, 2), "lines_per_s": round(result.lines_per_s),
-        "path": dg.MetadataValue.path(str(backfill.year_dirs(paths, result.year)[0])),
+        **sizes(_tree_bytes(logs_dir)), "path": dg.MetadataValue.path(str(logs_dir)),
     })
 
 
+def _staged_version(paths, year: int) -> dg.DataVersion:
+    """What the year's load is made of (the shard document, its timing aside): a replay of unchanged input keeps
+    the version, so nothing downstream re-runs."""
+    shard = json.loads(backfill.year_dirs(paths, year)[2].read_text())
+    shard.pop("seconds", None)
+    return dg.DataVersion(hashlib.sha256(json.dumps(shard, sort_keys=True, default=str).encode()).hexdigest()[:16])
+
+
+quarantine = dg.AssetSpec(
+    "quarantine", description="The year's lines that could not be parsed, masked, with source, offset and "
+    "reason (DuckDB `quarantine`); written by `logs_table` in the same transaction.", kinds={"duckdb"},
+    deps=["logs_parquet"], group_name=GROUP, partitions_def=yearly_partitions, metadata=column_schema("quarantine"))
+
+
 @dg.asset(partitions_def=yearly_partitions, group_name=GROUP, kinds={"duckdb"}, pool=WRITER_POOL,
-          deps=["logs_parquet", "log_templates"])
+          deps=["logs_parquet", "log_templates"], metadata=column_schema("logs"))
 def logs_table(context: dg.AssetExecutionContext, logpilot: LogPilotHome) -> dg.MaterializeResult:
-    """The DuckDB ``logs`` rows of the year, replaced in one transaction from the staged Parquet."""
-    result = backfill.load_year(logpilot.paths, logpilot.registry(), _year(context))
-    return dg.MaterializeResult(metadata={
-        "rows": result.rows, "quarantined": result.quarantined, "lines_read": result.lines_read,
+    """The DuckDB `logs` rows of the year, replaced in one transaction from the staged Parquet (with the
+    year's `quarantine` rows, reported as that asset's materialization)."""
+    paths = logpilot.paths
+    result = backfill.load_year(paths, logpilot.registry(), _year(context))
+    version = _staged_version(paths, result.year)
+    context.log_event(dg.AssetMaterialization(
+        asset_key=quarantine.key, partition=context.partition_key, tags={"dagster/data_version": version.value},
+        metadata={"dagster/row_count": result.quarantined, **table_name(paths.db_path, "quarantine")}))
+    return dg.MaterializeResult(data_version=version, metadata={
+        "rows": result.rows, "dagster/row_count": result.rows, **table_name(paths.db_path, "logs"),
+        "quarantined": result.quarantined, "lines_read": result.lines_read,
         "templates_total": result.templates, "seconds": round(result.seconds, 2),
         "accounted": result.rows + result.quarantined == result.lines_read,
     })
 
 
-@dg.asset_check(asset=logs_table, blocking=True, description="Every line read is in `logs` or `quarantine`.")
-def line_accounting(context: dg.AssetCheckExecutionContext, logpilot: LogPilotHome) -> dg.AssetCheckResult:
+def _line_accounting(context: dg.AssetCheckExecutionContext, logpilot: LogPilotHome) -> dg.AssetCheckResult:
     paths = logpilot.paths
     year = int(context.op_execution_context.partition_key)
     shard = json.loads(backfill.year_dirs(paths, year)[2].read_text())
@@ -101,22 +134,39 @@ def line_accounting(context: dg.AssetCheckExecutionContext, logpilot: LogPilotHo
         "year": year, "lines_read": shard["lines_read"], "rows": rows, "quarantined": quarantined})
 
 
-@dg.asset(group_name=GROUP, kinds={"duckdb"}, pool=WRITER_POOL)
+with warnings.catch_warnings():  # a check per partition is a preview in dagster 1.13; it is what the UI needs
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def on an AssetCheckSpec")
+    line_accounting = dg.asset_check(
+        asset="logs_table", name="line_accounting", blocking=True, partitions_def=yearly_partitions,
+        description="Every line read in the year is in `logs` or `quarantine`.")(_line_accounting)
+
+
+bootstrap = dg.define_asset_job(
+    "bootstrap", selection=dg.AssetSelection.assets(landing_files, staged_year, logs_table),
+    partitions_def=yearly_partitions, executor_def=dg.in_process_executor, tags={"logpilot/phase": "bootstrap"},
+    description="Stage and load one year in one process (no worker start per step); years run as parallel runs "
+                "from the run queue and their loads take turns on the `duckdb_writer` pool.")
+
+
+@dg.asset(group_name=GROUP, kinds={"duckdb"}, pool=WRITER_POOL, metadata=column_schema("system_catalog"))
 def system_catalog(logpilot: LogPilotHome) -> dg.MaterializeResult:
-    """Services with their department, owner and criticality, from ``system_catalog.csv``."""
+    """Services with their department, owner and criticality, from `system_catalog.csv`."""
     rows = backfill.load_catalog(logpilot.paths)
-    return dg.MaterializeResult(metadata={"rows": rows, "source": str(logpilot.paths.catalog_csv)})
+    return dg.MaterializeResult(metadata={"rows": rows, "dagster/row_count": rows,
+                                          **table_name(logpilot.paths.db_path, "system_catalog"),
+                                          "source": str(logpilot.paths.catalog_csv)})
 
 
-@dg.asset(group_name=GROUP, kinds={"duckdb"}, deps=[logs_table],
-          automation_condition=dg.AutomationCondition.eager())
+@dg.asset(group_name=GROUP, kinds={"duckdb"}, deps=["logs_table"],
+          automation_condition=after_checks_when_inputs_change())
 def t1_watermark(logpilot: LogPilotHome) -> dg.MaterializeResult:
     """T1: the latest event time the backfill covers; live ingestion starts after it."""
     paths = logpilot.paths
     t1 = backfill.backfill_t1(paths)
     if t1 is not None:
         write_json(paths.state_dir / "t1.json", {"t1": t1.isoformat()})
-    return dg.MaterializeResult(metadata={"t1": t1.isoformat() if t1 else None})
+    return dg.MaterializeResult(metadata={"t1": t1.isoformat() if t1 else None},
+                                data_version=dg.DataVersion(t1.isoformat() if t1 else "none"))
 
 
 @dg.asset_check(asset=t1_watermark, blocking=True, description="T1 exists, is not in the future and matches logs.")
@@ -127,4 +177,3 @@ def t1_is_sane(logpilot: LogPilotHome) -> dg.AssetCheckResult:
         else None
     ok = t1 is not None and t1 <= datetime.utcnow() + timedelta(minutes=5) and saved == t1.isoformat()
     return dg.AssetCheckResult(passed=ok, metadata={"t1": t1.isoformat() if t1 else None, "published": saved})
-

@@ -7,6 +7,7 @@ import os
 import dagster as dg
 
 from logpilot_dagster.defs.resources import LogPilotHome
+from logpilot_dagster.defs.sensors import described_sensor
 from logpilot_dagster.discovery.reparse import reparse_source
 from logpilot_dagster.discovery.rules import snapshot_rules
 from logpilot_dagster.discovery.samples import read_queue_counts
@@ -31,7 +32,7 @@ class SourceConfig(dg.Config):
 
 @dg.op(tags={"kind": "duckdb"}, pool="duckdb_writer")
 def reparse_parked_lines(context: dg.OpExecutionContext, config: SourceConfig, logpilot: LogPilotHome) -> dict:
-    """Move the source's quarantined and queued lines that its current rule parses into ``logs``."""
+    """Move the source's quarantined and queued lines that its current rule parses into `logs`."""
     result = reparse_source(logpilot.paths, config.source_name)
     context.add_output_metadata({"rule_id": result.rule_id or "", "candidates": result.candidates,
                                  "moved": result.moved, "still_failing": result.still_failing})
@@ -58,11 +59,11 @@ def discover_source_rule(context: dg.OpExecutionContext, config: SourceConfig, l
 
 @dg.job(tags={"logpilot/phase": "discovery"})
 def discover_live_source():
-    """Schema discovery for one unknown live source from its ``discovery_queue`` rows."""
+    """Schema discovery for one unknown live source from its `discovery_queue` rows."""
     discover_source_rule()
 
 
-@dg.sensor(job=reparse_discovered, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+@described_sensor("reparse_discovered", minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def discovered_rules(context: dg.SensorEvaluationContext, logpilot: LogPilotHome):
     """One re-parse run per accepted rule version (run key ``reparse:<rule id>``), from the registry snapshot."""
     rules = snapshot_rules(logpilot.paths)
@@ -73,7 +74,7 @@ def discovered_rules(context: dg.SensorEvaluationContext, logpilot: LogPilotHome
             for name, rule_id in sorted(rules.items())]
 
 
-@dg.sensor(job=discover_live_source, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+@described_sensor("discover_live_source", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def unknown_live_sources(context: dg.SensorEvaluationContext, logpilot: LogPilotHome, discovery: SchemaDiscovery):
     """Discovery for a live key no source declares, once ``min_samples`` of its lines have queued (again at
     2x, 4x... while none is accepted: run key ``discover:<name>:<doubling>``)."""

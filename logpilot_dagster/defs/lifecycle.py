@@ -7,10 +7,9 @@ from datetime import datetime, timezone
 from typing import Optional
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 
 from logpilot_dagster.defs.backfill_assets import WRITER_POOL, logs_table
-from logpilot_dagster.defs.resources import LogPilotHome, env_or
+from logpilot_dagster.defs.resources import LogPilotHome, S3Connection, env_or, s3_connection
 from logpilot_dagster.lifecycle.restore import restore_range
 from logpilot_dagster.lifecycle.settings import TierStoreSettings
 from logpilot_dagster.lifecycle.store import tier_store
@@ -27,7 +26,7 @@ class TierStore(dg.ConfigurableResource):
     s3_bucket: str = ""
     s3_prefix: str = ""
     cold_storage_class: str = "GLACIER"
-    s3: dg.ResourceDependency[S3Resource]
+    s3: dg.ResourceDependency[S3Connection]
 
     def settings(self, paths: LogPilotPaths) -> TierStoreSettings:
         return dataclasses.replace(TierStoreSettings.from_env(paths), bucket=self.s3_bucket,
@@ -38,10 +37,9 @@ class TierStore(dg.ConfigurableResource):
 
 
 def tier_store_resource() -> TierStore:
-    endpoint = env_or("LOGPILOT_S3_ENDPOINT_URL", "") or None
     return TierStore(s3_bucket=env_or("LOGPILOT_TIER_BUCKET", ""), s3_prefix=env_or("LOGPILOT_TIER_PREFIX", ""),
                      cold_storage_class=env_or("LOGPILOT_COLD_STORAGE_CLASS", "GLACIER"),
-                     s3=S3Resource(endpoint_url=endpoint, region_name=env_or("AWS_DEFAULT_REGION", "us-east-1")))
+                     s3=s3_connection())
 
 
 class TieringConfig(dg.Config):
@@ -67,7 +65,7 @@ def _time(value: str) -> datetime | None:
 def tier_catalog(context: dg.AssetExecutionContext, config: TieringConfig, logpilot: LogPilotHome,
                  tier_store: TierStore) -> dg.MaterializeResult:
     """Every warm/cold object (tier, key, service, month, time range, rows, sha256), kept by moving hot rows
-    older than ``warm_after_days`` to warm Parquet and warm objects older than ``cold_after_days`` to cold."""
+    older than `warm_after_days` to warm Parquet and warm objects older than `cold_after_days` to cold."""
     paths = logpilot.paths
     settings = tier_store.settings(paths)
     policy = TieringPolicy(config.warm_after_days, config.cold_after_days, config.delete_after_days,
@@ -106,7 +104,7 @@ class RestoreConfig(dg.Config):
 @dg.op(pool=WRITER_POOL, tags={"kind": "s3"})
 def restore_cold_objects(context: dg.OpExecutionContext, config: RestoreConfig, logpilot: LogPilotHome,
                          tier_store: TierStore) -> dict:
-    """Restore the range's cold objects and refresh ``logs_all``; pending S3 restores are listed."""
+    """Restore the range's cold objects and refresh `logs_all`; pending S3 restores are listed."""
     paths = logpilot.paths
     settings = tier_store.settings(paths)
     report = restore_range(paths, tier_store.store(settings), settings, _time(config.start), _time(config.end),
@@ -118,5 +116,5 @@ def restore_cold_objects(context: dg.OpExecutionContext, config: RestoreConfig, 
 
 @dg.job(name="restore", tags={"logpilot/phase": "lifecycle"})
 def restore():
-    """Make a range of cold data readable again through ``logs_all``."""
+    """Make a range of cold data readable again through `logs_all`."""
     restore_cold_objects()

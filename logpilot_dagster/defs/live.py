@@ -14,6 +14,7 @@ import dagster as dg
 from logpilot_dagster.broker import BrokerSettings, announce_file
 from logpilot_dagster.broker.embedded import announced_bootstrap
 from logpilot_dagster.defs.resources import LogPilotHome, env_or
+from logpilot_dagster.defs.sensors import described_sensor
 from logpilot_dagster.stream import live_state
 from logpilot_dagster.stream.settings import DEFAULT_BATCH_SIZE, DEFAULT_GROUP, LiveSettings
 from logpilot_dagster.stream.worker import IngestStats, run_ingestion
@@ -89,7 +90,7 @@ class _Observer:
 def consume_raw_topic(context: dg.OpExecutionContext, config: IngestConfig, logpilot: LogPilotHome,
                       live: LiveIngestion) -> dict:
     """Drain the raw topic from the stored offsets, dropping records at or before T1 (catch-up), then keep up
-    (real-time) until the run is terminated, or until caught up / ``max_seconds`` if configured; rows and
+    (real-time) until the run is terminated, or until caught up / `max_seconds` if configured; rows and
     offsets commit together in DuckDB."""
     observe = _Observer(context)
 
@@ -108,7 +109,7 @@ def consume_raw_topic(context: dg.OpExecutionContext, config: IngestConfig, logp
 
 @dg.job(tags={"logpilot/phase": "live"}, executor_def=dg.in_process_executor)
 def live_ingestion():
-    """Catch up from T1, then real time (the same code as ``logpilot ingest``), in the run's own process."""
+    """Catch up from T1, then real time (the same code as `logpilot ingest`), in the run's own process."""
     consume_raw_topic()
 
 
@@ -136,7 +137,7 @@ def _progress(state_dir) -> str:
             f"rows inserted ({time.time() - state['updated_at']:.0f}s ago)")
 
 
-@dg.sensor(job=live_ingestion, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+@described_sensor("live_ingestion", minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def t1_gate(context: dg.SensorEvaluationContext, logpilot: LogPilotHome, live: LiveIngestion):
     """Skip until ``t1_watermark`` has been materialized and a broker is reachable; then keep exactly one
     ``live_ingestion`` run active, launching a new one whenever none is (the first, or after one ended; after

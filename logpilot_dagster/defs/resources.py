@@ -1,9 +1,9 @@
 """Configurable resources: where LogPilot lives and where its landing zone is (local dir or S3)."""
 
 import os
+from typing import Optional
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 
 from logpilot_dagster.storage.object_store import LocalObjectStore, ObjectStore, S3ObjectStore
 from logpilot_dagster.ingest.registry import SchemaRegistry
@@ -11,7 +11,7 @@ from logpilot_dagster.settings import LogPilotPaths
 
 
 class LogPilotHome(dg.ConfigurableResource):
-    """``LOGPILOT_HOME``: landing zone, DuckDB file, Parquet, Chroma and state."""
+    """`LOGPILOT_HOME`: landing zone, DuckDB file, Parquet, Chroma and state."""
 
     home: str = "data"
     show_progress: bool = False
@@ -24,12 +24,25 @@ class LogPilotHome(dg.ConfigurableResource):
         return SchemaRegistry.load(self.paths)
 
 
+class S3Connection(dg.ConfigurableResource):
+    """An S3 or S3-compatible endpoint (credentials from the usual AWS chain). boto3 is imported when a client
+    is made, not when the code location loads (dagster-aws's `S3Resource` costs seconds at import)."""
+
+    endpoint_url: Optional[str] = None
+    region_name: str = "us-east-1"
+
+    def get_client(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint_url or None, region_name=self.region_name)
+
+
 class LandingZone(dg.ConfigurableResource):
-    """The landing zone: ``$LOGPILOT_HOME/landing_zone`` unless an S3 bucket is configured."""
+    """The landing zone: `$LOGPILOT_HOME/landing_zone` unless an S3 bucket is configured."""
 
     s3_bucket: str = ""
     s3_prefix: str = ""
-    s3: dg.ResourceDependency[S3Resource]
+    s3: dg.ResourceDependency[S3Connection]
 
     def store(self, paths: LogPilotPaths) -> ObjectStore:
         if self.s3_bucket:
@@ -38,15 +51,23 @@ class LandingZone(dg.ConfigurableResource):
 
 
 def env_or(name: str, default: str) -> str | dg.EnvVar:
-    """An ``EnvVar`` when the variable is set (so the UI shows where a value comes from), else the default."""
+    """An `EnvVar` when the variable is set (so the UI shows where a value comes from), else the default."""
     return dg.EnvVar(name) if os.environ.get(name) else default
 
 
+def landing_kind() -> str:
+    """The landing zone's kind badge: `s3` when `LOGPILOT_LANDING_BUCKET` is set, else `file`."""
+    return "s3" if os.environ.get("LOGPILOT_LANDING_BUCKET") else "file"
+
+
+def s3_connection() -> S3Connection:
+    return S3Connection(endpoint_url=env_or("LOGPILOT_S3_ENDPOINT_URL", "") or None,
+                        region_name=env_or("AWS_DEFAULT_REGION", "us-east-1"))
+
+
 def default_resources() -> dict:
-    endpoint = dg.EnvVar("LOGPILOT_S3_ENDPOINT_URL") if os.environ.get("LOGPILOT_S3_ENDPOINT_URL") else None
-    s3 = S3Resource(endpoint_url=endpoint, region_name=env_or("AWS_DEFAULT_REGION", "us-east-1"))
     return {
         "logpilot": LogPilotHome(home=env_or("LOGPILOT_HOME", "data")),
         "landing_zone": LandingZone(s3_bucket=env_or("LOGPILOT_LANDING_BUCKET", ""),
-                                    s3_prefix=env_or("LOGPILOT_LANDING_PREFIX", ""), s3=s3),
+                                    s3_prefix=env_or("LOGPILOT_LANDING_PREFIX", ""), s3=s3_connection()),
     }

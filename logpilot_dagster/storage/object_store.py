@@ -1,7 +1,7 @@
 """Object storage behind one small interface: a local directory (embedded default) or S3 (production).
 
 Used for the landing zone and the warm/cold tiers. ``S3ObjectStore`` takes any boto3 S3 client (the Dagster
-wiring hands it the client of dagster-aws's ``S3Resource``). Archive storage classes (S3 ``GLACIER``,
+wiring hands it the client of the ``S3Connection`` resource). Archive storage classes (S3 ``GLACIER``,
 ``DEEP_ARCHIVE``) make an object unreadable until ``restore``; a local store has no storage classes: its cold
 tier is a directory that readers are not allowed into, and ``restore`` copies an object under ``restored/``.
 """
