@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from logpilot_dagster.analytics.anomalies import AnomalySettings, detect_anomalies
 from logpilot_dagster.analytics.new_templates import detect_new_templates
-from logpilot_dagster.analytics.series import ensure_series_schema, update_series
+from logpilot_dagster.analytics.series import update_series
 from logpilot_dagster.storage.warehouse import ensure_schema
 
 START = datetime(2025, 6, 2)  # a Monday
@@ -150,7 +150,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         con = duckdb.connect(str(Path(tmp) / "bench.duckdb"))
         ensure_schema(con)
-        ensure_series_schema(con)
         hours, services, counts, truth, eval_from = build(args, rng)
         load(con, hours, counts, services)
         alerts, per_window = evaluate(con, hours, truth, eval_from)

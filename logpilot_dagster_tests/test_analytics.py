@@ -13,7 +13,7 @@ import pytest
 from logpilot_dagster.analytics.anomalies import AnomalySettings, detect_anomalies
 from logpilot_dagster.analytics.changes import parse_period, what_changed
 from logpilot_dagster.analytics.new_templates import detect_new_templates, severity
-from logpilot_dagster.analytics.series import ensure_series_schema, update_series
+from logpilot_dagster.analytics.series import update_series
 from logpilot_dagster.storage.warehouse import ensure_schema
 
 T1 = datetime(2025, 12, 31, 23, 0)
@@ -23,7 +23,6 @@ T1 = datetime(2025, 12, 31, 23, 0)
 def con(tmp_path):
     con = duckdb.connect(str(tmp_path / "logs.duckdb"))
     ensure_schema(con)
-    ensure_series_schema(con)
     con.execute("INSERT INTO system_catalog VALUES ('pay', 'Payments', 'x@example.com', 'critical'), "
                 "('web', 'Web', 'y@example.com', 'low')")
     yield con

@@ -21,6 +21,7 @@ from langgraph.graph import END, START, StateGraph
 from sqlglot import exp
 
 from logpilot_dagster.agent import answer as answers
+from logpilot_dagster.agent.changes import change_kind, describe_changes, plan_changes
 from logpilot_dagster.agent.entities import Resolver
 from logpilot_dagster.agent.guard import GuardError, QueryResult, check_sql, run_query
 from logpilot_dagster.agent.intent import classify
@@ -44,6 +45,7 @@ OFFLINE_STRATEGIES = {
     "search": SEARCH_STRATEGIES,
     "catalog": ("slots",),
     "rca": ("rag",),
+    "changes": ("analytics",),
     "out_of_scope": (),
 }
 
@@ -170,7 +172,8 @@ def build_graph(tools: Tools):
     def classify_node(state: AgentState) -> dict:
         snapshot = state["snapshot"]
         parsed = parse_question(state["question"], snapshot.resolver, snapshot.now, snapshot.templates)
-        intent, confidence = classify(parsed)
+        kind = change_kind(state["question"])
+        intent, confidence = ("changes", 1.0) if kind else classify(parsed)
         strategies = list(OFFLINE_STRATEGIES[intent])
         if tools.backend.name != "offline" and intent in ("metrics", "search", "catalog"):
             strategies.insert(0, "llm")
@@ -230,6 +233,8 @@ def build_graph(tools: Tools):
             return plan_search(parsed, templates, strategy, ids)
         if intent == "catalog":
             return plan_catalog(parsed)
+        if intent == "changes":
+            return plan_changes(change_kind(state["question"]), parsed, state["snapshot"].now)
         if intent == "rca":
             scoped = parsed.entities.services or parsed.entities.departments
             return plan_rca_evidence(parsed) if scoped else Plan(None, "rca", "root cause", "rag")
@@ -303,7 +308,10 @@ def build_graph(tools: Tools):
         if result is None:
             reason = state.get("feedback") or state.get("error") or "no query could be planned"
             return {"answer": f"I could not answer that from the logs ({reason}).", "sources": []}
-        text = answers.describe_result(plan, result)
+        if plan.shape == "changed":
+            text = describe_changes(state["parsed"], state["snapshot"].now, result.columns, result.rows)
+        else:
+            text = answers.describe_result(plan, result)
         if state.get("feedback"):
             text += f"\n(Note: {state['feedback']}.)"
         parsed = state["parsed"]

@@ -102,7 +102,8 @@ class GuardError(ValueError):
 def _allowed_columns() -> dict[str, tuple[tuple[str, str], ...]]:
     """``table -> ((column, type), ...)`` for the tables the agent may read, from the warehouse contract
     (``logs_all``, hot ``logs`` plus the readable tier objects, has the columns of ``logs``)."""
-    allowed = {"logs", "templates", "system_catalog", "quarantine", "template_aliases"}
+    allowed = {"logs", "templates", "system_catalog", "quarantine", "template_aliases", "template_hourly",
+               "template_events"}
     columns = {}
     for statement in sqlglot.parse(SCHEMA, read="duckdb"):
         if isinstance(statement, exp.Create) and isinstance(statement.this, exp.Schema):

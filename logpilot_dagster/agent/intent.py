@@ -25,7 +25,7 @@ from logpilot_dagster.agent.entities import Resolver
 from logpilot_dagster.agent.question import QUOTED, ParsedQuestion, load_catalog_csv, parse_question
 from logpilot_dagster.settings import SHIPPED_DATA
 
-INTENTS = ("metrics", "search", "rca", "catalog", "out_of_scope")
+INTENTS = ("metrics", "search", "rca", "catalog", "changes", "out_of_scope")
 TRAINING_FILE = SHIPPED_DATA / "agent" / "intent_training.jsonl"
 #: Training questions are masked against the shipped catalog; placeholders make the live catalog irrelevant.
 _TRAINING_NOW = datetime(2025, 1, 1)

@@ -25,7 +25,8 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from logpilot_dagster.analytics.new_templates import ensure_events_schema, severity
+from logpilot_dagster.analytics.new_templates import severity
+from logpilot_dagster.storage.warehouse import ensure_schema
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def detect_anomalies(con: duckdb.DuckDBPyConnection, settings: AnomalySettings =
                      window_end: datetime | None = None) -> list[dict]:
     """Score the window ending at ``window_end`` (default: the last complete hour) and record anomalies in
     ``template_events``; returns them (a re-run over the same window records nothing twice)."""
-    ensure_events_schema(con)
+    ensure_schema(con)
     end = window_end or latest_window_end(con)
     if end is None:
         return []

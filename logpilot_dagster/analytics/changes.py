@@ -71,28 +71,43 @@ class Changes:
         return "\n".join(lines)
 
 
-def what_changed(con: duckdb.DuckDBPyConnection, a: str, b: str, service: str | None = None,
-                 top: int = 10) -> Changes:
-    """Compare periods ``a`` and ``b`` over ``template_hourly`` (one row per template and service)."""
-    (a0, a1), (b0, b1) = parse_period(a), parse_period(b)
-    hours_a, hours_b = (a1 - a0).total_seconds() / 3600, (b1 - b0).total_seconds() / 3600
-    cur = con.execute("""
-        SELECT h.template_id, h.service, any_value(t.template) AS template,
-               sum(h.lines) FILTER (WHERE h.hour >= $a0 AND h.hour < $a1) AS lines_a,
-               sum(h.lines) FILTER (WHERE h.hour >= $b0 AND h.hour < $b1) AS lines_b
-        FROM template_hourly h LEFT JOIN templates t USING (template_id)
-        WHERE (($service::VARCHAR) IS NULL OR h.service = $service)
-          AND ((h.hour >= $a0 AND h.hour < $a1) OR (h.hour >= $b0 AND h.hour < $b1))
-        GROUP BY ALL""", {"a0": a0, "a1": a1, "b0": b0, "b1": b1, "service": service})
-    cols = [d[0] for d in cur.description]
-    rows = [dict(zip(cols, r)) for r in cur.fetchall()]
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def changes_query(a: tuple[datetime, datetime], b: tuple[datetime, datetime], service: str | None = None) -> str:
+    """One row per template and service seen in either period: ``template_id, service, template, lines_a,
+    lines_b``, the biggest relative changes first (plain SQL with literals, so the agent's guard can run it)."""
+    (a0, a1), (b0, b1) = ((f"TIMESTAMP '{t.isoformat(sep=' ')}'" for t in p) for p in (a, b))
+    in_a, in_b = f"h.hour >= {a0} AND h.hour < {a1}", f"h.hour >= {b0} AND h.hour < {b1}"
+    scope = f"h.service = {_literal(service)} AND " if service else ""
+    return (f"SELECT h.template_id, h.service, any_value(t.template) AS template, "
+            f"coalesce(sum(h.lines) FILTER (WHERE {in_a}), 0) AS lines_a, "
+            f"coalesce(sum(h.lines) FILTER (WHERE {in_b}), 0) AS lines_b "
+            f"FROM template_hourly h LEFT JOIN templates t ON t.template_id = h.template_id "
+            f"WHERE {scope}(({in_a}) OR ({in_b})) GROUP BY h.template_id, h.service "
+            f"ORDER BY abs(ln((lines_b + 1) / (lines_a + 1))) DESC, h.template_id")
+
+
+def split_changes(rows: list[dict], a: tuple[datetime, datetime], b: tuple[datetime, datetime],
+                  service: str | None = None, top: int = 10) -> Changes:
+    """Rows of :func:`changes_query` as new, gone and shifted templates (rates in lines per hour)."""
+    hours_a, hours_b = ((p[1] - p[0]).total_seconds() / 3600 for p in (a, b))
     for row in rows:
-        row["lines_a"], row["lines_b"] = row["lines_a"] or 0, row["lines_b"] or 0
         row["rate_a"], row["rate_b"] = row["lines_a"] / hours_a, row["lines_b"] / hours_b
         row["template"] = row["template"] or ""
-    changes = Changes((a0, a1), (b0, b1), service)
+    changes = Changes(a, b, service)
     changes.new = sorted((r for r in rows if not r["lines_a"]), key=lambda r: -r["lines_b"])[:top]
     changes.gone = sorted((r for r in rows if not r["lines_b"]), key=lambda r: -r["lines_a"])[:top]
     both = [r for r in rows if r["lines_a"] and r["lines_b"]]
     changes.shifts = sorted(both, key=lambda r: -abs(math.log(r["rate_b"] / r["rate_a"])))[:top]
     return changes
+
+
+def what_changed(con: duckdb.DuckDBPyConnection, a: str, b: str, service: str | None = None,
+                 top: int = 10) -> Changes:
+    """Compare periods ``a`` and ``b`` (spellings as in :func:`parse_period`) over ``template_hourly``."""
+    periods = parse_period(a), parse_period(b)
+    cur = con.execute(changes_query(*periods, service))
+    cols = [d[0] for d in cur.description]
+    return split_changes([dict(zip(cols, r)) for r in cur.fetchall()], *periods, service, top)

@@ -12,34 +12,14 @@ from typing import Callable
 
 import duckdb
 
-EVENTS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS template_events (
-    kind VARCHAR,
-    template_id VARCHAR,
-    service VARCHAR,
-    window_start TIMESTAMP,
-    window_end TIMESTAMP,
-    observed DOUBLE,
-    expected DOUBLE,
-    score DOUBLE,
-    severity VARCHAR,
-    sample VARCHAR,
-    runbook VARCHAR,
-    detail VARCHAR,
-    detected_at TIMESTAMP,
-    PRIMARY KEY (kind, template_id, service, window_start)
-);
-"""
+from logpilot_dagster.storage.warehouse import ensure_schema
+
 SEVERITIES = ("low", "medium", "high", "critical")
 _LEVEL_RANK = {"FATAL": 2, "CRITICAL": 2, "ERROR": 2, "SEVERE": 2, "E": 2, "F": 2, "WARN": 1, "WARNING": 1, "W": 1}
 _CRITICALITY_BUMP = {"critical": 1, "high": 1}
 
 #: Finds the runbook nearest to a line: (service, text) -> runbook name or None.
 RunbookFinder = Callable[[str, str], "str | None"]
-
-
-def ensure_events_schema(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(EVENTS_SCHEMA)
 
 
 def severity(level: str | None, criticality: str | None) -> str:
@@ -53,7 +33,7 @@ def detect_new_templates(con: duckdb.DuckDBPyConnection, t1: datetime,
                          find_runbook: RunbookFinder | None = None) -> list[dict]:
     """Record every template whose first hour in ``template_hourly`` is after T1 and that no backfill year
     holds (directly or through an alias); returns the events recorded by this call (idempotent)."""
-    ensure_events_schema(con)
+    ensure_schema(con)
     fresh = con.execute("""
         WITH known AS (SELECT DISTINCT template_id FROM template_hourly WHERE origin LIKE 'backfill:%'),
         generalised AS (SELECT a.template_id FROM template_aliases a JOIN known k ON k.template_id = a.alias_id),

@@ -11,38 +11,10 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from logpilot_dagster.storage.warehouse import ensure_schema
+
 ERROR_LEVELS = ("ERROR", "FATAL", "CRITICAL", "SEVERE", "E", "F")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS template_hourly (
-    origin VARCHAR,
-    template_id VARCHAR,
-    service VARCHAR,
-    hour TIMESTAMP,
-    lines BIGINT,
-    errors BIGINT,
-    bytes BIGINT,
-    PRIMARY KEY (origin, template_id, service, hour)
-);
-CREATE TABLE IF NOT EXISTS series_progress (
-    origin VARCHAR,
-    source VARCHAR,
-    position BIGINT,
-    loaded_at TIMESTAMP,
-    PRIMARY KEY (origin, source)
-);
-CREATE OR REPLACE VIEW template_costs_daily AS
-    SELECT date_trunc('day', hour) AS day, service, template_id, sum(lines) AS lines, sum(bytes) AS bytes
-    FROM template_hourly GROUP BY ALL;
-CREATE OR REPLACE VIEW service_costs_daily AS
-    SELECT date_trunc('day', hour) AS day, service, sum(lines) AS lines, sum(bytes) AS bytes,
-           sum(errors) AS errors
-    FROM template_hourly GROUP BY ALL;
-"""
-
-
-def ensure_series_schema(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(SCHEMA)
 
 
 def _aggregate(where: str) -> str:
@@ -64,7 +36,7 @@ class SeriesUpdate:
 def update_series(con: duckdb.DuckDBPyConnection) -> SeriesUpdate:
     """Bring ``template_hourly`` up to date in one transaction: recompute years loaded since the last update,
     add live rows past each partition's last counted offset."""
-    ensure_series_schema(con)
+    ensure_schema(con)
     result = SeriesUpdate()
     con.execute("BEGIN")
     try:

@@ -120,6 +120,47 @@ CREATE TABLE IF NOT EXISTS discovery_queue (
     reason VARCHAR,
     queued_at TIMESTAMP
 );
+-- analytics (logpilot_dagster.analytics): hourly template series, its progress, alerts and cost views
+CREATE TABLE IF NOT EXISTS template_hourly (
+    origin VARCHAR,
+    template_id VARCHAR,
+    service VARCHAR,
+    hour TIMESTAMP,
+    lines BIGINT,
+    errors BIGINT,
+    bytes BIGINT,
+    PRIMARY KEY (origin, template_id, service, hour)
+);
+CREATE TABLE IF NOT EXISTS series_progress (
+    origin VARCHAR,
+    source VARCHAR,
+    position BIGINT,
+    loaded_at TIMESTAMP,
+    PRIMARY KEY (origin, source)
+);
+CREATE OR REPLACE VIEW template_costs_daily AS
+    SELECT date_trunc('day', hour) AS day, service, template_id, sum(lines) AS lines, sum(bytes) AS bytes
+    FROM template_hourly GROUP BY ALL;
+CREATE OR REPLACE VIEW service_costs_daily AS
+    SELECT date_trunc('day', hour) AS day, service, sum(lines) AS lines, sum(bytes) AS bytes,
+           sum(errors) AS errors
+    FROM template_hourly GROUP BY ALL;
+CREATE TABLE IF NOT EXISTS template_events (
+    kind VARCHAR,
+    template_id VARCHAR,
+    service VARCHAR,
+    window_start TIMESTAMP,
+    window_end TIMESTAMP,
+    observed DOUBLE,
+    expected DOUBLE,
+    score DOUBLE,
+    severity VARCHAR,
+    sample VARCHAR,
+    runbook VARCHAR,
+    detail VARCHAR,
+    detected_at TIMESTAMP,
+    PRIMARY KEY (kind, template_id, service, window_start)
+);
 """
 
 
