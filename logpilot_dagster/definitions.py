@@ -21,7 +21,7 @@ defs = dg.Definitions(
         live.t1_gate, discovery.discovered_rules, discovery.unknown_live_sources,
         dg.AutomationConditionSensorDefinition(
             "logpilot_automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
-            description="Runs `t1_watermark`, `template_vectors` and `runbook_index` once their inputs' data "
+            description="Runs `t1_watermark`, `template_vectors`, `runbook_index` and `template_series` once their inputs' data "
                         "versions changed and the blocking checks passed, and the assets' other automation "
                         "conditions."),
     ],

@@ -9,6 +9,7 @@ import dagster as dg
 from logpilot_dagster.analytics.anomalies import AnomalySettings, detect_anomalies
 from logpilot_dagster.analytics.new_templates import detect_new_templates
 from logpilot_dagster.analytics.series import update_series
+from logpilot_dagster.defs.automation import after_checks_when_inputs_change
 from logpilot_dagster.defs.backfill_assets import WRITER_POOL
 from logpilot_dagster.defs.resources import LogPilotHome
 from logpilot_dagster.settings import LogPilotPaths
@@ -53,7 +54,7 @@ def _event_rows(events: list[dict]) -> dg.MetadataValue:
 
 
 @dg.asset(group_name=GROUP, kinds={"duckdb"}, pool=WRITER_POOL, deps=["logs_table"],
-          automation_condition=dg.AutomationCondition.eager(),
+          automation_condition=after_checks_when_inputs_change(),
           check_specs=[dg.AssetCheckSpec("no_new_templates", asset="template_series",
                                          description="No template first seen after T1 that history never saw."),
                        dg.AssetCheckSpec("no_frequency_anomalies", asset="template_series",
