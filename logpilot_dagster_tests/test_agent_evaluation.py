@@ -12,7 +12,11 @@ from logpilot_dagster.agent.evaluation.runner import load_golden, run
 from logpilot_dagster.agent.evaluation.scorer import TARGETS, ordered, same_results, score, write_report
 from logpilot_dagster.agent.intent import INTENTS, load_examples
 from logpilot_dagster.knowledge.knowledge_base import KnowledgeBase
-from logpilot_dagster.settings import SHIPPED_DATA
+from logpilot_dagster.lifecycle.settings import TierStoreSettings
+from logpilot_dagster.lifecycle.store import tier_store
+from logpilot_dagster.lifecycle.tiering import Tiering, TieringPolicy
+from logpilot_dagster.settings import SHIPPED_DATA, LogPilotPaths
+from logpilot_dagster.storage.warehouse import connect
 
 
 def test_result_sets_compare_as_multisets_with_column_permutations():
@@ -79,3 +83,27 @@ def test_heldout_golden_set_is_independent_of_the_shipped_one_and_the_training_s
     for item in heldout:
         asked = words(item.question)
         assert max(len(asked & w) / len(asked | w) for w in shipped) < 0.7, item.question
+
+
+def test_golden_answers_are_the_same_after_tiering(evaluation_home, tmp_path):
+    """Every SQL-backed golden question gives the same rows and answer after the whole history moved to the
+    warm tier: the agent and the gold SQL read `logs_all`."""
+    home = tmp_path / "tiered"
+    shutil.copytree(evaluation_home, home)
+    paths = LogPilotPaths.from_env(home)
+    items = [i for i in load_golden() if i.gold_sql]
+    client = LogPilotClient(home / "logs.duckdb", home / "chroma", SHIPPED_DATA / "runbooks")
+    before = run(client, items)
+    with connect(paths.db_path, read_only=True) as con:
+        rows = con.execute("SELECT count(*) FROM logs").fetchone()[0]
+    settings = TierStoreSettings.from_env(paths)
+    Tiering(paths, tier_store(settings), settings, TieringPolicy(cold_after_days=100_000), datetime(2026, 12, 2)).run()
+    with connect(paths.db_path, read_only=True) as con:
+        hot, warm = con.execute("SELECT (SELECT count(*) FROM logs), (SELECT sum(rows) FROM tier_objects "
+                                "WHERE tier = 'warm')").fetchone()
+    assert hot == 0 and warm == rows > 10_000
+    after = run(LogPilotClient(home / "logs.duckdb", home / "chroma", SHIPPED_DATA / "runbooks"), items)
+    changed = [b.item.id for b, a in zip(before, after) if (b.rows, b.answer, b.gold_rows) != (a.rows, a.answer,
+                                                                                               a.gold_rows)]
+    assert changed == []
+    assert sum(bool(b.rows) for b in before) > len(items) // 2  # the comparison is not over empty answers
