@@ -138,10 +138,10 @@ CREATE TABLE IF NOT EXISTS series_progress (
     loaded_at TIMESTAMP,
     PRIMARY KEY (origin, source)
 );
-CREATE OR REPLACE VIEW template_costs_daily AS
+CREATE VIEW IF NOT EXISTS template_costs_daily AS
     SELECT date_trunc('day', hour) AS day, service, template_id, sum(lines) AS lines, sum(bytes) AS bytes
     FROM template_hourly GROUP BY ALL;
-CREATE OR REPLACE VIEW service_costs_daily AS
+CREATE VIEW IF NOT EXISTS service_costs_daily AS
     SELECT date_trunc('day', hour) AS day, service, sum(lines) AS lines, sum(bytes) AS bytes,
            sum(errors) AS errors
     FROM template_hourly GROUP BY ALL;
