@@ -20,17 +20,20 @@ infinite score.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import duckdb
+import pydantic
 
 from logpilot_dagster.analytics.new_templates import severity
 from logpilot_dagster.storage.warehouse import ensure_schema
 
 
-@dataclass(frozen=True)
-class AnomalySettings:
+class AnomalySettings(pydantic.BaseModel):
+    """The detectors' thresholds (the Dagster asset's run config extends this model)."""
+
+    model_config = pydantic.ConfigDict(frozen=True)
+
     window_hours: int = 1
     baseline_weeks: int = 8
     z_threshold: float = 4.0

@@ -18,16 +18,10 @@ from logpilot_dagster.storage.warehouse import connect
 GROUP = "analytics"
 
 
-class AnalyticsConfig(dg.Config):
-    """Detector thresholds (see ``logpilot_dagster/analytics/anomalies.py`` for their meaning)."""
+class AnalyticsConfig(dg.Config, AnomalySettings):
+    """Detector thresholds (see `logpilot_dagster/analytics/anomalies.py` for their meaning) and whether new
+    templates look up their nearest runbook."""
 
-    window_hours: int = 1
-    baseline_weeks: int = 8
-    z_threshold: float = 4.0
-    spike_ratio: float = 2.0
-    min_count: int = 10
-    steady_presence: float = 0.9
-    error_share_jump: float = 0.2
     runbooks: bool = True
 
 
