@@ -36,8 +36,9 @@ def _runbook_finder(paths: LogPilotPaths):
     kb = KnowledgeBase(paths.chroma_dir, paths.runbooks_dir)
 
     def find(service: str, text: str) -> str | None:
-        hits = kb.search(text, k=1, service=service, kinds=("runbook",))
-        return hits[0].source if hits else None
+        """The best runbook for the service or for any service; another service's runbook is no answer."""
+        hits = kb.search(text, k=5, service=service, kinds=("runbook",))
+        return next((hit.source for hit in hits if hit.service in (None, "", service)), None)
 
     return find
 
