@@ -3,7 +3,6 @@ warehouse built here: each answer cites template ids, counts and the runbook fou
 
 from __future__ import annotations
 
-from datetime import datetime
 
 import duckdb
 import pytest

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 import yaml
 
-from logpilot_dagster.ingest.backfill import load_year, stage_year, year_dirs, year_lock
+from logpilot_dagster.ingest.backfill import stage_year, year_dirs, year_lock
 from logpilot_dagster.ingest.reader import BOM
 from logpilot_dagster.ingest.registry import SchemaRegistry
 from logpilot_dagster.settings import LogPilotPaths

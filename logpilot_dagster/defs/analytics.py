@@ -1,9 +1,6 @@
 """Template analytics in Dagster: the hourly series asset, whose checks raise new-template alerts and
 frequency anomalies, refreshed after every year load and hourly for the live stream."""
 
-import json
-from datetime import datetime
-
 import dagster as dg
 
 from logpilot_dagster.analytics.anomalies import AnomalySettings, detect_anomalies
@@ -12,6 +9,7 @@ from logpilot_dagster.analytics.series import update_series
 from logpilot_dagster.defs.automation import after_checks_when_inputs_change
 from logpilot_dagster.defs.backfill_assets import WRITER_POOL
 from logpilot_dagster.defs.resources import LogPilotHome
+from logpilot_dagster.ingest.backfill import published_t1
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.storage.warehouse import connect
 
@@ -23,11 +21,6 @@ class AnalyticsConfig(dg.Config, AnomalySettings):
     templates look up their nearest runbook."""
 
     runbooks: bool = True
-
-
-def _t1(paths: LogPilotPaths) -> datetime | None:
-    path = paths.state_dir / "t1.json"
-    return datetime.fromisoformat(json.loads(path.read_text())["t1"]) if path.exists() else None
 
 
 def _runbook_finder(paths: LogPilotPaths):
@@ -59,7 +52,7 @@ def template_series(config: AnalyticsConfig, logpilot: LogPilotHome) -> dg.Mater
     """Lines, errors and bytes per template per hour (`template_hourly`; daily costs in
     `template_costs_daily`), updated incrementally; new templates and anomalies go to `template_events`."""
     paths = logpilot.paths
-    t1 = _t1(paths)
+    t1 = published_t1(paths)
     settings = AnomalySettings(**config.model_dump(exclude={"runbooks"}))
     with connect(paths.db_path) as con:
         update = update_series(con)

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from logpilot_dagster.ingest.formats import LoghubFormat, needs_year
 from logpilot_dagster.storage.file_lock import hold
 from logpilot_dagster.storage.object_store import ObjectStore
-from logpilot_dagster.privacy.pii import PIIMasker, default_masker
+from logpilot_dagster.privacy.pii import PIIMasker
 from logpilot_dagster.ingest.reader import LineBatch, Quarantined, read_lines
 from logpilot_dagster.ingest.registry import SchemaRegistry, shard_document, write_json
 from logpilot_dagster.settings import LogPilotPaths
@@ -423,3 +423,11 @@ def backfill_t1(paths: LogPilotPaths) -> datetime | None:
     """T1: the latest event time among rows that came from landing files (not from the live stream)."""
     with connect(paths.db_path, read_only=True) as con:
         return con.execute("SELECT max(ts) FROM logs WHERE source IN (SELECT source FROM loaded_files)").fetchone()[0]
+
+
+def published_t1(paths: LogPilotPaths) -> datetime | None:
+    """T1 as ``t1_watermark`` published it (``state/t1.json``), else from the warehouse, else None."""
+    try:
+        return datetime.fromisoformat(json.loads((paths.state_dir / "t1.json").read_text())["t1"])
+    except FileNotFoundError:
+        return backfill_t1(paths) if paths.db_path.exists() else None

@@ -117,22 +117,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     logging.getLogger("kafka").setLevel(logging.WARNING)
     settings = LiveSettings.from_env(_paths(args))
     paths = settings.paths
+    from logpilot_dagster.ingest.backfill import published_t1
+
     t1 = datetime.fromisoformat(args.t1) if args.t1 else published_t1(paths)
     stats = run_ingestion(settings, until_caught_up=args.until_caught_up, max_seconds=args.max_seconds, t1=t1)
     print(json.dumps(stats.as_dict()))
     return 0
-
-
-def published_t1(paths: LogPilotPaths) -> datetime | None:
-    """T1 as ``t1_watermark`` published it (``state/t1.json``), else from the warehouse, else None."""
-    try:
-        return datetime.fromisoformat(json.loads((paths.state_dir / "t1.json").read_text())["t1"])
-    except FileNotFoundError:
-        if not paths.db_path.exists():
-            return None
-    from logpilot_dagster.ingest.backfill import backfill_t1
-
-    return backfill_t1(paths)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
