@@ -1,13 +1,10 @@
 """Tiering on S3 (a real moto server on loopback) through the Dagster asset: cold objects are GLACIER and
 unreadable, ``logs_all`` reads warm objects over httpfs from a locked-down connection, restore brings cold back."""
 
-import socket
 from datetime import datetime
 
-import boto3
 import dagster as dg
 import pytest
-from moto.server import ThreadedMotoServer
 
 from logpilot_dagster.defs.lifecycle import TierStore, restore, tier_catalog
 from logpilot_dagster.defs.resources import LogPilotHome, S3Connection
@@ -18,21 +15,8 @@ from logpilot_dagster_tests.lifecycle_data import answers, insert_logs
 
 
 @pytest.fixture
-def s3(monkeypatch):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION":
-                        "us-east-1", "LOGPILOT_S3_ENDPOINT_URL": endpoint, "LOGPILOT_TIER_BUCKET": "tiers",
-                        "LOGPILOT_TIER_PREFIX": "lp"}.items():
-        monkeypatch.setenv(name, value)
-    client = boto3.client("s3", endpoint_url=endpoint)
-    client.create_bucket(Bucket="tiers")
-    yield client, endpoint
-    server.stop()
+def s3(tier_bucket):
+    return tier_bucket
 
 
 def test_tiering_to_s3_glacier_and_restore(tmp_path, s3):

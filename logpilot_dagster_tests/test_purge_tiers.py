@@ -9,17 +9,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
 
-import boto3
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from moto.server import ThreadedMotoServer
 
 from logpilot_dagster.cli import main
 from logpilot_dagster.lifecycle.settings import TierStoreSettings
@@ -175,29 +172,12 @@ def test_a_purge_killed_midway_is_finished_by_the_next_run(env, planted, tmp_pat
 
 
 @pytest.fixture
-def s3_home(env, planted, tmp_path):
-    _, mp = env
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                        "AWS_DEFAULT_REGION": "us-east-1", "LOGPILOT_S3_ENDPOINT_URL": endpoint,
-                        "LOGPILOT_TIER_BUCKET": "tiers", "LOGPILOT_TIER_PREFIX": "lp"}.items():
-        mp.setenv(name, value)
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-    client.create_bucket(Bucket="tiers")
+def s3_home(planted, tier_bucket, tmp_path):
+    client, _ = tier_bucket
     home = tmp_path / "s3home"
     shutil.copytree(planted, home)
     tier(home)
-    try:
-        yield home, client
-    finally:
-        for name in ("LOGPILOT_S3_ENDPOINT_URL", "LOGPILOT_TIER_BUCKET", "LOGPILOT_TIER_PREFIX"):
-            mp.delenv(name)
-        server.stop()
+    return home, client
 
 
 def etags(client) -> dict[str, tuple[str, str]]:

@@ -1,26 +1,12 @@
 """The landing zone on S3 (the S3Connection resource) against a real moto server on loopback."""
 
-import socket
 
 import boto3
 import duckdb
-import pytest
-from moto.server import ThreadedMotoServer
 
 from logpilot_dagster.defs.resources import LandingZone, S3Connection
 from logpilot_dagster.ingest.sample_data import write_sample_home
 from logpilot_dagster_tests.pipeline import materialize_year, metadata
-
-
-@pytest.fixture
-def moto_endpoint():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 def test_backfill_reads_the_landing_zone_from_s3(tmp_path, moto_endpoint, monkeypatch):
