@@ -8,6 +8,7 @@ in; the old directory is then deleted.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import tempfile
@@ -55,6 +56,20 @@ def _close_clients() -> None:
     SharedSystemClient.clear_system_cache()
 
 
+def _write_store(path: str, collections: dict[str, list[dict]]) -> None:
+    """Write the (already re-masked) records into a new store. Runs in a fresh process: the HNSW files leave
+    unused neighbour slots uninitialised, so they may carry stale heap bytes, which must not come from a heap
+    that held the purged values."""
+    rebuilt = chromadb.PersistentClient(path=path)
+    for name, records in collections.items():
+        target = open_collection(rebuilt, name)
+        for start in range(0, len(records), PAGE):
+            chunk = records[start:start + PAGE]
+            target.add(ids=[r["id"] for r in chunk], documents=[r["document"] for r in chunk],
+                       embeddings=[r["embedding"] for r in chunk],
+                       metadatas=[r["metadata"] or None for r in chunk])
+
+
 def purge_chroma(chroma_dir: Path, matcher: Matcher, apply: bool) -> dict[str, int]:
     """Documents per collection that hold a match; ``apply`` rebuilds the store without them."""
     chroma_dir = Path(chroma_dir)
@@ -78,9 +93,7 @@ def purge_chroma(chroma_dir: Path, matcher: Matcher, apply: bool) -> dict[str, i
         return touched
     fresh = chroma_dir.with_name(chroma_dir.name + ".rebuild")
     shutil.rmtree(fresh, ignore_errors=True)
-    rebuilt = chromadb.PersistentClient(path=str(fresh))
-    for name, records in collections.items():
-        target = open_collection(rebuilt, name)
+    for records in collections.values():
         changed = [r for r in records if _hit(r, matcher)]
         for r in changed:
             r["document"] = matcher.replace(r["document"])
@@ -89,11 +102,11 @@ def purge_chroma(chroma_dir: Path, matcher: Matcher, apply: bool) -> dict[str, i
             vectors = embed_texts([r["document"] or "" for r in changed])
             for r, vector in zip(changed, vectors):
                 r["embedding"] = vector
-        for start in range(0, len(records), PAGE):
-            chunk = records[start:start + PAGE]
-            target.add(ids=[r["id"] for r in chunk], documents=[r["document"] for r in chunk],
-                       embeddings=[r["embedding"] for r in chunk],
-                       metadatas=[r["metadata"] or None for r in chunk])
+    writer = multiprocessing.get_context("spawn").Process(target=_write_store, args=(str(fresh), collections))
+    writer.start()
+    writer.join()
+    if writer.exitcode:
+        raise RuntimeError(f"rebuilding the Chroma store in {fresh} failed (exit code {writer.exitcode})")
     _close_clients()
     os.replace(chroma_dir, retired)
     os.replace(fresh, chroma_dir)
