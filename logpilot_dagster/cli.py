@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -110,13 +109,12 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
+    from logpilot_dagster.dev_server import serve
+
     use_home(args.home)
     workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
-    # the venv's interpreter, not a `dagster` on PATH (`.venv/bin/logpilot dev` without an activated venv);
-    # `dg dev` would avoid dagster's SupersessionWarning but dagster-dg-cli is not a dependency
-    cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", args.host, "-p", str(args.port)]
-    print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} {' '.join(cmd)}")
-    return subprocess.call(cmd)
+    print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}: Dagster UI on http://{args.host}:{args.port} ({workspace})")
+    return serve(workspace, args.host, args.port)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from typing import TYPE_CHECKING
 
 from logpilot_dagster.broker.settings import BrokerSettings
+
+if TYPE_CHECKING:  # kafka is imported when a client is made: the code location loads without it
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 
 class Broker(ABC):
@@ -44,6 +44,10 @@ class Broker(ABC):
     def ensure_topic(self, topic: str | None = None, partitions: int | None = None,
                      retention_ms: int | None = None) -> bool:
         """Create the topic (default: the settings' raw topic) with ``retention.ms``; False if it existed."""
+        from kafka import KafkaAdminClient
+        from kafka.admin import NewTopic
+        from kafka.errors import TopicAlreadyExistsError
+
         admin = KafkaAdminClient(**self.client_config())
         try:
             new = NewTopic(topic or self.settings.topic, num_partitions=partitions or self.settings.partitions,
@@ -62,14 +66,20 @@ class Broker(ABC):
 
     def producer(self, **overrides) -> KafkaProducer:
         """A producer tuned for throughput (batched, lz4-free so any broker accepts it)."""
+        from kafka import KafkaProducer
+
         return KafkaProducer(**{**self.client_config(), "linger_ms": 20, "batch_size": 256 * 1024, **overrides})
 
     def consumer(self, **overrides) -> KafkaConsumer:
+        from kafka import KafkaConsumer
+
         return KafkaConsumer(**{**self.client_config(), "enable_auto_commit": False,
                                 "auto_offset_reset": "earliest", **overrides})
 
     def partitions(self, topic: str | None = None) -> list[TopicPartition]:
         """The topic's partitions, as the broker reports them now."""
+        from kafka import TopicPartition
+
         topic = topic or self.settings.topic
         consumer = self.consumer()
         try:

@@ -9,7 +9,6 @@ from logpilot_dagster.analytics.series import update_series
 from logpilot_dagster.defs.automation import after_checks_when_inputs_change
 from logpilot_dagster.defs.backfill_assets import WRITER_POOL
 from logpilot_dagster.defs.resources import LogPilotHome
-from logpilot_dagster.ingest.backfill import published_t1
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.storage.warehouse import connect
 
@@ -51,6 +50,8 @@ def _event_rows(events: list[dict]) -> dg.MetadataValue:
 def template_series(config: AnalyticsConfig, logpilot: LogPilotHome) -> dg.MaterializeResult:
     """Lines, errors and bytes per template per hour (`template_hourly`; daily costs in
     `template_costs_daily`), updated incrementally; new templates and anomalies go to `template_events`."""
+    from logpilot_dagster.ingest.backfill import published_t1  # pyarrow: not at code location load
+
     paths = logpilot.paths
     t1 = published_t1(paths)
     settings = AnomalySettings(**config.model_dump(exclude={"runbooks"}))

@@ -1,4 +1,8 @@
-"""Bootstrap assets, one partition per year: landing files -> templates + Parquet -> DuckDB `logs` -> T1."""
+"""Bootstrap assets, one partition per year: landing files -> templates + Parquet -> DuckDB `logs` -> T1.
+
+The pipeline (`ingest.backfill`: pyarrow, drain3) is imported in the asset bodies, so loading the code location
+does not pay for it.
+"""
 
 import hashlib
 import json
@@ -9,13 +13,10 @@ from pathlib import Path
 import dagster as dg
 from tqdm import tqdm
 
-from logpilot_dagster.ingest import backfill
 from logpilot_dagster.defs.automation import after_checks_when_inputs_change
 from logpilot_dagster.defs.partitions import yearly_partitions
 from logpilot_dagster.defs.resources import LandingZone, LogPilotHome, landing_kind
 from logpilot_dagster.defs.table_metadata import column_schema, sizes, table_name
-from logpilot_dagster.ingest.registry import write_json
-from logpilot_dagster.privacy.pii import default_masker
 from logpilot_dagster.storage.warehouse import connect
 
 GROUP = "bootstrap"
@@ -34,6 +35,9 @@ def _tree_bytes(path: Path) -> int:
 def landing_files(context: dg.AssetExecutionContext, logpilot: LogPilotHome,
                   landing_zone: LandingZone) -> dg.MaterializeResult:
     """The year's raw log files in the landing zone (local directory or S3 prefix), with their sources."""
+    from logpilot_dagster.ingest import backfill
+    from logpilot_dagster.privacy.pii import default_masker
+
     store = landing_zone.store(logpilot.paths)
     files = backfill.list_landing_files(store, logpilot.registry())
     year = _year(context)
@@ -64,6 +68,8 @@ def landing_files(context: dg.AssetExecutionContext, logpilot: LogPilotHome,
 def staged_year(context: dg.AssetExecutionContext, logpilot: LogPilotHome, landing_zone: LandingZone):
     """Read, parse, mask and mine one year in a single streamed pass; never opens DuckDB, so years run in
     parallel."""
+    from logpilot_dagster.ingest import backfill
+
     paths = logpilot.paths
     bar = tqdm(unit=" lines", desc=f"stage {context.partition_key}", disable=not logpilot.show_progress,
                unit_scale=True)
@@ -91,6 +97,8 @@ def staged_year(context: dg.AssetExecutionContext, logpilot: LogPilotHome, landi
 def _staged_version(paths, year: int) -> dg.DataVersion:
     """What the year's load is made of (the shard document, its timing aside): a replay of unchanged input keeps
     the version, so nothing downstream re-runs."""
+    from logpilot_dagster.ingest import backfill
+
     shard = json.loads(backfill.year_dirs(paths, year)[2].read_text())
     shard.pop("seconds", None)
     return dg.DataVersion(hashlib.sha256(json.dumps(shard, sort_keys=True, default=str).encode()).hexdigest()[:16])
@@ -107,6 +115,8 @@ quarantine = dg.AssetSpec(
 def logs_table(context: dg.AssetExecutionContext, logpilot: LogPilotHome) -> dg.MaterializeResult:
     """The DuckDB `logs` rows of the year, replaced in one transaction from the staged Parquet (with the
     year's `quarantine` rows, reported as that asset's materialization)."""
+    from logpilot_dagster.ingest import backfill
+
     paths = logpilot.paths
     result = backfill.load_year(paths, logpilot.registry(), _year(context))
     version = _staged_version(paths, result.year)
@@ -122,6 +132,8 @@ def logs_table(context: dg.AssetExecutionContext, logpilot: LogPilotHome) -> dg.
 
 
 def _line_accounting(context: dg.AssetCheckExecutionContext, logpilot: LogPilotHome) -> dg.AssetCheckResult:
+    from logpilot_dagster.ingest import backfill
+
     paths = logpilot.paths
     year = int(context.op_execution_context.partition_key)
     shard = json.loads(backfill.year_dirs(paths, year)[2].read_text())
@@ -151,6 +163,8 @@ bootstrap = dg.define_asset_job(
 @dg.asset(group_name=GROUP, kinds={"duckdb"}, pool=WRITER_POOL, metadata=column_schema("system_catalog"))
 def system_catalog(logpilot: LogPilotHome) -> dg.MaterializeResult:
     """Services with their department, owner and criticality, from `system_catalog.csv`."""
+    from logpilot_dagster.ingest import backfill
+
     rows = backfill.load_catalog(logpilot.paths)
     return dg.MaterializeResult(metadata={"rows": rows, "dagster/row_count": rows,
                                           **table_name(logpilot.paths.db_path, "system_catalog"),
@@ -161,6 +175,9 @@ def system_catalog(logpilot: LogPilotHome) -> dg.MaterializeResult:
           automation_condition=after_checks_when_inputs_change())
 def t1_watermark(logpilot: LogPilotHome) -> dg.MaterializeResult:
     """T1: the latest event time the backfill covers; live ingestion starts after it."""
+    from logpilot_dagster.ingest import backfill
+    from logpilot_dagster.ingest.registry import write_json
+
     paths = logpilot.paths
     t1 = backfill.backfill_t1(paths)
     if t1 is not None:
@@ -171,6 +188,8 @@ def t1_watermark(logpilot: LogPilotHome) -> dg.MaterializeResult:
 
 @dg.asset_check(asset=t1_watermark, blocking=True, description="T1 exists, is not in the future and matches logs.")
 def t1_is_sane(logpilot: LogPilotHome) -> dg.AssetCheckResult:
+    from logpilot_dagster.ingest import backfill
+
     paths = logpilot.paths
     t1 = backfill.backfill_t1(paths)
     saved = json.loads((paths.state_dir / "t1.json").read_text())["t1"] if (paths.state_dir / "t1.json").exists() \

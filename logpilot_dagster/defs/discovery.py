@@ -8,10 +8,7 @@ import dagster as dg
 
 from logpilot_dagster.defs.resources import LogPilotHome
 from logpilot_dagster.defs.sensors import described_sensor
-from logpilot_dagster.discovery.reparse import reparse_source
-from logpilot_dagster.discovery.rules import snapshot_rules
-from logpilot_dagster.discovery.samples import read_queue_counts
-from logpilot_dagster.discovery.service import run_discovery
+# the domain modules behind the ops and sensors (pyarrow, drain3) are imported where they run
 
 GROUP = "discovery"
 
@@ -33,6 +30,8 @@ class SourceConfig(dg.Config):
 @dg.op(tags={"kind": "duckdb"}, pool="duckdb_writer")
 def reparse_parked_lines(context: dg.OpExecutionContext, config: SourceConfig, logpilot: LogPilotHome) -> dict:
     """Move the source's quarantined and queued lines that its current rule parses into `logs`."""
+    from logpilot_dagster.discovery.reparse import reparse_source  # pyarrow, drain3: not at code location load
+
     result = reparse_source(logpilot.paths, config.source_name)
     context.add_output_metadata({"rule_id": result.rule_id or "", "candidates": result.candidates,
                                  "moved": result.moved, "still_failing": result.still_failing})
@@ -49,6 +48,8 @@ def reparse_discovered():
 def discover_source_rule(context: dg.OpExecutionContext, config: SourceConfig, logpilot: LogPilotHome,
                          discovery: SchemaDiscovery) -> dict:
     """Propose and validate a rule from the source's queued lines; record it (accept it when configured)."""
+    from logpilot_dagster.discovery.service import run_discovery
+
     outcome = run_discovery(logpilot.paths, config.source_name, discovery.samples,
                             accept_by="auto" if discovery.auto_accept else None, record_proposal=True)
     context.log.info(outcome.report())
@@ -66,6 +67,8 @@ def discover_live_source():
 @described_sensor("reparse_discovered", minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def discovered_rules(context: dg.SensorEvaluationContext, logpilot: LogPilotHome):
     """One re-parse run per accepted rule version (run key ``reparse:<rule id>``), from the registry snapshot."""
+    from logpilot_dagster.discovery.rules import snapshot_rules
+
     rules = snapshot_rules(logpilot.paths)
     if not rules:
         return dg.SkipReason("no discovered rules in state/registry.json")
@@ -78,6 +81,8 @@ def discovered_rules(context: dg.SensorEvaluationContext, logpilot: LogPilotHome
 def unknown_live_sources(context: dg.SensorEvaluationContext, logpilot: LogPilotHome, discovery: SchemaDiscovery):
     """Discovery for a live key no source declares, once ``min_samples`` of its lines have queued (again at
     2x, 4x... while none is accepted: run key ``discover:<name>:<doubling>``)."""
+    from logpilot_dagster.discovery.samples import read_queue_counts
+
     paths = logpilot.paths
     declared = set(logpilot.registry().sources)
     due = {name: n for name, n in read_queue_counts(paths.state_dir).items()

@@ -10,10 +10,8 @@ import dagster as dg
 
 from logpilot_dagster.defs.backfill_assets import WRITER_POOL, logs_table
 from logpilot_dagster.defs.resources import LogPilotHome, S3Connection, env_or, s3_connection
-from logpilot_dagster.lifecycle.restore import restore_range
 from logpilot_dagster.lifecycle.settings import TierStoreSettings
 from logpilot_dagster.lifecycle.store import tier_store
-from logpilot_dagster.lifecycle.tiering import Tiering, TieringPolicy
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.storage.object_store import ObjectStore
 
@@ -66,6 +64,8 @@ def tier_catalog(context: dg.AssetExecutionContext, config: TieringConfig, logpi
                  tier_store: TierStore) -> dg.MaterializeResult:
     """Every warm/cold object (tier, key, service, month, time range, rows, sha256), kept by moving hot rows
     older than `warm_after_days` to warm Parquet and warm objects older than `cold_after_days` to cold."""
+    from logpilot_dagster.lifecycle.tiering import Tiering, TieringPolicy  # pyarrow: not at code location load
+
     paths = logpilot.paths
     settings = tier_store.settings(paths)
     policy = TieringPolicy(config.warm_after_days, config.cold_after_days, config.delete_after_days,
@@ -105,6 +105,8 @@ class RestoreConfig(dg.Config):
 def restore_cold_objects(context: dg.OpExecutionContext, config: RestoreConfig, logpilot: LogPilotHome,
                          tier_store: TierStore) -> dict:
     """Restore the range's cold objects and refresh `logs_all`; pending S3 restores are listed."""
+    from logpilot_dagster.lifecycle.restore import restore_range
+
     paths = logpilot.paths
     settings = tier_store.settings(paths)
     report = restore_range(paths, tier_store.store(settings), settings, _time(config.start), _time(config.end),

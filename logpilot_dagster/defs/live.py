@@ -8,6 +8,7 @@ every ``OBSERVE_EVERY_S`` and when it stops), so the asset page plots them; its 
 import time
 from dataclasses import replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -17,7 +18,9 @@ from logpilot_dagster.defs.resources import LogPilotHome, env_or
 from logpilot_dagster.defs.sensors import described_sensor
 from logpilot_dagster.stream import live_state
 from logpilot_dagster.stream.settings import DEFAULT_BATCH_SIZE, DEFAULT_GROUP, LiveSettings
-from logpilot_dagster.stream.worker import IngestStats, run_ingestion
+
+if TYPE_CHECKING:  # the worker (kafka) is imported by the live run, not when the code location loads
+    from logpilot_dagster.stream.worker import IngestStats
 
 T1_KEY = dg.AssetKey("t1_watermark")
 RAW_TOPIC = dg.AssetKey("raw_topic")
@@ -62,7 +65,7 @@ class IngestConfig(dg.Config):
     max_seconds: float = 0.0
 
 
-def _metadata(stats: IngestStats) -> dict:
+def _metadata(stats: "IngestStats") -> dict:
     return {k: v for k, v in stats.as_dict().items() if isinstance(v, (int, float, str))}
 
 
@@ -74,7 +77,7 @@ class _Observer:
         self.last_mode: str | None = None
         self.last_at = 0.0
 
-    def __call__(self, stats: IngestStats) -> None:
+    def __call__(self, stats: "IngestStats") -> None:
         """The worker's progress: logged and observed on a mode change or once ``OBSERVE_EVERY_S`` passed."""
         if stats.mode == self.last_mode and time.monotonic() - self.last_at < OBSERVE_EVERY_S:
             return
@@ -82,7 +85,7 @@ class _Observer:
         self.context.log.info(stats.summary())
         self.observe(stats)
 
-    def observe(self, stats: IngestStats) -> None:
+    def observe(self, stats: "IngestStats") -> None:
         self.context.log_event(dg.AssetObservation(RAW_TOPIC, metadata=_metadata(stats)))
 
 
@@ -97,6 +100,8 @@ def consume_raw_topic(context: dg.OpExecutionContext, config: IngestConfig, logp
     def terminating() -> bool:
         run = context.instance.get_run_by_id(context.run_id)
         return run is not None and run.status == dg.DagsterRunStatus.CANCELING
+
+    from logpilot_dagster.stream.worker import run_ingestion
 
     stats = run_ingestion(live.settings(logpilot), until_caught_up=config.until_caught_up,
                           max_seconds=config.max_seconds or None,

@@ -1,13 +1,15 @@
 """Configurable resources: where LogPilot lives and where its landing zone is (local dir or S3)."""
 
 import os
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import dagster as dg
 
 from logpilot_dagster.storage.object_store import LocalObjectStore, ObjectStore, S3ObjectStore
-from logpilot_dagster.ingest.registry import SchemaRegistry
 from logpilot_dagster.settings import LogPilotPaths
+
+if TYPE_CHECKING:  # the registry's miner (drain3) is imported by the steps that use it
+    from logpilot_dagster.ingest.registry import SchemaRegistry
 
 
 class LogPilotHome(dg.ConfigurableResource):
@@ -20,7 +22,9 @@ class LogPilotHome(dg.ConfigurableResource):
     def paths(self) -> LogPilotPaths:
         return LogPilotPaths.from_env(self.home).ensure()
 
-    def registry(self) -> SchemaRegistry:
+    def registry(self) -> "SchemaRegistry":
+        from logpilot_dagster.ingest.registry import SchemaRegistry
+
         return SchemaRegistry.load(self.paths)
 
 
