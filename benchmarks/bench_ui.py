@@ -114,7 +114,11 @@ def two_years(server, instance, years: list[int]) -> None:
     print(f"two years {years} at once: launch -> both done {max(a['success'], b['success']) - t0:.1f}s; "
           f"runs overlapped {max(overlap, 0):.1f}s"
           f" ({'both ran at once' if overlap > 0 else 'they did NOT run at once'})")
-    loads = sorted((t["steps"]["logs_table"], t["steps"]["staged_year"]["STEP_SUCCESS"]) for t in timelines)
+    for t in timelines:
+        print("  run: " + ", ".join(f"{k} {t[k] - t0:.1f}s" for k in ("created", "launched", "worker_up", "success")
+                                    if k in t))
+    loads = sorted(((t["steps"]["logs_table"], t["steps"]["staged_year"]["STEP_SUCCESS"]) for t in timelines),
+                   key=lambda load: load[0]["STEP_START"])
     for (load, ready), name in zip(loads, ("first", "second")):
         print(f"  {name} load: ready {ready - t0:.1f}s, started {load['STEP_START'] - t0:.1f}s "
               f"(waited on the pool {load['STEP_START'] - ready:.1f}s), ended {load['STEP_SUCCESS'] - t0:.1f}s")
@@ -136,7 +140,8 @@ def main() -> None:
         year = YEARS[0]
         with logpilot_dev(ui_home, Path(tmp) / "dev.log") as server, \
                 dg.DagsterInstance.from_config(str(ui_home / "dagster_home")) as instance:
-            print(f"`logpilot dev` ready (code location loaded) in {server.ready_s:.1f}s")
+            print(f"`logpilot dev` ready (code location loaded) in {server.ready_s:.1f}s wall, "
+                  f"{server.ready_cpu_s:.1f} CPU s (all its processes)")
             ui_s, ui = ui_one_year(server, instance, year)
             wait_until_idle(instance)
             cli_s, cli_total, cli = cli_one_year(cli_home, year)

@@ -40,6 +40,19 @@ LOCATION = "{ workspaceOrError { ... on Workspace { locationEntries { name loadS
 DONE = ("COMPLETED", "COMPLETED_SUCCESS", "FAILED", "COMPLETED_FAILED", "CANCELED")
 
 
+def session_cpu_seconds(sid: int) -> float:
+    """User + system CPU seconds of session ``sid``: its live processes and the children they reaped (``/proc``)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # after the name: state ppid pgrp session ... utime stime cutime cstime (11-14)
+            total += sum(int(f) for f in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -50,7 +63,9 @@ def free_port() -> int:
 class DevServer:
     port: int
     log: Path
-    ready_s: float  # Popen → /server_info answers and the code location is loaded
+    ready_s: float  # Popen → the webserver answers with the code location loaded
+    ready_cpu_s: float  # CPU seconds the whole `logpilot dev` process tree had used by then
+
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
         response = requests.post(f"http://127.0.0.1:{self.port}/graphql",
@@ -95,7 +110,7 @@ def logpilot_dev(home: Path, log: Path, timeout: float = 180) -> Iterator[DevSer
     proc = subprocess.Popen([os.path.join(venv_bin, "logpilot"), "dev", "--home", str(home), "--port", str(port)],
                             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        server = DevServer(port, log, 0.0)
+        server = DevServer(port, log, 0.0, 0.0)
         deadline = time.monotonic() + timeout
         while True:
             assert proc.poll() is None, log.read_text()[-3000:]
@@ -108,6 +123,7 @@ def logpilot_dev(home: Path, log: Path, timeout: float = 180) -> Iterator[DevSer
                 pass
             time.sleep(0.25)
         server.ready_s = time.monotonic() - started
+        server.ready_cpu_s = session_cpu_seconds(proc.pid)
         yield server
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -1,126 +1,81 @@
-"""End to end: `logpilot dev` (dagster webserver + daemon) on loopback runs a UI-style backfill of two years.
+"""End to end: `logpilot dev` (dagster webserver + daemon) on loopback runs the UI's backfills of the `bootstrap` job.
 
-Started as `.venv/bin/logpilot dev --home H` with the venv's bin off PATH. The backfill is launched through the
-webserver's GraphQL API, as the UI's backfill button does; the two years run as separate (in-process) runs,
-staging in parallel while the DuckDB writer pool lets one load at a time, and each year gets its own
-`line_accounting` result.
+Started as `.venv/bin/logpilot dev --home H` with the venv's bin off PATH (`dagster_ui.logpilot_dev`); backfills
+are launched through the webserver's GraphQL API, as the job page's backfill button does. One server serves both
+tests: one year makes one run and one `line_accounting` result for that partition; two years run as separate
+(in-process) runs whose DuckDB loads take turns on the `duckdb_writer` pool.
 """
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
+import re
 
 import dagster as dg
 import duckdb
 import pytest
-import requests
 
 from logpilot_dagster.ingest.sample_data import write_sample_home
-from logpilot_dagster.settings import SHIPPED_DATA
+from logpilot_dagster_tests.dagster_ui import logpilot_dev
 
-REPO = Path(__file__).resolve().parent.parent
-YEARS = ["2022", "2023"]
-LAUNCH = """
-mutation($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-    ... on InvalidSubsetError { message }
-  }
-}"""
-STATUS = """
-query($id: String!) {
-  partitionBackfillOrError(backfillId: $id) {
-    ... on PartitionBackfill { status runs(limit: 20) { runId status } }
-  }
-}"""
+#: what start-up and the runs must not print: Dagster's lifecycle warnings (`dagster dev` printed a
+#: SupersessionWarning) and Python's own
+WARNINGS = re.compile(r"\w*(Supersession|Beta|Preview|Deprecation|User|Future|Runtime)Warning")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.fixture(scope="module")
+def dev_server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("dagster_dev")
+    home = tmp / "home"
+    write_sample_home(home, total_lines=24_000, years=(2022, 2023, 2024))
+    with logpilot_dev(home, tmp / "dagster_dev.log") as server:
+        print(f"logpilot dev ready (code location loaded) after {server.ready_s:.1f}s")
+        yield server, home
 
 
-def graphql(port: int, query: str, variables: dict) -> dict:
-    response = requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": query, "variables": variables},
-                             timeout=30)
-    response.raise_for_status()
-    body = response.json()
-    assert "errors" not in body, body
-    return body["data"]
-
-
-@pytest.fixture
-def dagster_dev(tmp_path):
-    home, dagster_home = tmp_path / "home", tmp_path / "dagster_home"
-    write_sample_home(home, total_lines=20_000, years=(2022, 2023))
-    dagster_home.mkdir()
-    shutil.copyfile(SHIPPED_DATA / "dagster_home" / "dagster.yaml", dagster_home / "dagster.yaml")
-    port = free_port()
-    venv_bin = str(Path(sys.executable).parent)
-    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv_bin)
-    env = {**os.environ, "PATH": path, "DAGSTER_HOME": str(dagster_home)}
-    env.pop("LOGPILOT_HOME", None)
-    log = open(tmp_path / "dagster_dev.log", "w")
-    started = time.monotonic()
-    proc = subprocess.Popen([os.path.join(venv_bin, "logpilot"), "dev", "--home", str(home), "--port", str(port)],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+def _events(home, event_type: dg.DagsterEventType) -> list:
+    instance = dg.DagsterInstance.from_config(str(home / "dagster_home"))
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert proc.poll() is None, (tmp_path / "dagster_dev.log").read_text()[-3000:]
-            time.sleep(1)
-        print(f"logpilot dev answered after {time.monotonic() - started:.1f}s")
-        yield port, home, dagster_home, tmp_path / "dagster_dev.log"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
-
-
-def test_ui_backfill_of_two_year_partitions(dagster_dev):
-    port, home, dagster_home, log = dagster_dev
-    selection = [{"path": [name]} for name in ("landing_files", "log_templates", "logs_parquet", "logs_table")]
-    launched = graphql(port, LAUNCH, {"params": {"partitionNames": YEARS, "assetSelection": selection}})
-    result = launched["launchPartitionBackfill"]
-    assert result["__typename"] == "LaunchBackfillSuccess", result
-    deadline, status = time.monotonic() + 420, None
-    while time.monotonic() < deadline:
-        backfill = graphql(port, STATUS, {"id": result["backfillId"]})["partitionBackfillOrError"]
-        status = backfill["status"]
-        if status in ("COMPLETED", "COMPLETED_SUCCESS", "FAILED", "COMPLETED_FAILED", "CANCELED"):
-            break
-        time.sleep(3)
-    assert status in ("COMPLETED", "COMPLETED_SUCCESS"), (status, backfill, log.read_text()[-4000:])
-    assert all(r["status"] == "SUCCESS" for r in backfill["runs"]) and len(backfill["runs"]) == len(YEARS)
-    con = duckdb.connect(str(home / "logs.duckdb"), read_only=True)
-    try:
-        years = dict(con.execute("SELECT year, count(*) FROM logs GROUP BY 1").fetchall())
-    finally:
-        con.close()
-    assert set(years) == {2022, 2023} and min(years.values()) > 5_000
-    text = log.read_text()
-    assert "Could not set lock" not in text and "BetaWarning" not in text
-    instance = dg.DagsterInstance.from_config(str(dagster_home))
-    try:
-        records = instance.get_event_records(dg.EventRecordsFilter(dg.DagsterEventType.ASSET_CHECK_EVALUATION))
-        evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in records]
+        return list(instance.get_event_records(dg.EventRecordsFilter(event_type)))
     finally:
         instance.dispose()
-    assert sorted((e.partition, e.passed) for e in evaluations if e.check_name == "line_accounting") == \
-        [(year, True) for year in YEARS]
+
+
+def _accounting(home) -> list[tuple[str, bool]]:
+    evaluations = [r.event_log_entry.dagster_event.event_specific_data
+                   for r in _events(home, dg.DagsterEventType.ASSET_CHECK_EVALUATION)]
+    return sorted((e.partition, e.passed) for e in evaluations if e.check_name == "line_accounting")
+
+
+def _rows_by_year(home) -> dict[int, int]:
+    con = duckdb.connect(str(home / "logs.duckdb"), read_only=True)
+    try:
+        return dict(con.execute("SELECT year, count(*) FROM logs GROUP BY 1").fetchall())
+    finally:
+        con.close()
+
+
+def test_ui_backfill_of_one_year_is_one_run_with_its_check(dev_server):
+    server, home = dev_server
+    runs = server.wait_for_runs(server.launch_job_backfill("bootstrap", ["2022"]), 1)
+    assert [r["status"] for r in runs] == ["SUCCESS"], (runs, server.log.read_text()[-4000:])
+    assert set(_rows_by_year(home)) == {2022}
+    assert _accounting(home) == [("2022", True)]
+    text = server.log.read_text()
+    assert not WARNINGS.findall(text), WARNINGS.findall(text)
+    assert "Could not set lock" not in text
+
+
+def test_ui_backfill_of_two_years_loads_one_at_a_time(dev_server):
+    server, home = dev_server
+    runs = server.wait_for_runs(server.launch_job_backfill("bootstrap", ["2023", "2024"]), 2)
+    assert sorted(r["status"] for r in runs) == ["SUCCESS", "SUCCESS"], (runs, server.log.read_text()[-4000:])
+    years = _rows_by_year(home)
+    assert set(years) == {2022, 2023, 2024} and min(years.values()) > 5_000
+    assert _accounting(home) == [("2022", True), ("2023", True), ("2024", True)]
+    loads = {}
+    for event_type in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS):
+        for record in _events(home, event_type):
+            entry = record.event_log_entry
+            if entry.step_key == "logs_table" and entry.run_id in {r["runId"] for r in runs}:
+                loads.setdefault(entry.run_id, []).append(entry.timestamp)
+    (start_a, end_a), (start_b, end_b) = sorted(sorted(span) for span in loads.values())
+    assert end_a <= start_b, "the two loads held the duckdb_writer pool (limit 1) at the same time"
+    assert not WARNINGS.findall(server.log.read_text())
