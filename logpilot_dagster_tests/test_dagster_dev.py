@@ -30,17 +30,17 @@ def dev_server(tmp_path_factory):
         yield server, home
 
 
-def _events(home, event_type: dg.DagsterEventType) -> list:
+def _events(home, event_type: dg.DagsterEventType) -> list[dg.EventLogEntry]:
     instance = dg.DagsterInstance.from_config(str(home / "dagster_home"))
     try:
-        return list(instance.get_event_records(dg.EventRecordsFilter(event_type)))
+        return [entry for run in instance.get_runs() for entry in instance.all_logs(run.run_id, of_type=event_type)]
     finally:
         instance.dispose()
 
 
 def _accounting(home) -> list[tuple[str, bool]]:
-    evaluations = [r.event_log_entry.dagster_event.event_specific_data
-                   for r in _events(home, dg.DagsterEventType.ASSET_CHECK_EVALUATION)]
+    evaluations = [entry.dagster_event.event_specific_data
+                   for entry in _events(home, dg.DagsterEventType.ASSET_CHECK_EVALUATION)]
     return sorted((e.partition, e.passed) for e in evaluations if e.check_name == "line_accounting")
 
 
@@ -72,8 +72,7 @@ def test_ui_backfill_of_two_years_loads_one_at_a_time(dev_server):
     assert _accounting(home) == [("2022", True), ("2023", True), ("2024", True)]
     loads = {}
     for event_type in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS):
-        for record in _events(home, event_type):
-            entry = record.event_log_entry
+        for entry in _events(home, event_type):
             if entry.step_key == "logs_table" and entry.run_id in {r["runId"] for r in runs}:
                 loads.setdefault(entry.run_id, []).append(entry.timestamp)
     (start_a, end_a), (start_b, end_b) = sorted(sorted(span) for span in loads.values())

@@ -155,7 +155,7 @@ with warnings.catch_warnings():  # a check per partition is a preview in dagster
 
 bootstrap = dg.define_asset_job(
     "bootstrap", selection=dg.AssetSelection.assets(landing_files, staged_year, logs_table),
-    partitions_def=yearly_partitions, executor_def=dg.in_process_executor, tags={"logpilot/phase": "bootstrap"},
+    executor_def=dg.in_process_executor, tags={"logpilot/phase": "bootstrap"},
     description="Stage and load one year in one process (no worker start per step); years run as parallel runs "
                 "from the run queue and their loads take turns on the `duckdb_writer` pool.")
 
