@@ -1,4 +1,4 @@
-"""The LogPilot code location: `dagster dev -w workspace.yaml` loads `defs` from here."""
+"""The LogPilot code location: `logpilot dev` (or `dagster dev -w workspace.yaml`) loads `defs` from here."""
 
 import dagster as dg
 
