@@ -8,7 +8,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from logpilot_dagster.broker.settings import BrokerSettings
+from logpilot_dagster.broker.consumer import LogConsumer
+from logpilot_dagster.broker.settings import CONFLUENT, BrokerSettings
 
 
 class Broker(ABC):
@@ -64,9 +65,22 @@ class Broker(ABC):
         """A producer tuned for throughput (batched, lz4-free so any broker accepts it)."""
         return KafkaProducer(**{**self.client_config(), "linger_ms": 20, "batch_size": 256 * 1024, **overrides})
 
+    def _consumer_config(self, overrides: dict) -> dict:
+        return {**self.client_config(), "enable_auto_commit": False, "auto_offset_reset": "earliest", **overrides}
+
     def consumer(self, **overrides) -> KafkaConsumer:
-        return KafkaConsumer(**{**self.client_config(), "enable_auto_commit": False,
-                                "auto_offset_reset": "earliest", **overrides})
+        """A plain kafka-python consumer (tools and tests); the worker reads through ``log_consumer``."""
+        return KafkaConsumer(**self._consumer_config(overrides))
+
+    def log_consumer(self, topic: str | None = None, **overrides) -> LogConsumer:
+        """A ``LogConsumer`` of ``topic`` (default: the raw topic) on the configured client
+        (``settings.client``); ``overrides``: kafka-python consumer keywords, translated for other clients."""
+        config = self._consumer_config(overrides)
+        if self.settings.client == CONFLUENT:
+            from logpilot_dagster.broker.confluent_consumer import ConfluentConsumer as backend
+        else:
+            from logpilot_dagster.broker.kafka_python_consumer import KafkaPythonConsumer as backend
+        return backend(topic or self.settings.topic, config)
 
     def partitions(self, topic: str | None = None) -> list[TopicPartition]:
         """The topic's partitions, as the broker reports them now."""
