@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import pytest
 
@@ -10,6 +11,7 @@ from logpilot_dagster.broker import BrokerSettings, KafkaBroker
 from logpilot_dagster.broker.confluent_consumer import librdkafka_config
 from logpilot_dagster.broker.consumer import RECORD_SCHEMA, BrokerError, BrokerUnreachable
 from logpilot_dagster.broker.ports import free_port
+from logpilot_dagster.stream import run_ingestion
 from logpilot_dagster.stream.client_noise import CONDITIONS, OneLinePerCondition, quiet_kafka_logs
 from logpilot_dagster_tests.broker_fixture import both_clients
 
@@ -115,3 +117,13 @@ def test_security_settings_reach_librdkafka():
 def test_unknown_client_is_refused():
     with pytest.raises(ValueError, match="LOGPILOT_KAFKA_CLIENT must be one of kafka-python, confluent"):
         BrokerSettings.from_env({"LOGPILOT_KAFKA_CLIENT": "rdkafka"})
+
+
+def test_the_worker_reads_with_the_client_of_its_settings(broker, live_settings):
+    """The broker object may come from elsewhere (the benchmark, Dagster); the worker's settings pick the client."""
+    _produce(broker, 10, partition=0)
+    settings = replace(live_settings, broker=replace(live_settings.broker, client="confluent"))
+    messages: list[str] = []
+    stats = run_ingestion(settings, until_caught_up=True, broker=broker, report=messages.append)
+    assert broker.settings.client == "kafka-python" and stats.consumed == 10
+    assert any(m.startswith("ingesting test.raw") and m.endswith("with confluent, T1=None") for m in messages)

@@ -72,11 +72,11 @@ class Broker(ABC):
         """A plain kafka-python consumer (tools and tests); the worker reads through ``log_consumer``."""
         return KafkaConsumer(**self._consumer_config(overrides))
 
-    def log_consumer(self, topic: str | None = None, **overrides) -> LogConsumer:
-        """A ``LogConsumer`` of ``topic`` (default: the raw topic) on the configured client
-        (``settings.client``); ``overrides``: kafka-python consumer keywords, translated for other clients."""
+    def log_consumer(self, topic: str | None = None, client: str | None = None, **overrides) -> LogConsumer:
+        """A ``LogConsumer`` of ``topic`` (default: the raw topic) on ``client`` (default: ``settings.client``);
+        ``overrides``: kafka-python consumer keywords, translated for other clients."""
         config = self._consumer_config(overrides)
-        if self.settings.client == CONFLUENT:
+        if (client or self.settings.client) == CONFLUENT:
             from logpilot_dagster.broker.confluent_consumer import ConfluentConsumer as backend
         else:
             from logpilot_dagster.broker.kafka_python_consumer import KafkaPythonConsumer as backend

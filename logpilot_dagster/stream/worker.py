@@ -202,7 +202,8 @@ class IngestionWorker:
 
     def _probe_consumer(self) -> LogConsumer:
         if self._probe is None:
-            self._probe = self.broker.log_consumer(self.topic, max_partition_fetch_bytes=PROBE_FETCH_BYTES,
+            self._probe = self.broker.log_consumer(self.topic, self.settings.broker.client,
+                                                   max_partition_fetch_bytes=PROBE_FETCH_BYTES,
                                                    fetch_max_bytes=PROBE_FETCH_BYTES,
                                                    fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
         return self._probe
@@ -309,7 +310,8 @@ class IngestionWorker:
 
     def _consumer(self) -> LogConsumer:
         settings = self.settings
-        return self.broker.log_consumer(self.topic, group_id=settings.group_id, max_poll_records=settings.batch_size,
+        return self.broker.log_consumer(self.topic, settings.broker.client, group_id=settings.group_id,
+                                        max_poll_records=settings.batch_size,
                                         fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024,
                                         fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
 
@@ -370,7 +372,8 @@ class IngestionWorker:
             writer = BatchWriter(settings.paths, self.topic, self.t1_us)
             tps = self._assign(consumer)
             self._resume(consumer, tps)
-            self.report(f"ingesting {self.topic} ({len(tps)} partitions) from {self.broker.bootstrap_servers}, "
+            self.report(f"ingesting {self.topic} ({len(tps)} partitions) from {self.broker.bootstrap_servers} "
+                        f"with {settings.broker.client}, "
                         f"T1={self.t1_us and datetime(1970, 1, 1) + timedelta(microseconds=self.t1_us)}")
             lag = self._lag(consumer, tps)
             while not self._stop.is_set():
