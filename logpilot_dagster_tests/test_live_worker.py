@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+import duckdb
 import pytest
 
 from logpilot_dagster.ingest.registry import SchemaRegistry
@@ -187,11 +188,16 @@ def test_running_worker_rides_out_a_broker_restart(broker, live_settings, new_re
 
 
 def query_when_free(paths, sql: str):
-    """``query`` without waiting for a busy writer: None while the worker holds the file."""
+    """``query`` without waiting for a busy writer: None while the worker holds the file (its write process,
+    or its consumer thread in this process reading ``stream_offsets``: DuckDB refuses a second handle)."""
     try:
         with connect(paths.db_path, read_only=True, wait_s=0.5) as con:
             return con.execute(sql).fetchall()
     except WarehouseLockedError:
+        return None
+    except duckdb.BinderException as exc:
+        if "Unique file handle conflict" not in str(exc):
+            raise
         return None
 
 

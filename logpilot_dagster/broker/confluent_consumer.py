@@ -3,7 +3,10 @@
 - Seeks are applied as one ``assign`` with the offsets before the next fetch: librdkafka refuses a ``seek`` on a
   partition whose fetcher has not started yet, and an ``assign`` also drops what was prefetched from before.
 - A partition's high watermark is librdkafka's, cached from fetch responses, once a fetch from it came back
-  since ``assign``: a record, or the end-of-partition event (``enable.partition.eof``) at the head.
+  since ``assign``: a record, or the end-of-partition event (``enable.partition.eof``) at the head. After a
+  ``poll`` that emptied librdkafka's queue it is the one read before that poll (at least the position), as
+  kafka-python reports the watermark of the fetch it handed out: librdkafka prefetches in the background, and a
+  fetch landing after the poll would count as lag, so the worker would hold a real-time batch until its deadline.
 - librdkafka's log lines and error events go to the ``confluent_kafka`` logger (``client_noise`` turns the
   repeated ones into one line); "all brokers down" makes the next ``poll`` raise ``BrokerUnreachable``.
 - The kafka-python settings of ``Broker.client_config`` (SASL/TLS included) are translated (``librdkafka_config``).
@@ -83,6 +86,7 @@ class ConfluentConsumer(LogConsumer):
         self._next: dict[int, int | None] = {}  # per assigned partition: where the next fetch starts
         self._reassign = False
         self._fetched: set[int] = set()  # partitions a fetch came back from since the last assign
+        self._handed_out: dict[int, int] = {}  # heads whose records the last poll handed out in full
 
     def _on_error(self, error: KafkaError) -> None:
         if error.code() in _DOWN:
@@ -118,7 +122,7 @@ class ConfluentConsumer(LogConsumer):
                     self.seek(p, None)
         with _translated():
             self._consumer.assign([self._tp(p, o) for p, o in self._next.items()])
-        self._reassign, self._fetched = False, set()
+        self._reassign, self._fetched, self._handed_out = False, set(), {}
 
     def position(self, partition: int) -> int:
         self._apply_seeks()
@@ -136,12 +140,19 @@ class ConfluentConsumer(LogConsumer):
     def highwater(self, partition: int) -> int | None:
         if self._reassign or partition not in self._fetched:
             return None
+        if partition in self._handed_out:
+            return self._handed_out[partition]
         high = self._consumer.get_watermark_offsets(self._tp(partition), cached=True)[1]
         return high if high >= 0 else None
+
+    def _cached_heads(self) -> dict[int, int]:
+        heads = {p: self._consumer.get_watermark_offsets(self._tp(p), cached=True)[1] for p in self._fetched}
+        return {p: high for p, high in heads.items() if high >= 0}
 
     def poll(self, timeout_s: float, max_records: int) -> pa.Table:
         self._apply_seeks()
         limit = min(max_records, CONSUME_MAX)
+        before = self._cached_heads()
         with _translated():
             messages = self._consumer.consume(limit, timeout=0)
             if not messages:  # wait for the first record only, like kafka-python's poll
@@ -170,6 +181,8 @@ class ConfluentConsumer(LogConsumer):
             for tp in self._consumer.position([self._tp(p) for p in self._fetched]):
                 if tp.offset >= 0:  # else nothing consumed from it since the assign
                     self._next[tp.partition] = tp.offset
+        drained = len(messages) < limit  # so every record fetched before the poll was handed out
+        self._handed_out = {p: max(high, self._next[p]) for p, high in before.items()} if drained else {}
         return columns
 
     def commit(self, offsets: dict[int, int]) -> None:
