@@ -130,7 +130,8 @@ def catch_up(broker, settings: LiveSettings, records: int, repeats: int, clients
             workers[client]["settings"] = run_settings
             assert stats.consumed == records, stats.summary()
     with duckdb.connect(str(run_settings.paths.db_path), read_only=True) as con:
-        rows, quarantined = con.execute("SELECT (SELECT count(*) FROM logs), (SELECT count(*) FROM quarantine)").fetchone()
+        rows, quarantined = con.execute(
+            "SELECT (SELECT count(*) FROM logs), (SELECT count(*) FROM quarantine)").fetchone()
     return {"records": records, "generate_s": gen_s, "produce_rate": records / produce_s, "drains": drains,
             "workers": workers, "rows": rows, "quarantined": quarantined}
 

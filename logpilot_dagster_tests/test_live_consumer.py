@@ -75,7 +75,8 @@ def test_no_broker_is_a_clear_retriable_error():
     settings = BrokerSettings(bootstrap_servers=f"127.0.0.1:{free_port()}", topic="t.raw", client="confluent")
     consumer = KafkaBroker(settings).log_consumer()
     try:
-        with pytest.raises(BrokerUnreachable, match="^confluent-kafka: _ALL_BROKERS_DOWN: .*All broker connections are down"):
+        with pytest.raises(BrokerUnreachable,
+                           match="^confluent-kafka: _ALL_BROKERS_DOWN: .*All broker connections are down"):
             consumer.end_offsets([0])
     finally:
         consumer.close()

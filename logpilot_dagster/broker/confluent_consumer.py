@@ -94,7 +94,9 @@ class ConfluentConsumer(LogConsumer):
         log.warning("confluent-kafka: %s: %s", error.name(), error.str())
 
     def _tp(self, partition: int, offset: int | None = None) -> TopicPartition:
-        return TopicPartition(self.topic, partition) if offset is None else TopicPartition(self.topic, partition, offset)
+        if offset is None:
+            return TopicPartition(self.topic, partition)
+        return TopicPartition(self.topic, partition, offset)
 
     def partitions(self) -> list[int]:
         with _translated():

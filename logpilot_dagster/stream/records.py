@@ -126,7 +126,8 @@ def _bad_raw(values: list[bytes | None]) -> list[str]:
 
 
 def screen(table: pa.Table, topic: str, t1_us: int | None, now_ms: int) -> Screened:
-    """Split the consumer's records (``PendingRecords.take``) into line groups, quarantine rows and skips (at or before T1).
+    """Split the consumer's records (``PendingRecords.take``) into line groups, quarantine rows and skips (at or
+    before T1).
 
     Record times are whole milliseconds (truncated): a record in T1's own millisecond may still follow T1, so
     it is kept here and the parsed event time, at full precision, decides."""
