@@ -1,19 +1,23 @@
-"""Live ingestion benchmark on the embedded broker (tansu).
+"""Live ingestion benchmark on the embedded broker (tansu), for each consumer client (kafka-python, confluent).
 
 1. Catch-up: produce N sample lines (8 services, real header formats, PII) to a fresh topic, then, in each of
-   ``--repeats`` rounds, drain it twice with a plain kafka-python consumer (``plain_drain.py``, in a process
-   of its own) and let the worker ingest it into an empty DuckDB with ``until_caught_up``. The drains use the
-   worker's client settings, once with its poll size (up to a batch) and once with kafka-python's default (500
-   records per poll, faster here: fewer record objects alive at a time make garbage collections cheaper).
-   Reports the median rates and worker / drain; the target (>= 0.8) is against the faster drain.
-2. Real time: with the worker running, produce at a fixed rate and measure produce -> visible-in-``logs``
-   latency (p50/p99): from each send until the DuckDB transaction holding its row committed.
+   ``--repeats`` rounds, drain it with plain consumers (``plain_drain.py``, each in a process of its own) and
+   let the worker ingest it into an empty DuckDB with ``until_caught_up``, once per client
+   (``LOGPILOT_KAFKA_CLIENT``). The kafka-python drains use the worker's client settings, once with its poll size
+   (up to a batch) and once with kafka-python's default (500 records per poll, faster here: fewer record objects
+   alive at a time make garbage collections cheaper); the confluent-kafka drain takes ``CONSUME_MAX`` records per
+   ``consume`` call, as the worker does. Reports median rates, worker / drain of the same client and of
+   kafka-python's faster drain (the target: >= 0.8), and CPU per record of each process: the worker's total
+   against its client's drain (the target: <= 2x).
+2. Real time, per client: with the worker running, produce at a fixed rate and measure produce ->
+   visible-in-``logs`` latency (p50/p99): from each send until the DuckDB transaction holding its row committed.
 
 Both run once per ``--storage``: the embedded broker's log in memory, and durable (tansu's S3 engine on a
 SeaweedFS store, the default of ``logpilot broker``); ``both`` (the default) prints them one after the other.
 
     python benchmarks/bench_live.py [--records 1000000] [--rate 1000] [--seconds 20] [--batch-size 150000]
                                     [--repeats 3] [--storage memory|durable|both]
+                                    [--clients kafka-python,confluent]
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ import duckdb
 import psutil
 
 from logpilot_dagster.broker import BrokerSettings, EmbeddedBroker, SeaweedS3
+from logpilot_dagster.broker.confluent_consumer import CONSUME_MAX, PROBE_GROUP, librdkafka_config
+from logpilot_dagster.broker.settings import CLIENTS, CONFLUENT, KAFKA_PYTHON
 from logpilot_dagster.ingest.registry import SchemaRegistry
 from logpilot_dagster.ingest.sample_data import LAYOUTS, WEIGHTS, render_line, source_specs
 from logpilot_dagster.settings import LogPilotPaths
@@ -68,54 +74,95 @@ def produce(broker, paths: LogPilotPaths, by_service: dict[str, list[bytes]]) ->
     return time.perf_counter() - t0
 
 
-def drain(broker, settings: LiveSettings, expected: int, poll_records: int) -> tuple[float, float]:
+def drain(broker, settings: LiveSettings, expected: int, client: str, poll_records: int) -> tuple[float, float]:
     """(seconds, CPU seconds) for ``plain_drain.py`` (the worker's client settings, no group, ``poll_records``
-    per poll) to read every record."""
+    per poll) to read every record with ``client``."""
     config = {**broker.client_config(), "enable_auto_commit": False, "auto_offset_reset": "earliest",
               "max_poll_records": poll_records, "fetch_max_bytes": 64 * 1024 * 1024,
               "max_partition_fetch_bytes": 16 * 1024 * 1024, "fetch_max_wait_ms": FETCH_MAX_WAIT_MS}
+    if client == CONFLUENT:
+        config = {"group.id": PROBE_GROUP, **librdkafka_config(config), "enable.auto.commit": False}
     script = Path(__file__).with_name("plain_drain.py")
-    out = subprocess.run([sys.executable, str(script), json.dumps(config), settings.broker.topic, str(expected)],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([sys.executable, str(script), client, json.dumps(config), settings.broker.topic,
+                          str(expected), str(poll_records)], check=True, capture_output=True, text=True).stdout
     result = json.loads(out)
     return result["seconds"], result["cpu_s"]
 
 
-def fresh_settings(root: Path, name: str, settings: LiveSettings) -> LiveSettings:
-    """The same worker settings on an empty LOGPILOT_HOME (sample sources, no data) and a consumer group of its
-    own (a group's committed offsets would otherwise be the start position)."""
+def fresh_settings(root: Path, name: str, settings: LiveSettings, client: str) -> LiveSettings:
+    """The same worker settings with ``client`` on an empty LOGPILOT_HOME (sample sources, no data) and a
+    consumer group of its own (a group's committed offsets would otherwise be the start position)."""
     paths = LogPilotPaths.from_env(root / name).ensure()
     write_sources(paths.sources_file, source_specs())
-    return replace(settings, paths=paths, group_id=f"{settings.group_id}-{name}")
+    return replace(settings, paths=paths, group_id=f"{settings.group_id}-{name}",
+                   broker=replace(settings.broker, client=client))
 
 
-def catch_up(broker, settings: LiveSettings, records: int, repeats: int) -> dict:
-    """Produce once, then alternate ``repeats`` plain drains with ``repeats`` worker runs (each into an empty
-    home), so that drift on the machine touches both sides alike; rates are medians."""
+#: The plain drains of each round: (label, client, records per poll; None: the worker's batch size).
+DRAINS = (("kafka-python, a batch per poll", KAFKA_PYTHON, None),
+          (f"kafka-python defaults ({KAFKA_DEFAULT_POLL_RECORDS} per poll)", KAFKA_PYTHON, KAFKA_DEFAULT_POLL_RECORDS),
+          (f"confluent-kafka, consume({CONSUME_MAX})", CONFLUENT, CONSUME_MAX))
+
+
+def catch_up(broker, settings: LiveSettings, records: int, repeats: int, clients: tuple[str, ...]) -> dict:
+    """Produce once, then alternate ``repeats`` rounds of plain drains and worker runs (one per client, each into
+    an empty home), so that drift on the machine touches every side alike; rates are medians."""
     start = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(days=2)
     t0 = time.perf_counter()
     lines = sample_lines(records, start)
     gen_s = time.perf_counter() - t0
     produce_s = produce(broker, settings.paths, lines)
     del lines  # not on the worker's heap
-    drains, default_drains, workers, drain_cpu, worker_cpu = [], [], [], [], []
+    drains = {label: {"rates": [], "cpu": []} for label, client, _ in DRAINS if client in clients}
+    workers = {client: {"rates": [], "cpu": []} for client in clients}
     for i in range(repeats):
-        for poll_records, measured in ((settings.batch_size, drains), (KAFKA_DEFAULT_POLL_RECORDS, default_drains)):
-            seconds, cpu_s = drain(broker, settings, records, poll_records)
-            measured.append(records / seconds)
-            if poll_records == KAFKA_DEFAULT_POLL_RECORDS:
-                drain_cpu.append(cpu_s)
-        run_settings = fresh_settings(settings.paths.home.parent, f"run{i}", settings)
-        before = cpu_seconds(broker)
-        stats = run_ingestion(run_settings, until_caught_up=True, broker=broker, report=lambda msg: None)
-        worker_cpu.append([b - a for a, b in zip(before, cpu_seconds(broker))])
-        workers.append(stats.consumed / stats.elapsed_s)
-        assert stats.consumed == records, stats.summary()
+        for label, client, poll_records in DRAINS:
+            if client in clients:
+                seconds, cpu_s = drain(broker, settings, records, client, poll_records or settings.batch_size)
+                drains[label]["rates"].append(records / seconds)
+                drains[label]["cpu"].append(cpu_s)
+        for client in clients:
+            run_settings = fresh_settings(settings.paths.home.parent, f"run{i}-{client}", settings, client)
+            before = cpu_seconds(broker)
+            stats = run_ingestion(run_settings, until_caught_up=True, broker=broker, report=lambda msg: None)
+            workers[client]["cpu"].append([b - a for a, b in zip(before, cpu_seconds(broker))])
+            workers[client]["rates"].append(stats.consumed / stats.elapsed_s)
+            workers[client]["settings"] = run_settings
+            assert stats.consumed == records, stats.summary()
     with duckdb.connect(str(run_settings.paths.db_path), read_only=True) as con:
-        rows, quarantined = con.execute("SELECT (SELECT count(*) FROM logs), (SELECT count(*) FROM quarantine)").fetchone()
+        rows, quarantined = con.execute(
+            "SELECT (SELECT count(*) FROM logs), (SELECT count(*) FROM quarantine)").fetchone()
     return {"records": records, "generate_s": gen_s, "produce_rate": records / produce_s, "drains": drains,
-            "default_drains": default_drains, "workers": workers, "rows": rows, "quarantined": quarantined,
-            "drain_cpu": drain_cpu, "worker_cpu": worker_cpu, "settings": run_settings}
+            "workers": workers, "rows": rows, "quarantined": quarantined}
+
+
+def report_catch_up(c: dict) -> None:
+    """Rates, ratios and CPU per record of each client's drains and worker."""
+    n, med = c["records"], statistics.median
+    drains, workers = c["drains"], c["workers"]
+    for label, d in drains.items():
+        print(rates(f"plain drain, {label}", d["rates"]) + f"; CPU {1e6 * med(d['cpu']) / n:.2f} us/record")
+    kp = [d for label, d in drains.items() if label.startswith(KAFKA_PYTHON)]
+    kp_faster = max(kp, key=lambda d: med(d["rates"])) if kp else None
+    for client, w in workers.items():
+        own, stages, served = (med(x) for x in zip(*w["cpu"]))
+        print(rates(f"worker with {client} (into DuckDB)", w["rates"]))
+        own_drains = [d for label, d in drains.items() if label.startswith(client)]
+        faster = max(own_drains, key=lambda d: med(d["rates"])) if own_drains else None
+        if faster is not None:
+            print(f"    worker / faster {client} drain = {ratios(w['rates'], faster['rates'])}")
+        if kp_faster is not None and client != KAFKA_PYTHON:
+            print(f"    worker / faster kafka-python drain = {ratios(w['rates'], kp_faster['rates'])} (target >= 0.8)")
+        elif faster is not None:
+            print("    (target >= 0.8 of the faster kafka-python drain)")
+        per = lambda seconds: 1e6 * seconds / n  # noqa: E731
+        line = (f"    CPU per record: consumer process {per(own):.2f} us, transform + write processes "
+                f"{per(stages):.2f} us, worker total {per(own + stages):.2f} us, broker {per(served):.2f} us")
+        for label, d in ((f"its {client} drain", faster), ("kafka-python's faster drain", kp_faster)):
+            if d is not None and (label.startswith("its") or client != KAFKA_PYTHON):
+                line += f"; total / {label} = {(own + stages) / med(d['cpu']):.2f}"
+        print(line + " (target <= 2)")
+    print(f"  last run: {c['rows']} rows, {c['quarantined']} quarantined")
 
 
 def rates(label: str, values: list[float]) -> str:
@@ -200,10 +247,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--batch-size", type=int, default=LiveSettings.batch_size,
                         help="the worker's records per DuckDB transaction")
-    parser.add_argument("--repeats", type=int, default=3, help="rounds of drain then worker catch-up")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of drains then worker catch-ups")
     parser.add_argument("--storage", choices=("memory", "durable", "both"), default="both",
                         help="the embedded broker's log: in memory, on SeaweedFS, or one run of each")
+    parser.add_argument("--clients", default=",".join(CLIENTS), help="consumer clients to measure")
     args = parser.parse_args()
+    args.clients = tuple(c for c in CLIENTS if c in args.clients.split(","))
     for storage in ("memory", "durable") if args.storage == "both" else (args.storage,):
         print(f"== broker log: {storage}")
         bench(args, storage)
@@ -217,27 +266,16 @@ def bench(args: argparse.Namespace, storage: str) -> None:
         settings = LiveSettings(paths=paths, broker=broker_settings, batch_size=args.batch_size)
         store = SeaweedS3(Path(tmp) / "seaweedfs") if storage == "durable" else None
         with EmbeddedBroker(broker_settings, store=store) as broker:
-            c = catch_up(broker, settings, args.records, args.repeats)
+            c = catch_up(broker, settings, args.records, args.repeats, args.clients)
             print(f"catch-up: {c['records']} records ({args.partitions} partitions), generated in "
-                  f"{c['generate_s']:.1f}s, produced at {c['produce_rate']:.0f}/s; {args.repeats} rounds of drain "
-                  "then worker")
-            print(rates(f"plain drain, worker's client settings ({settings.batch_size} per poll)", c["drains"]))
-            print(rates(f"plain drain, kafka-python defaults ({KAFKA_DEFAULT_POLL_RECORDS} per poll)",
-                        c["default_drains"]))
-            print(rates("worker (into DuckDB)", c["workers"]) + f"; last: {c['rows']} rows, {c['quarantined']} "
-                  "quarantined")
-            faster = max((c["drains"], c["default_drains"]), key=statistics.median)
-            print(f"  worker / faster drain = {ratios(c['workers'], faster)} (target >= 0.8)")
-            print(f"  worker / drain with the worker's settings = {ratios(c['workers'], c['drains'])}")
-            own, stages, tansu = (statistics.median(x) for x in zip(*c["worker_cpu"]))
-            print(f"  CPU seconds (medians, {os.cpu_count()} cores): worker consumer process {own:.1f}, worker stage "
-                  f"processes {stages:.1f}, broker {tansu:.1f}; plain drain with kafka-python defaults "
-                  f"{statistics.median(c['drain_cpu']):.1f}")
-            settings = c["settings"]
-            rt = real_time(broker, settings, args.rate, args.seconds)
-            print(f"real-time at {args.rate} lines/s for {args.seconds:.0f}s: {rt['seen']}/{rt['lines']} visible, "
-                  f"produce -> visible p50 {rt['p50_ms']:.0f} ms, p99 {rt['p99_ms']:.0f} ms ({rt['batches']} transactions, "
-                  f"mode {rt['mode']})")
+                  f"{c['generate_s']:.1f}s, produced at {c['produce_rate']:.0f}/s; {args.repeats} rounds of drains "
+                  f"then workers; {os.cpu_count()} cores, load average at the end {os.getloadavg()[0]:.1f}")
+            report_catch_up(c)
+            for client in args.clients:
+                rt = real_time(broker, c["workers"][client]["settings"], args.rate, args.seconds)
+                print(f"real-time with {client} at {args.rate} lines/s for {args.seconds:.0f}s: {rt['seen']}/"
+                      f"{rt['lines']} visible, produce -> visible p50 {rt['p50_ms']:.0f} ms, p99 {rt['p99_ms']:.0f} "
+                      f"ms ({rt['batches']} transactions, mode {rt['mode']})")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Pytest fixtures for the live path: a real embedded broker (tansu on a free loopback port; in memory, or durable
 on a real SeaweedFS store) and a small home.
 
-``conftest.py`` imports ``broker``; the live tests import the rest from here.
+The brokers' settings carry the worker's consumer client, ``kafka_client`` (kafka-python by default); a test
+marked ``@both_clients`` runs once per client. ``conftest.py`` imports ``broker``; the live tests import the
+rest from here.
 """
 
 from __future__ import annotations
@@ -14,16 +16,26 @@ from pathlib import Path
 import pytest
 
 from logpilot_dagster.broker import BrokerSettings, EmbeddedBroker, SeaweedS3
+from logpilot_dagster.broker.settings import CLIENTS, KAFKA_PYTHON
 from logpilot_dagster.ingest.sample_data import render_line, source_specs
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.ingest.sources import write_sources
 from logpilot_dagster.stream import LiveSettings
 
 
+#: Run a test once per consumer client (it overrides the ``kafka_client`` fixture).
+both_clients = pytest.mark.parametrize("kafka_client", CLIENTS)
+
+
 @pytest.fixture
-def broker():
+def kafka_client() -> str:
+    return KAFKA_PYTHON
+
+
+@pytest.fixture
+def broker(kafka_client):
     """A fresh embedded broker (memory storage) whose raw topic ``test.raw`` has 3 partitions."""
-    with EmbeddedBroker(BrokerSettings(topic="test.raw", partitions=3)) as running:
+    with EmbeddedBroker(BrokerSettings(topic="test.raw", partitions=3, client=kafka_client)) as running:
         yield running
 
 
@@ -35,10 +47,10 @@ def seaweed(tmp_path_factory):
 
 
 @pytest.fixture
-def durable_broker(seaweed):
+def durable_broker(seaweed, kafka_client):
     """An embedded broker whose log lives in its own bucket of the session's SeaweedFS store (as
     ``logpilot broker`` runs by default); ``kill`` and ``start`` keep the log."""
-    with EmbeddedBroker(BrokerSettings(topic="test.raw", partitions=3), store=seaweed,
+    with EmbeddedBroker(BrokerSettings(topic="test.raw", partitions=3, client=kafka_client), store=seaweed,
                         bucket=f"test-{uuid.uuid4().hex[:12]}") as running:
         yield running
 

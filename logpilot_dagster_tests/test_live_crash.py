@@ -16,7 +16,7 @@ import pytest
 from logpilot_dagster.ingest.registry import SchemaRegistry
 from logpilot_dagster.stream import LineProducer
 from logpilot_dagster.storage.warehouse import connect
-from logpilot_dagster_tests.broker_fixture import recent, sample_lines
+from logpilot_dagster_tests.broker_fixture import both_clients, recent, sample_lines
 
 INGEST = [sys.executable, "-m", "logpilot_dagster.stream", "ingest"]
 SERVICES = ("payments-api", "edge-gateway", "notification-worker")
@@ -25,7 +25,7 @@ SERVICES = ("payments-api", "edge-gateway", "notification-worker")
 def worker_env(paths, broker, batch_size: int) -> dict:
     return {**os.environ, "LOGPILOT_HOME": str(paths.home), "LOGPILOT_KAFKA_BOOTSTRAP": broker.bootstrap_servers,
             "LOGPILOT_KAFKA_TOPIC": broker.settings.topic, "LOGPILOT_INGEST_BATCH_SIZE": str(batch_size),
-            "LOGPILOT_INGEST_MAX_LATENCY_S": "0.2"}
+            "LOGPILOT_INGEST_MAX_LATENCY_S": "0.2", "LOGPILOT_KAFKA_CLIENT": broker.settings.client}
 
 
 def produce_sample(broker, paths, per_service: int) -> int:
@@ -74,6 +74,7 @@ def start_worker():
             proc.wait()
 
 
+@both_clients
 def test_sigkill_mid_stream_then_restart_stores_every_record_exactly_once(broker, live_home, start_worker):
     produced = produce_sample(broker, live_home, per_service=1000)
     env = worker_env(live_home, broker, batch_size=5)  # hundreds of small transactions to interrupt

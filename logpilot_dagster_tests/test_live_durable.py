@@ -9,12 +9,13 @@ from logpilot_dagster.broker import EmbeddedBroker, announce_file
 from logpilot_dagster.broker.ports import free_port
 from logpilot_dagster.stream import run_ingestion
 from logpilot_dagster.stream import live_state
-from logpilot_dagster_tests.broker_fixture import recent, sample_lines
+from logpilot_dagster_tests.broker_fixture import both_clients, recent, sample_lines
 from logpilot_dagster_tests.test_live_worker import _wait_for, produce, query, query_when_free, running_worker
 
 A, B, C = 600, 900, 300  # stored before the restart, buffered and unread across it, produced after it
 
 
+@both_clients
 @pytest.mark.parametrize("kind", ["durable", "memory"])
 def test_broker_restarted_mid_buffer(kind, request, live_settings):
     """A is stored; B waits unread in the broker (a worker looked at the head and stopped) when it is killed and
@@ -41,6 +42,7 @@ def test_broker_restarted_mid_buffer(kind, request, live_settings):
         assert live_state.read(live_state.state_file(paths.state_dir))["lost_offsets"] == B
 
 
+@both_clients
 def test_running_worker_follows_the_broker_to_another_port(seaweed, live_settings):
     """The worker finds the broker through ``broker.json`` only; the broker dies with records unread and comes
     back on another port with its log."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
-from logpilot_dagster.broker.settings import BrokerSettings
+from logpilot_dagster.broker.settings import CONFLUENT, BrokerSettings
 
-if TYPE_CHECKING:  # kafka is imported when a client is made: the code location loads without it
+if TYPE_CHECKING:  # kafka and pyarrow are imported when a client is made: the code location loads without them
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    from logpilot_dagster.broker.consumer import LogConsumer
 
 
 class Broker(ABC):
@@ -70,11 +72,24 @@ class Broker(ABC):
 
         return KafkaProducer(**{**self.client_config(), "linger_ms": 20, "batch_size": 256 * 1024, **overrides})
 
+    def _consumer_config(self, overrides: dict) -> dict:
+        return {**self.client_config(), "enable_auto_commit": False, "auto_offset_reset": "earliest", **overrides}
+
     def consumer(self, **overrides) -> KafkaConsumer:
+        """A plain kafka-python consumer (tools and tests); the worker reads through ``log_consumer``."""
         from kafka import KafkaConsumer
 
-        return KafkaConsumer(**{**self.client_config(), "enable_auto_commit": False,
-                                "auto_offset_reset": "earliest", **overrides})
+        return KafkaConsumer(**self._consumer_config(overrides))
+
+    def log_consumer(self, topic: str | None = None, client: str | None = None, **overrides) -> LogConsumer:
+        """A ``LogConsumer`` of ``topic`` (default: the raw topic) on ``client`` (default: ``settings.client``);
+        ``overrides``: kafka-python consumer keywords, translated for other clients."""
+        config = self._consumer_config(overrides)
+        if (client or self.settings.client) == CONFLUENT:
+            from logpilot_dagster.broker.confluent_consumer import ConfluentConsumer as backend
+        else:
+            from logpilot_dagster.broker.kafka_python_consumer import KafkaPythonConsumer as backend
+        return backend(topic or self.settings.topic, config)
 
     def partitions(self, topic: str | None = None) -> list[TopicPartition]:
         """The topic's partitions, as the broker reports them now."""

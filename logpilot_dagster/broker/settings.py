@@ -9,12 +9,17 @@ from typing import Mapping
 DEFAULT_TOPIC = "logpilot.raw"
 DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000
 DEFAULT_PARTITIONS = 3
+KAFKA_PYTHON, CONFLUENT = "kafka-python", "confluent"
+CLIENTS = (KAFKA_PYTHON, CONFLUENT)
+DEFAULT_CLIENT = KAFKA_PYTHON
 
 
 @dataclass(frozen=True)
 class BrokerSettings:
     """Where the raw-log topic lives. ``bootstrap_servers=None`` means the embedded broker.
 
+    ``client`` is the worker's consumer client: ``kafka-python`` or ``confluent`` (confluent-kafka, on
+    librdkafka); producers and topic admin use kafka-python either way.
     The security fields are passed to kafka-python unchanged (``security_protocol`` is e.g. ``SASL_SSL``,
     ``sasl_mechanism`` e.g. ``SCRAM-SHA-512``); unset fields are left at kafka-python's defaults.
     """
@@ -30,12 +35,17 @@ class BrokerSettings:
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    client: str = DEFAULT_CLIENT
+
+    def __post_init__(self) -> None:
+        if self.client not in CLIENTS:
+            raise ValueError(f"LOGPILOT_KAFKA_CLIENT must be one of {', '.join(CLIENTS)}, not {self.client!r}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "BrokerSettings":
         """``LOGPILOT_KAFKA_BOOTSTRAP`` (unset = embedded), ``LOGPILOT_KAFKA_TOPIC``, ``..._PARTITIONS``,
         ``..._RETENTION_MS``, ``..._SECURITY_PROTOCOL``, ``..._SASL_MECHANISM``, ``..._SASL_USERNAME``,
-        ``..._SASL_PASSWORD``, ``..._SSL_CAFILE``, ``..._SSL_CERTFILE``, ``..._SSL_KEYFILE``."""
+        ``..._SASL_PASSWORD``, ``..._SSL_CAFILE``, ``..._SSL_CERTFILE``, ``..._SSL_KEYFILE``, ``..._CLIENT``."""
         env = os.environ if env is None else env
 
         def get(name: str) -> str | None:
@@ -53,6 +63,7 @@ class BrokerSettings:
             ssl_cafile=get("SSL_CAFILE"),
             ssl_certfile=get("SSL_CERTFILE"),
             ssl_keyfile=get("SSL_KEYFILE"),
+            client=get("CLIENT") or DEFAULT_CLIENT,
         )
 
     def security_config(self) -> dict:

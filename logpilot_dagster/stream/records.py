@@ -24,8 +24,6 @@ EARLIEST_EVENT_MS = int(datetime(2000, 1, 1, tzinfo=timezone.utc).timestamp() * 
 FUTURE_SLACK_MS = 24 * 3600 * 1000
 EMPTY, OVERSIZE, NOT_UTF8, BAD_TIME = "empty_record", "oversize_record", "not_utf8", "event_time_out_of_range"
 NO_KEY = "unknown"
-RECORD_SCHEMA = pa.schema([("partition", pa.int32()), ("offset", pa.int64()), ("timestamp", pa.int64()),
-                           ("key", pa.binary()), ("value", pa.binary())])
 
 
 def fingerprint(timestamp: int | None, value: bytes | None) -> str:
@@ -39,20 +37,9 @@ def record_source(topic: str, partition: int) -> str:
     return f"{topic}/{partition}"
 
 
-def records_table(records: list) -> pa.Table:
-    """kafka-python ``ConsumerRecord``s as columns (the only per-record Python work on the consumer side)."""
-    return pa.table([
-        pa.array([r.partition for r in records], pa.int32()),
-        pa.array([r.offset for r in records], pa.int64()),
-        pa.array([r.timestamp for r in records], pa.int64()),
-        pa.array([r.key for r in records], pa.binary()),
-        pa.array([r.value for r in records], pa.binary()),
-    ], schema=RECORD_SCHEMA)
-
-
 class PendingRecords:
-    """Consumed records waiting for their batch, kept as ``records_table`` columns: a backlog of Python record
-    objects would make every full garbage collection walk it."""
+    """Consumed records waiting for their batch, kept as the consumer's columns (``broker.consumer.RECORD_SCHEMA``):
+    a backlog of Python record objects would make every full garbage collection walk it."""
 
     def __init__(self) -> None:
         self._tables: list[pa.Table] = []
@@ -61,12 +48,14 @@ class PendingRecords:
     def __len__(self) -> int:
         return self._count
 
-    def add(self, records: list) -> None:
-        self._tables.append(records_table(records))
-        self._count += len(records)
+    def add(self, records: pa.Table) -> None:
+        self._tables.append(records)
+        self._count += records.num_rows
 
     def take(self) -> pa.Table:
         """All pending records as one table; leaves none pending."""
+        from logpilot_dagster.broker.consumer import RECORD_SCHEMA  # the consumer's side: its client is loaded
+
         table = pa.concat_tables(self._tables) if self._tables else RECORD_SCHEMA.empty_table()
         self.clear()
         return table
@@ -137,7 +126,8 @@ def _bad_raw(values: list[bytes | None]) -> list[str]:
 
 
 def screen(table: pa.Table, topic: str, t1_us: int | None, now_ms: int) -> Screened:
-    """Split a ``records_table`` into line groups, quarantine rows and skips (at or before T1).
+    """Split the consumer's records (``PendingRecords.take``) into line groups, quarantine rows and skips (at or
+    before T1).
 
     Record times are whole milliseconds (truncated): a record in T1's own millisecond may still follow T1, so
     it is kept here and the parsed event time, at full precision, decides."""

@@ -32,11 +32,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 
-from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError, RetriableError
-from kafka.structs import OffsetAndMetadata
-
 from logpilot_dagster.broker import Broker, BrokerUnavailable, connect_broker
+from logpilot_dagster.broker.consumer import BrokerError, BrokerUnreachable, LogConsumer
 from logpilot_dagster.stream import live_state
 from logpilot_dagster.stream.client_noise import quiet_kafka_logs
 from logpilot_dagster.stream.records import PendingRecords, fingerprint
@@ -48,7 +45,7 @@ CATCH_UP, REAL_TIME = "catch-up", "real-time"
 REPORT_EVERY_S = 5.0
 IDLE_POLL_S = 0.2
 PENDING_POLL_S = 0.02
-BROKER_TIMEOUT_MS = 5000
+BROKER_TIMEOUT_S = 5.0
 #: How long the broker may hold a fetch at the head: requests on the connection queue behind it (offset
 #: lookups included), so it stays short.
 FETCH_MAX_WAIT_MS = 100
@@ -135,12 +132,12 @@ class IngestionWorker:
         self.topic = settings.broker.topic
         self.stats = IngestStats()
         self._stop = threading.Event()
-        self._end_offsets: dict[TopicPartition, int] = {}
+        self._end_offsets: dict[int, int] = {}
         # Per partition, a stored record known to be in the broker's current log (offset, fingerprint), and
         # the newest committed one: checked and moved forward every report interval (see ``_reset_partitions``).
         self._landmarks: dict[int, tuple[int, str]] = {}
         self._newest: dict[int, tuple[int, str]] = {}
-        self._probe: KafkaConsumer | None = None  # reads single records for those checks
+        self._probe: LogConsumer | None = None  # reads single records for those checks
         # Per partition, the highest head seen in the broker's current log: what a lost log held.
         saved = live_state.read(self.state_file)
         self._heads: dict[int, int] = {int(p): h for p, h in saved.get("heads", {}).items()} \
@@ -151,34 +148,33 @@ class IngestionWorker:
         self._stop.set()
 
     # -- start position ----------------------------------------------------------------------------------------
-    def _assign(self, consumer: KafkaConsumer) -> list[TopicPartition]:
+    def _assign(self, consumer: LogConsumer) -> list[int]:
         self.broker.ensure_topic()
         deadline = time.monotonic() + 30
-        while not (partitions := consumer.partitions_for_topic(self.topic)):
+        while not (partitions := consumer.partitions()):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"topic {self.topic!r} has no partitions")
             time.sleep(0.1)
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        return tps
+        consumer.assign(partitions)
+        return partitions
 
-    def _resume(self, consumer: KafkaConsumer, tps: list[TopicPartition]) -> None:
+    def _resume(self, consumer: LogConsumer, tps: list[int]) -> None:
         """Seek every partition to DuckDB's next offset, else the group's committed offset, else the start.
 
         A broker that lost its log (a memory broker that restarted) hands out offsets from 0 again: it is read
         from the start when its log ends before the stored offset, or when the record before that offset is
         another record than the one stored (it took more new records than we had read before)."""
         stored = stored_offsets(self.settings.paths.db_path, self.topic)
-        ends = consumer.end_offsets(tps, timeout_ms=BROKER_TIMEOUT_MS)
+        ends = consumer.end_offsets(tps)
         for tp in tps:
-            next_offset, last_record = stored.get(tp.partition, (None, None))
+            next_offset, last_record = stored.get(tp, (None, None))
             if next_offset is None:
-                next_offset = consumer.committed(tp, timeout_ms=BROKER_TIMEOUT_MS)
+                next_offset = consumer.committed(tp)
             if next_offset is None:
-                consumer.seek_to_beginning(tp)
+                consumer.seek(tp, None)
                 continue
             before = self._record_before(tp, next_offset) if next_offset > 0 else None
-            self._landmarks.pop(tp.partition, None)
+            self._landmarks.pop(tp, None)
             if before is None and next_offset > ends[tp]:
                 problem = f"the broker's log ends before the stored offset {next_offset}"
             elif before is not None and last_record is not None and before != last_record:
@@ -186,12 +182,12 @@ class IngestionWorker:
             else:
                 consumer.seek(tp, next_offset)
                 if before is not None:
-                    self._landmarks[tp.partition] = (next_offset - 1, before)
+                    self._landmarks[tp] = (next_offset - 1, before)
                 continue
-            self.report(f"partition {tp.partition}: {problem} (broker restarted without its data?); "
+            self.report(f"partition {tp}: {problem} (broker restarted without its data?); "
                         "reading it from the start")
-            self._count_lost(tp.partition, next_offset)
-            consumer.seek_to_beginning(tp)
+            self._count_lost(tp, next_offset)
+            consumer.seek(tp, None)
 
     def _count_lost(self, partition: int, next_offset: int) -> None:
         """The old log of ``partition`` is gone: the offsets between our stored position and its last known head
@@ -204,60 +200,64 @@ class IngestionWorker:
             self.report(f"partition {partition}: {lost} offsets ({next_offset}..{next_offset + lost - 1}) of the "
                         "broker's previous log could not be read: they were lost with it")
 
-    def _probe_consumer(self) -> KafkaConsumer:
+    def _probe_consumer(self) -> LogConsumer:
         if self._probe is None:
-            self._probe = self.broker.consumer(max_partition_fetch_bytes=PROBE_FETCH_BYTES,
-                                               fetch_max_bytes=PROBE_FETCH_BYTES, fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
+            self._probe = self.broker.log_consumer(self.topic, self.settings.broker.client,
+                                                   max_partition_fetch_bytes=PROBE_FETCH_BYTES,
+                                                   fetch_max_bytes=PROBE_FETCH_BYTES,
+                                                   fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
         return self._probe
 
-    def _fetched_heads(self, tps: list[TopicPartition], ends: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+    def _fetched_heads(self, tps: list[int], ends: dict[int, int]) -> dict[int, int]:
         """Each partition's head as a fetch from its reported end offset sees it: a fetch response carries the
         real high watermark, where tansu on S3 under-reports end offsets."""
         probe = self._probe_consumer()
-        probe.unsubscribe()  # fresh partition states: no high watermark from an earlier fetch
         probe.assign(tps)
         for tp in tps:
             probe.seek(tp, ends[tp])
-        seen: dict[TopicPartition, int] = {}
-        deadline = time.monotonic() + BROKER_TIMEOUT_MS / 1000
+        seen: dict[int, int] = {}
+        deadline = time.monotonic() + BROKER_TIMEOUT_S
         while len(seen) < len(tps) and time.monotonic() < deadline:
-            probe.poll(timeout_ms=200, max_records=1)
+            probe.poll(0.2, max_records=1)
             seen = {tp: head for tp in tps if (head := probe.highwater(tp)) is not None}
         return {tp: max(ends[tp], seen.get(tp, 0)) for tp in tps}
 
-    def _record_before(self, tp: TopicPartition, next_offset: int) -> str | None:
+    def _record_before(self, tp: int, next_offset: int) -> str | None:
         """The ``fingerprint`` of the record at ``next_offset - 1``, None when the log has no such record (some
         brokers under-report the end offset, so this asks for the record itself)."""
-        self._probe_consumer().assign([tp])
-        self._probe.seek(tp, next_offset - 1)
+        probe = self._probe_consumer()
+        probe.assign([tp])
+        probe.seek(tp, next_offset - 1)
         deadline = time.monotonic() + 2
         while time.monotonic() < deadline:
-            for records in self._probe.poll(timeout_ms=500, max_records=1).values():
-                return next((fingerprint(r.timestamp, r.value) for r in records if r.offset == next_offset - 1), None)
+            if (records := probe.poll(0.5, max_records=1)).num_rows:
+                [record] = records.slice(0, 1).to_pylist()
+                return fingerprint(record["timestamp"], record["value"]) if record["offset"] == next_offset - 1 \
+                    else None
         return None
 
-    def _reset_partitions(self, consumer: KafkaConsumer, tps: list[TopicPartition]) -> list[TopicPartition]:
+    def _reset_partitions(self, consumer: LogConsumer, tps: list[int]) -> list[int]:
         """Partitions whose log the broker lost while we ran: it no longer reaches our position, or a landmark
         record is not the one we stored (a new log that already grew past it). Landmarks that still hold move
         on to the newest committed record."""
         try:
-            ends = consumer.end_offsets(tps, timeout_ms=BROKER_TIMEOUT_MS)
-        except KafkaError:
+            ends = consumer.end_offsets(tps)
+        except BrokerError:
             return []
         reset = []
         for tp in tps:
-            landmark = self._landmarks.get(tp.partition)
+            landmark = self._landmarks.get(tp)
             head = max(ends[tp], consumer.highwater(tp) or 0)
             if consumer.position(tp) > head and self._record_before(tp, consumer.position(tp)) is None:
                 reset.append(tp)
             elif landmark is not None and self._record_before(tp, landmark[0] + 1) not in (None, landmark[1]):
                 reset.append(tp)
-            elif tp.partition in self._newest:
-                self._landmarks[tp.partition] = self._newest[tp.partition]
+            elif tp in self._newest:
+                self._landmarks[tp] = self._newest[tp]
         return reset
 
-    def _recover(self, consumer: KafkaConsumer, tps: list[TopicPartition], writer: BatchWriter,
-                 problem: str, give_up_s: float | None, reset: list[TopicPartition] = ()) -> None:
+    def _recover(self, consumer: LogConsumer, tps: list[int], writer: BatchWriter,
+                 problem: str, give_up_s: float | None, reset: list[int] = ()) -> None:
         """Commit the batches in flight, wait for the broker, resume from DuckDB's offsets (``reset``
         partitions from the start: their stored offsets may already point into the broker's new log; what is
         read again is skipped by the primary key)."""
@@ -268,38 +268,38 @@ class IngestionWorker:
         if reset:
             stored = stored_offsets(self.settings.paths.db_path, self.topic)
             for tp in reset:
-                self._count_lost(tp.partition, stored.get(tp.partition, (0, None))[0])
+                self._count_lost(tp, stored.get(tp, (0, None))[0])
         while not self._stop.is_set():
             try:
                 self._resume(consumer, tps)
                 for tp in reset:
-                    consumer.seek_to_beginning(tp)
-                    self._landmarks.pop(tp.partition, None)
+                    consumer.seek(tp, None)
+                    self._landmarks.pop(tp, None)
                 self.report("broker reachable again; resumed from the stored offsets")
                 return
-            except RetriableError:
+            except BrokerUnreachable:
                 if deadline is not None and time.monotonic() > deadline:
                     raise
                 self._stop.wait(1.0)
 
     # -- lag ---------------------------------------------------------------------------------------------------
-    def _lag(self, consumer: KafkaConsumer, tps: list[TopicPartition], exact: bool = False) -> int:
+    def _lag(self, consumer: LogConsumer, tps: list[int], exact: bool = False) -> int:
         """Records behind the head: from fetch responses' high watermarks, with an offsets request if ``exact``
         and a fetch from there if ``exact`` (-1 when the broker does not answer in time): tansu under-reports end
         offsets, so an end offset never lowers the head a fetch reported."""
         if exact or len(self._end_offsets) < len(tps):
             try:
-                self._end_offsets = consumer.end_offsets(tps, timeout_ms=BROKER_TIMEOUT_MS)
+                self._end_offsets = consumer.end_offsets(tps)
                 if exact:
                     self._end_offsets = self._fetched_heads(tps, self._end_offsets)
-            except KafkaError as exc:
+            except BrokerError as exc:
                 self.report(f"no end offsets from the broker: {exc}")
                 return -1
         lag = 0
         for tp in tps:
             fetched = consumer.highwater(tp)
             head = max(self._end_offsets[tp], fetched or 0) if exact or fetched is None else fetched
-            self._heads[tp.partition] = max(self._heads.get(tp.partition, 0), head)
+            self._heads[tp] = max(self._heads.get(tp, 0), head)
             lag += max(0, head - consumer.position(tp))
         return lag
 
@@ -308,11 +308,12 @@ class IngestionWorker:
         with frozen_heap():
             return self._run(until_caught_up, max_seconds)
 
-    def _consumer(self) -> KafkaConsumer:
+    def _consumer(self) -> LogConsumer:
         settings = self.settings
-        return self.broker.consumer(group_id=settings.group_id, max_poll_records=settings.batch_size,
-                                    fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024,
-                                    fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
+        return self.broker.log_consumer(self.topic, settings.broker.client, group_id=settings.group_id,
+                                        max_poll_records=settings.batch_size,
+                                        fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024,
+                                        fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
 
     def _moved(self) -> Broker | None:
         """The embedded broker, when it now answers on another address than the one we consume from (it was
@@ -328,8 +329,8 @@ class IngestionWorker:
                 return None
         return broker if broker.bootstrap_servers != self._bootstrap else None
 
-    def _reconnect(self, consumer: KafkaConsumer, writer: BatchWriter, broker: Broker,
-                   give_up_s: float | None) -> tuple[KafkaConsumer, list[TopicPartition]]:
+    def _reconnect(self, consumer: LogConsumer, writer: BatchWriter, broker: Broker,
+                   give_up_s: float | None) -> tuple[LogConsumer, list[int]]:
         """Commit what is in flight, then consume from ``broker`` at the stored offsets."""
         self.report(f"the broker moved from {self._bootstrap} to {broker.bootstrap_servers}: reconnecting")
         self._collect(writer.finish(), None)
@@ -371,7 +372,8 @@ class IngestionWorker:
             writer = BatchWriter(settings.paths, self.topic, self.t1_us)
             tps = self._assign(consumer)
             self._resume(consumer, tps)
-            self.report(f"ingesting {self.topic} ({len(tps)} partitions) from {self.broker.bootstrap_servers}, "
+            self.report(f"ingesting {self.topic} ({len(tps)} partitions) from {self.broker.bootstrap_servers} "
+                        f"with {settings.broker.client}, "
                         f"T1={self.t1_us and datetime(1970, 1, 1) + timedelta(microseconds=self.t1_us)}")
             lag = self._lag(consumer, tps)
             while not self._stop.is_set():
@@ -381,18 +383,17 @@ class IngestionWorker:
                 wait = PENDING_POLL_S if pending or writer.in_flight else IDLE_POLL_S
                 target = self._target(len(pending), lag)
                 try:
-                    polled = consumer.poll(timeout_ms=int(wait * 1000), max_records=max(1, target - len(pending)))
-                except RetriableError as exc:
+                    polled = consumer.poll(wait, max_records=max(1, target - len(pending)))
+                except BrokerUnreachable as exc:
                     pending.clear()  # not committed: the resume reads these records again
                     if (moved := self._moved()) is not None:
                         consumer, tps = self._reconnect(consumer, writer, moved, give_up_s)
                     else:
                         self._recover(consumer, tps, writer, f"broker unreachable ({exc})", give_up_s)
                     continue
-                got = 0
-                for records in polled.values():
-                    pending.add(records)
-                    got += len(records)
+                got = polled.num_rows
+                if got:
+                    pending.add(polled)
                 if got and len(pending) == got:
                     pending_since = time.monotonic()
                 self._collect(writer.results(), consumer)
@@ -419,8 +420,8 @@ class IngestionWorker:
                         consumer, tps = self._reconnect(consumer, writer, moved, give_up_s)
                     elif reset := self._reset_partitions(consumer, tps):
                         pending.clear()
-                        self._recover(consumer, tps, writer, "the broker lost its log (partitions "
-                                      f"{sorted(tp.partition for tp in reset)})", give_up_s, reset)
+                        self._recover(consumer, tps, writer, f"the broker lost its log (partitions {sorted(reset)})",
+                                      give_up_s, reset)
             if pending:
                 writer.submit(pending.take(), int(time.time() * 1000))
             self._collect(writer.finish(), consumer)
@@ -451,7 +452,7 @@ class IngestionWorker:
         self.stats.rate = self.stats.consumed / self.stats.elapsed_s if self.stats.elapsed_s else 0.0
         self.stats.lag = lag
 
-    def _collect(self, written: list[Written], consumer: KafkaConsumer | None) -> None:
+    def _collect(self, written: list[Written], consumer: LogConsumer | None) -> None:
         """Count committed batches and mirror their offsets to the consumer group (informative only; not with
         ``consumer=None``)."""
         if not written:
@@ -473,9 +474,8 @@ class IngestionWorker:
         if consumer is None:
             return
         try:
-            consumer.commit({TopicPartition(self.topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()},
-                            timeout_ms=BROKER_TIMEOUT_MS)
-        except KafkaError as exc:  # DuckDB holds the truth; the group offset only helps other tools
+            consumer.commit(offsets)
+        except BrokerError as exc:  # DuckDB holds the truth; the group offset only helps other tools
             self.report(f"group offset commit failed (harmless): {exc}")
 
     def _install_signal_handlers(self) -> dict:

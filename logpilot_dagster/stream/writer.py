@@ -147,7 +147,8 @@ class BatchWriter:
         return self._in_flight
 
     def submit(self, records: pa.Table, now_ms: int) -> None:
-        """Queue a batch of ``records_table`` rows (blocks while ``QUEUED`` batches are in flight)."""
+        """Queue a batch of consumed records, ``PendingRecords.take`` (blocks while ``QUEUED`` batches are in
+        flight)."""
         transformed = self._transformer.submit(_transform, records, self.topic, self.t1_us, now_ms)
         committed = self._writer.submit(_commit)
         self._in_flight += 1
