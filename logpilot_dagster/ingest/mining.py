@@ -14,13 +14,16 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from drain3.drain import Drain
 
+from logpilot_dagster.ingest import template_text
+from logpilot_dagster.ingest.formats import arrow_sql
+from logpilot_dagster.ingest.template_text import WILDCARD, TemplateTexts, split_text
 from logpilot_dagster.privacy.pii import MASKED_VALUE
 
-WILDCARD = "<*>"
 #: PII placeholders and pseudonym tokens are variables too: mining sees them as wildcards, so a template never
 #: holds a per-person token (the stored message and its params keep it).
 PII_PLACEHOLDERS = MASKED_VALUE
@@ -97,13 +100,15 @@ class ServiceMiner:
         self.cluster_ids: dict[int, str] = {}
         self.aliases: dict[str, str] = {}
         self.counts: dict[int, int] = {}
+        self.texts = TemplateTexts()
         for template in self.seed:
             cluster, _ = self.drain.add_log_message(template)
-            self.cluster_ids[cluster.cluster_id] = template_id(self.service, cluster.get_template())
+            self.texts.observe(cluster, *split_text(template))
+            self.cluster_ids[cluster.cluster_id] = template_id(self.service, self.texts.text(cluster))
 
     def _current_id(self, cluster) -> str:
         """The cluster's id for its current template, recording the previous id as an alias when it changed."""
-        new_id = template_id(self.service, cluster.get_template())
+        new_id = template_id(self.service, self.texts.text(cluster))
         old_id = self.cluster_ids.get(cluster.cluster_id)
         if old_id is not None and old_id != new_id:
             self.aliases[old_id] = new_id
@@ -113,43 +118,108 @@ class ServiceMiner:
         self.cluster_ids[cluster.cluster_id] = new_id
         return new_id
 
-    def mine_keys(self, keys: list[str], counts: list[int] | None = None) -> list[str]:
-        """Add distinct masked messages; return the final template id of each (same order)."""
+    def mine_keys(self, keys: list[str], counts: list[int] | None = None,
+                  values: list[tuple[list[str], list[str]]] | None = None) -> list[str]:
+        """Add distinct masked messages; return the final template id of each (same order). ``values``: the
+        (gaps, tokens) of a message behind each key, that the template text is written from (default: the key)."""
+        return [self._current_id(c) for c in self._add(keys, counts, values)]
+
+    def _add(self, keys, counts=None, values=None) -> list:
         clusters = []
         for i, key in enumerate(keys):
             cluster, _ = self.drain.add_log_message(key)
+            self.texts.observe(cluster, *(values[i] if values else split_text(key)))
             clusters.append(cluster)
             cid = cluster.cluster_id
             self.counts[cid] = self.counts.get(cid, 0) + (counts[i] if counts else 1)
-        return [self._current_id(c) for c in clusters]
+        return clusters
 
-    def assign(self, messages: pa.Array, match_first: bool = False) -> pa.Array:
-        """Template id per line for a column of (PII-masked) messages; Drain sees each distinct key once.
+    def assign(self, messages: pa.Array, match_first: bool = False) -> "Assigned":
+        """Template id and params per line for a column of (PII-masked) messages; Drain sees each distinct key
+        once, and the template text is written from the first message of each key.
 
         With ``match_first`` (the live path) a key that matches a known template keeps that template unchanged;
-        only unknown keys are mined.
+        only unknown keys are mined. A message that does not fit its template's text widens it (up to
+        ``WIDEN_ROUNDS`` times; then its params are ``[NULL, message]``, counted in ``unfitted``).
         """
-        keys = mining_keys(messages, self.config.pattern)
+        pattern = self.config.pattern
+        keys = mining_keys(messages, pattern)
         if isinstance(keys, pa.ChunkedArray):
             keys = keys.combine_chunks()
+        if isinstance(messages, pa.ChunkedArray):
+            messages = messages.combine_chunks()
         encoded = pc.dictionary_encode(keys)
         uniq = encoded.dictionary.to_pylist()
-        freq = pc.value_counts(encoded.indices)
-        per_index = dict(zip(freq.field("values").to_pylist(), freq.field("counts").to_pylist()))
-        counts = [per_index.get(i, 0) for i in range(len(uniq))]
-        ids: list[str | None] = [None] * len(uniq)
+        rows = encoded.indices.to_numpy(zero_copy_only=False)
+        first = np.unique(rows, return_index=True)[1]
+        counts = np.bincount(rows, minlength=len(uniq)).tolist()
+        clusters: list = [None] * len(uniq)
         if match_first:
             for i, key in enumerate(uniq):
                 cluster = self.drain.match(key, full_search_strategy="fallback")
                 if cluster is not None and cluster.cluster_id in self.cluster_ids:
-                    ids[i] = self.cluster_ids[cluster.cluster_id]
+                    clusters[i] = cluster
                     self.counts[cluster.cluster_id] = self.counts.get(cluster.cluster_id, 0) + counts[i]
-        todo = [i for i, tid in enumerate(ids) if tid is None]
-        for i, tid in zip(todo, self.mine_keys([uniq[i] for i in todo], [counts[i] for i in todo])):
-            ids[i] = tid
-        return pc.take(pa.array(ids, pa.string()), encoded.indices)
+        todo = [i for i, c in enumerate(clusters) if c is None]
+        found = mask_values(messages.take(pa.array(first[todo], pa.int64())), pattern)
+        values = [template_text.token_values(uniq[i], v) for i, v in zip(todo, found)]
+        for i, cluster in zip(todo, self._add([uniq[i] for i in todo], [counts[i] for i in todo], values)):
+            clusters[i] = cluster
+        ids = [self._current_id(c) for c in clusters]
+        texts = pa.array([self.texts.text(c) for c in clusters], pa.string())
+        params = template_text.extract_params(messages, texts.take(encoded.indices))
+        for _ in range(WIDEN_ROUNDS):
+            misfits = np.flatnonzero(pc.is_null(params).to_numpy(zero_copy_only=False))
+            if not len(misfits):
+                break
+            widened = self._widen(messages, rows, misfits, uniq, clusters, pattern)
+            ids = [self._current_id(c) for c in clusters]
+            texts = pa.array([self.texts.text(c) for c in clusters], pa.string())
+            redo = np.flatnonzero(np.isin(rows, widened))
+            again = template_text.extract_params(messages.take(pa.array(redo)), texts.take(pa.array(rows[redo])))
+            mask = np.zeros(len(rows), bool)
+            mask[redo] = True
+            positions = np.cumsum(mask) - 1
+            params = pc.if_else(pa.array(mask), again.take(pa.array(np.where(mask, positions, 0))), params)
+        misfit = pc.sum(pc.is_null(params)).as_py() or 0
+        return Assigned(pc.take(pa.array(ids, pa.string()), encoded.indices),
+                        template_text.unfitted(messages, params), misfit)
+
+    def _widen(self, messages, rows, misfits, uniq, clusters, pattern) -> list[int]:
+        """Observe the messages that do not fit their template text (one per key); the keys whose clusters
+        changed (all keys of those clusters)."""
+        seen: dict[int, int] = {}
+        for r in misfits.tolist():
+            seen.setdefault(int(rows[r]), r)
+        found = mask_values(messages.take(pa.array(list(seen.values()), pa.int64())), pattern)
+        changed = set()
+        for (u, _), v in zip(seen.items(), found):
+            self.texts.observe(clusters[u], *template_text.token_values(uniq[u], v))
+            changed.add(clusters[u].cluster_id)
+        return [u for u, c in enumerate(clusters) if c.cluster_id in changed]
 
     def templates(self) -> dict[str, str]:
         """Current template text by id."""
-        return {self.cluster_ids[c.cluster_id]: c.get_template() for c in self.drain.clusters
+        return {self.cluster_ids[c.cluster_id]: self.texts.text(c) for c in self.drain.clusters
                 if c.cluster_id in self.cluster_ids}
+
+
+#: How often one batch may widen template texts for messages that do not fit them.
+WIDEN_ROUNDS = 3
+
+
+@dataclass
+class Assigned:
+    """Template ids and params of a batch of messages; ``unfitted`` messages keep ``[NULL, message]``."""
+
+    ids: pa.Array
+    params: pa.Array
+    unfitted: int
+
+
+def mask_values(messages: pa.Array, pattern: str | None) -> list[list[str]]:
+    """The matches of the variable masks in each message, in order (what each ``<*>`` of its key replaced)."""
+    if pattern is None or len(messages) == 0:
+        return [[] for _ in range(len(messages))]
+    out = arrow_sql("SELECT regexp_extract_all(m, ?) AS p FROM t", [pattern], m=messages)
+    return out.column(0).to_pylist()

@@ -1,0 +1,248 @@
+"""Template text and params: how a mined group is written, and the values that rebuild each message from it.
+
+Drain groups masked messages token by token (``mining``). The text of a group is written from the values seen
+at each position: a position that varies, or that holds a masked variable, becomes ``<*>`` with the constant
+punctuation around it kept (``[<*>]``, ``rhost=<*>``, ``<*>,``, ``core.<*>``, ``[ib_sm_sweep.c:<*>]``); a constant
+prefix or suffix is kept only when it ends (starts) at punctuation and holds no digit, space or placeholder, so
+``blk_<*>`` and ``/<*>`` stay one ``<*>``. Whitespace between tokens is kept as seen, and a run of
+``RUN_LENGTH`` or more bare ``<*>`` tokens (a list of values) is one ``<*>``.
+
+The params of a message are the substrings at the ``<*>`` of its template (an anchored regex built from the
+text), so ``render(template, params) == message`` for every row. A message that does not fit its template's
+text widens the text (the template id changes and the old one becomes an alias); one that still does not fit
+(whitespace that varies between two constant tokens) keeps ``[NULL, message]`` as params, counted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from logpilot_dagster.privacy.pii import MASKED_VALUE
+
+WILDCARD = "<*>"
+#: A run of this many bare ``<*>`` tokens or more is written as one ``<*>`` (a variable-length list of values).
+RUN_LENGTH = 4
+#: Characters at which a kept prefix may end or a kept suffix start (``_`` and ``/`` are part of values).
+BOUNDARY = frozenset("[](){}<>=:;,.'\"@#|!?-+*&%$^~`")
+#: What never belongs to a kept prefix or suffix: digits, a minus sign, whitespace, wildcards, PII placeholders.
+_VARIABLE = re.compile(rf"\d|(?<![A-Za-z0-9])-(?=\d)|\s|<\*>|{MASKED_VALUE}")
+_SPACE = re.compile(r"\s+")
+#: A name of word parts joined by dots or dashes (``core.2275``, ``node-12``, ``msra-sa-41``).
+_NAME = re.compile(r"\w+(?:[.-]\w+)*")
+_PARAMS = pa.list_(pa.string())
+
+
+def split_text(text: str) -> tuple[list[str], list[str]]:
+    """(gaps, tokens) of a text: the tokens Drain sees (whitespace-split) and the whitespace around them, so
+    ``gaps[0] + tokens[0] + gaps[1] + ... + tokens[-1] + gaps[-1] == text``."""
+    parts = _SPACE.split(text)
+    gaps = _SPACE.findall(text)
+    if parts and parts[0] == "":
+        parts = parts[1:]
+    else:
+        gaps = [""] + gaps
+    if parts and parts[-1] == "":
+        parts = parts[:-1]
+    else:
+        gaps = gaps + [""]
+    return gaps, parts
+
+
+def token_values(key: str, mask_values: list[str]) -> tuple[list[str], list[str]]:
+    """(gaps, tokens) of a message from its mining key and the masks' matches in order: each ``<*>`` of the key
+    takes the next match back."""
+    gaps, tokens = split_text(key)
+    found = iter(mask_values)
+    values = [re.sub(r"<\*>", lambda _: next(found, WILDCARD), t) if WILDCARD in t else t for t in tokens]
+    return gaps, values
+
+
+def _common_prefix(a: str, b: str) -> int:
+    return len(os.path.commonprefix([a, b]))
+
+
+@dataclass
+class Position:
+    """What the values seen at one position share: a sample, the length of their common prefix and suffix, and
+    the shortest length (enough to write the position, and mergeable one value at a time)."""
+
+    sample: str
+    prefix: int
+    suffix: int
+    shortest: int
+
+    @classmethod
+    def of(cls, value: str) -> "Position":
+        return cls(value, len(value), len(value), len(value))
+
+    def add(self, value: str) -> None:
+        self.prefix = min(self.prefix, _common_prefix(self.sample, value))
+        self.suffix = min(self.suffix, _common_prefix(self.sample[::-1], value[::-1]))
+        self.shortest = min(self.shortest, len(value))
+
+    def text(self) -> str:
+        """``prefix<*>suffix``: the constant prefix up to its last punctuation and the constant punctuation at
+        the end, neither holding a variable character; a prefix never ends inside a dotted or dashed name of
+        three or more parts (a host name such as ``msra-sa-41`` or ``proxy.example.com:5070`` is one value)."""
+        sample = self.sample
+        spans = [m.span() for m in _VARIABLE.finditer(sample)]
+        cut = min(self.prefix, spans[0][0] if spans else len(sample))
+        for name in _NAME.finditer(sample):
+            if name.start() <= cut <= name.end() + 1 and name.group().count(".") + name.group().count("-") >= 2:
+                cut = min(cut, name.start())
+                break
+        head = sample[:cut]
+        head = head[:max((i for i, ch in enumerate(head) if ch in BOUNDARY), default=-1) + 1]
+        start = max(len(sample) - self.suffix, spans[-1][1] if spans else 0, len(head))
+        tail = sample[start:]
+        tail = tail[next((i + 1 for i in range(len(tail) - 1, -1, -1) if tail[i] not in BOUNDARY), 0):]
+        if len(head) + len(tail) > self.shortest:
+            tail = ""
+            head = head[:self.shortest]
+        return f"{head}{WILDCARD}{tail}"
+
+
+class TemplateTexts:
+    """The text of each Drain cluster, written from the values observed at its positions."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[int, list[str]] = {}  # cluster id -> Drain's template tokens when last observed
+        self._positions: dict[int, dict[int, Position]] = {}
+        self._gaps: dict[int, list[str]] = {}
+        self._text: dict[int, str] = {}
+
+    def observe(self, cluster, gaps: list[str], values: list[str]) -> None:
+        """Record one message's (gaps, token values) in ``cluster`` (right after Drain added it)."""
+        cid = cluster.cluster_id
+        tokens = list(cluster.log_template_tokens)
+        before = self._tokens.get(cid)
+        positions = self._positions.setdefault(cid, {})
+        for i, token in enumerate(tokens):
+            if WILDCARD not in token or i >= len(values):
+                continue
+            position = positions.get(i)
+            if position is None:
+                position = Position.of(before[i] if before is not None else values[i])
+                positions[i] = position
+                if before is None:
+                    continue
+            position.add(values[i])
+        known = self._gaps.get(cid)
+        if known is None or len(known) != len(gaps):
+            self._gaps[cid] = list(gaps)
+        else:
+            self._gaps[cid] = [g if g == h else os.path.commonprefix([g, h]) for g, h in zip(known, gaps)]
+        self._tokens[cid] = tokens
+        self._text.pop(cid, None)
+
+    def text(self, cluster) -> str:
+        cid = cluster.cluster_id
+        if cid not in self._text:
+            self._text[cid] = self._write(cid, list(cluster.log_template_tokens))
+        return self._text[cid]
+
+    def _write(self, cid: int, tokens: list[str]) -> str:
+        positions = self._positions.get(cid, {})
+        written = [positions[i].text() if i in positions else (WILDCARD if WILDCARD in t else t)
+                   for i, t in enumerate(tokens)]
+        gaps = self._gaps.get(cid)
+        if gaps is None or len(gaps) != len(tokens) + 1:
+            gaps = [""] + [" "] * (len(tokens) - 1) + [""]
+        inner = [g or " " for g in gaps[1:-1]]
+        out, i = [gaps[0]], 0
+        while i < len(written):
+            j = i
+            while j < len(written) and written[j] == WILDCARD:
+                j += 1
+            if j - i >= RUN_LENGTH:
+                out.append(WILDCARD)
+                i = j
+            else:
+                out.append(written[i])
+                i += 1
+            if i < len(written):
+                out.append(inner[i - 1])
+        out.append(gaps[-1])
+        return "".join(out)
+
+
+# -- params ------------------------------------------------------------------------------------------------------
+_ESCAPE = re.compile(r"([\\.^$|?*+()\[\]{}])")
+
+
+def template_regex(template: str) -> str:
+    """Anchored regex (RE2 and Python) with one group ``p<i>`` per ``<*>`` of ``template``."""
+    parts = template.split(WILDCARD)
+    body = "".join(_ESCAPE.sub(r"\\\1", part) + (f"(?P<p{i}>.*?)" if i < len(parts) - 1 else "")
+                   for i, part in enumerate(parts))
+    return f"(?s)^{body}$"
+
+
+def render(template: str, params: list[str | None]) -> str:
+    """The message that ``template`` and its ``params`` stand for (``[None, message]``: a message that did not
+    fit its template's text)."""
+    if params and params[0] is None:
+        return params[1]
+    parts = template.split(WILDCARD)
+    if len(params) != len(parts) - 1:
+        raise ValueError(f"template has {len(parts) - 1} wildcards, got {len(params)} params")
+    return "".join(part + (params[i] if i < len(params) else "") for i, part in enumerate(parts))
+
+
+def extract_params(messages: pa.Array, templates: pa.Array) -> pa.Array:
+    """Params of each message for its template text (vectorised: one RE2 pass per distinct template); null for
+    a message that does not fit its template."""
+    n = len(messages)
+    if n == 0:
+        return pa.array([], _PARAMS)
+    encoded = pc.dictionary_encode(templates).combine_chunks() if isinstance(templates, pa.ChunkedArray) \
+        else pc.dictionary_encode(templates)
+    order = pc.sort_indices(encoded.indices)
+    sorted_idx = encoded.indices.take(order).to_numpy(zero_copy_only=False)
+    bounds = np.flatnonzero(np.diff(sorted_idx)) + 1
+    starts = np.concatenate([[0], bounds])
+    ends = np.concatenate([bounds, [n]])
+    ordered = messages.take(order)
+    pieces = []
+    for start, end in zip(starts, ends):
+        template = encoded.dictionary[int(sorted_idx[start])].as_py()
+        pieces.append(_params_of(ordered.slice(start, end - start), template))
+    out = pa.concat_arrays(pieces)
+    return out.take(pc.sort_indices(order))
+
+
+def _params_of(messages: pa.Array, template: str) -> pa.Array:
+    k = template.count(WILDCARD)
+    n = len(messages)
+    regex = template_regex(template)
+    if k == 0:
+        fits = pc.match_substring_regex(messages, regex)
+        offsets = pa.array(np.zeros(n + 1, np.int32))
+        return pa.ListArray.from_arrays(offsets, pa.array([], pa.string()), mask=pc.invert(fits))
+    found = pc.extract_regex(messages, regex)
+    fields = pa.concat_arrays([found.field(j) for j in range(k)])
+    idx = (np.arange(n)[:, None] + np.arange(k)[None, :] * n).ravel()
+    offsets = pa.array(np.arange(0, n * k + 1, k, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, fields.take(pa.array(idx)), mask=found.is_null())
+
+
+def unfitted(messages: pa.Array, params: pa.Array) -> pa.Array:
+    """Params with ``[NULL, message]`` where they are null (a message that does not fit its template text)."""
+    missing = pc.is_null(params)
+    if not pc.any(missing).as_py():
+        return params
+    fallback = pa.ListArray.from_arrays(pa.array(np.arange(0, 2 * len(messages) + 1, 2, dtype=np.int32)),
+                                        _interleave_null(messages))
+    return pc.if_else(missing, fallback, params)
+
+
+def _interleave_null(messages: pa.Array) -> pa.Array:
+    n = len(messages)
+    both = pa.concat_arrays([pa.nulls(n, pa.string()), messages.cast(pa.string())])
+    return both.take(pa.array((np.arange(n)[:, None] + np.array([0, n])[None, :]).ravel()))
