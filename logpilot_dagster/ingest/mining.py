@@ -119,9 +119,9 @@ class ServiceMiner:
         return new_id
 
     def mine_keys(self, keys: list[str], counts: list[int] | None = None,
-                  values: list[tuple[list[str], list[str]]] | None = None) -> list[str]:
+                  values: list[tuple[list[str], list[str], list[str]]] | None = None) -> list[str]:
         """Add distinct masked messages; return the final template id of each (same order). ``values``: the
-        (gaps, tokens) of a message behind each key, that the template text is written from (default: the key)."""
+        (gaps, token values, key tokens) of a message behind each key, that the template text is written from (default: the key)."""
         return [self._current_id(c) for c in self._add(keys, counts, values)]
 
     def _add(self, keys, counts=None, values=None) -> list:

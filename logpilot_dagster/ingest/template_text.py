@@ -27,7 +27,7 @@ from logpilot_dagster.privacy.pii import MASKED_VALUE
 
 WILDCARD = "<*>"
 #: A run of this many bare ``<*>`` tokens or more is written as one ``<*>`` (a variable-length list of values).
-RUN_LENGTH = 4
+RUN_LENGTH = 7
 #: Characters at which a kept prefix may end or a kept suffix start (``_`` and ``/`` are part of values).
 BOUNDARY = frozenset("[](){}<>=:;,.'\"@#|!?-+*&%$^~`")
 #: What never belongs to a kept prefix or suffix: digits, a minus sign, whitespace, wildcards, PII placeholders.
@@ -54,58 +54,86 @@ def split_text(text: str) -> tuple[list[str], list[str]]:
     return gaps, parts
 
 
-def token_values(key: str, mask_values: list[str]) -> tuple[list[str], list[str]]:
-    """(gaps, tokens) of a message from its mining key and the masks' matches in order: each ``<*>`` of the key
-    takes the next match back."""
-    gaps, tokens = split_text(key)
+def token_values(key: str, mask_values: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """(gaps, token values, key tokens) of a message from its mining key and the masks' matches in order: each
+    ``<*>`` of the key takes the next match back."""
+    gaps, keys = split_text(key)
     found = iter(mask_values)
-    values = [re.sub(r"<\*>", lambda _: next(found, WILDCARD), t) if WILDCARD in t else t for t in tokens]
-    return gaps, values
+    values = [re.sub(r"<\*>", lambda _: next(found, WILDCARD), t) if WILDCARD in t else t for t in keys]
+    return gaps, values, keys
 
 
 def _common_prefix(a: str, b: str) -> int:
     return len(os.path.commonprefix([a, b]))
 
 
+def _last_boundary(text: str) -> int:
+    return max((i for i, ch in enumerate(text) if ch in BOUNDARY), default=-1) + 1
+
+
+def _punctuation_tail(text: str) -> str:
+    return text[next((i + 1 for i in range(len(text) - 1, -1, -1) if text[i] not in BOUNDARY), 0):]
+
+
 @dataclass
 class Position:
-    """What the values seen at one position share: a sample, the length of their common prefix and suffix, and
-    the shortest length (enough to write the position, and mergeable one value at a time)."""
+    """What the values seen at one position share: a sample with its mining-key token, whether every value had
+    that key token, the length of their common prefix and suffix and the shortest length (enough to write the
+    position, and mergeable one value at a time)."""
 
     sample: str
+    key: str
+    same_key: bool
     prefix: int
     suffix: int
     shortest: int
 
     @classmethod
-    def of(cls, value: str) -> "Position":
-        return cls(value, len(value), len(value), len(value))
+    def of(cls, value: str, key: str) -> "Position":
+        return cls(value, key, True, len(value), len(value), len(value))
 
-    def add(self, value: str) -> None:
+    def add(self, value: str, key: str) -> None:
+        self.same_key = self.same_key and key == self.key
         self.prefix = min(self.prefix, _common_prefix(self.sample, value))
         self.suffix = min(self.suffix, _common_prefix(self.sample[::-1], value[::-1]))
         self.shortest = min(self.shortest, len(value))
 
     def text(self) -> str:
-        """``prefix<*>suffix``: the constant prefix up to its last punctuation and the constant punctuation at
-        the end, neither holding a variable character; a prefix never ends inside a dotted or dashed name of
-        three or more parts (a host name such as ``msra-sa-41`` or ``proxy.example.com:5070`` is one value)."""
+        """The position's text. Where every value had the same key token with several masked variables apart
+        (``ready=<*>,policy=<*>``, ``<*>##<*>``), that token's literal parts are kept between them. Otherwise
+        ``prefix<*>suffix``: the constant prefix up to its last punctuation and the constant punctuation at the
+        end, neither holding a variable character nor a masked word (``true``); a prefix never ends inside a dotted or
+        dashed name of three or more parts (a host name such as ``msra-sa-41`` or ``proxy.example.com:5070``
+        is one value)."""
+        if self.same_key and self.key != self.sample:
+            parts = re.sub(r"(?:<\*>)+", WILDCARD, self.key).split(WILDCARD)
+            if len(parts) > 2 and all(parts[1:-1]):
+                return WILDCARD.join([parts[0][:_last_boundary(parts[0])]] + parts[1:-1]
+                                     + [_punctuation_tail(parts[-1])])
         sample = self.sample
         spans = [m.span() for m in _VARIABLE.finditer(sample)]
-        cut = min(self.prefix, spans[0][0] if spans else len(sample))
+        spans += [(a, b) for a, b in self._masked() if not _VARIABLE.search(sample, a, b)]
+        first = min((a for a, _ in spans), default=len(sample))
+        last = max((b for _, b in spans), default=0)
+        cut = min(self.prefix, first)
         for name in _NAME.finditer(sample):
             if name.start() <= cut <= name.end() + 1 and name.group().count(".") + name.group().count("-") >= 2:
                 cut = min(cut, name.start())
                 break
         head = sample[:cut]
-        head = head[:max((i for i, ch in enumerate(head) if ch in BOUNDARY), default=-1) + 1]
-        start = max(len(sample) - self.suffix, spans[-1][1] if spans else 0, len(head))
-        tail = sample[start:]
-        tail = tail[next((i + 1 for i in range(len(tail) - 1, -1, -1) if tail[i] not in BOUNDARY), 0):]
+        head = head[:_last_boundary(head)]
+        tail = _punctuation_tail(sample[max(len(sample) - self.suffix, last, len(head)):])
         if len(head) + len(tail) > self.shortest:
             tail = ""
             head = head[:self.shortest]
         return f"{head}{WILDCARD}{tail}"
+
+    def _masked(self) -> list[tuple[int, int]]:
+        """Where the sample's masked variables are (from its key token)."""
+        if WILDCARD not in self.key or self.key == self.sample:
+            return []
+        found = re.match(template_regex(self.key), self.sample)
+        return [found.span(g) for g in range(1, (found.lastindex or 0) + 1)] if found else []
 
 
 class TemplateTexts:
@@ -117,8 +145,9 @@ class TemplateTexts:
         self._gaps: dict[int, list[str]] = {}
         self._text: dict[int, str] = {}
 
-    def observe(self, cluster, gaps: list[str], values: list[str]) -> None:
-        """Record one message's (gaps, token values) in ``cluster`` (right after Drain added it)."""
+    def observe(self, cluster, gaps: list[str], values: list[str], keys: list[str] | None = None) -> None:
+        """Record one message's gaps, token values and key tokens in ``cluster`` (right after Drain added it)."""
+        keys = values if keys is None else keys
         cid = cluster.cluster_id
         tokens = list(cluster.log_template_tokens)
         before = self._tokens.get(cid)
@@ -128,11 +157,11 @@ class TemplateTexts:
                 continue
             position = positions.get(i)
             if position is None:
-                position = Position.of(before[i] if before is not None else values[i])
+                position = Position.of(*((before[i], before[i]) if before is not None else (values[i], keys[i])))
                 positions[i] = position
                 if before is None:
                     continue
-            position.add(values[i])
+            position.add(values[i], keys[i])
         known = self._gaps.get(cid)
         if known is None or len(known) != len(gaps):
             self._gaps[cid] = list(gaps)
