@@ -102,9 +102,10 @@ class Position:
         """The position's text. Where every value had the same key token with several masked variables apart
         (``ready=<*>,policy=<*>``, ``<*>##<*>``), that token's literal parts are kept between them. Otherwise
         ``prefix<*>suffix``: the constant prefix up to its last punctuation and the constant punctuation at the
-        end, neither holding a variable character nor a masked word (``true``); a prefix never ends inside a dotted or
-        dashed name of three or more parts (a host name such as ``msra-sa-41`` or ``proxy.example.com:5070``
-        is one value)."""
+        end (or the key token's literal end from its first punctuation: ``<*>,uid``), neither holding a variable
+        character nor a masked word (``true``); a prefix stops before a ``/`` (a path is one value) and never ends
+        inside a dotted or dashed name of three or more parts (a host name such as ``msra-sa-41`` or
+        ``proxy.example.com:5070`` is one value)."""
         if self.same_key and self.key != self.sample:
             parts = re.sub(r"(?:<\*>)+", WILDCARD, self.key).split(WILDCARD)
             if len(parts) > 2 and all(parts[1:-1]):
@@ -120,9 +121,13 @@ class Position:
             if name.start() <= cut <= name.end() + 1 and name.group().count(".") + name.group().count("-") >= 2:
                 cut = min(cut, name.start())
                 break
-        head = sample[:cut]
+        head = sample[:cut].split("/", 1)[0]
         head = head[:_last_boundary(head)]
         tail = _punctuation_tail(sample[max(len(sample) - self.suffix, last, len(head)):])
+        if self.same_key and WILDCARD in self.key:
+            literal = self.key.rsplit(WILDCARD, 1)[1]
+            literal = literal[next((i for i, ch in enumerate(literal) if ch in BOUNDARY), len(literal)):]
+            tail = literal if len(literal) > len(tail) else tail
         if len(head) + len(tail) > self.shortest:
             tail = ""
             head = head[:self.shortest]
@@ -183,22 +188,62 @@ class TemplateTexts:
         gaps = self._gaps.get(cid)
         if gaps is None or len(gaps) != len(tokens) + 1:
             gaps = [""] + [" "] * (len(tokens) - 1) + [""]
-        inner = [g or " " for g in gaps[1:-1]]
-        out, i = [gaps[0]], 0
-        while i < len(written):
-            j = i
-            while j < len(written) and written[j] == WILDCARD:
-                j += 1
-            if j - i >= RUN_LENGTH:
-                out.append(WILDCARD)
-                i = j
-            else:
-                out.append(written[i])
-                i += 1
-            if i < len(written):
-                out.append(inner[i - 1])
-        out.append(gaps[-1])
+        items = _merge_runs([(w, g or " ") for w, g in zip(written, gaps[1:-1])] + [(written[-1], gaps[-1])]
+                            if written else [])
+        out = [gaps[0]]
+        for token, gap in items:
+            out.append(_balanced("".join(out), token))
+            out.append(gap)
         return "".join(out)
+
+
+def _merge_runs(items: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(token, whitespace after) with runs of variables written as one ``<*>``: ``RUN_LENGTH`` or more bare
+    ``<*>`` tokens, and bare ``<*>`` tokens that end a quoted string (``"GET <*> <*>"`` is ``"GET <*>"``)."""
+    merged: list[tuple[str, str]] = []
+    i = 0
+    while i < len(items):
+        j = i
+        while j < len(items) and items[j][0] == WILDCARD:
+            j += 1
+        quoted = "".join(t for t, _ in merged).count('"') % 2 == 1
+        if j - i >= RUN_LENGTH:
+            merged.append((WILDCARD, items[j - 1][1]))
+            i = j
+        elif quoted and i < j < len(items) and items[j][0].startswith(WILDCARD + '"'):
+            merged.append(items[j])
+            i = j + 1
+        else:
+            merged.append(items[i])
+            i += 1
+    return merged
+
+
+_OPENS = {")": "(", "]": "[", "}": "{"}
+
+
+def _balanced(before: str, token: str) -> str:
+    """``token`` with the punctuation after its last ``<*>`` cut back past any closing bracket that nothing
+    before it opened (``<*>]`` for ``0000:00:1f.1[A]`` is ``<*>``)."""
+    if WILDCARD not in token:
+        return token
+    body, tail = token.rsplit(WILDCARD, 1)
+    stack: list[str] = []
+    for ch in before + body:
+        if ch in "([{":
+            stack.append(ch)
+        elif ch in _OPENS and stack and stack[-1] == _OPENS[ch]:
+            stack.pop()
+    keep = 0
+    for i, ch in enumerate(tail):
+        if ch in _OPENS:
+            if stack and stack[-1] == _OPENS[ch]:
+                stack.pop()
+            else:
+                keep = i + 1
+        elif ch in "([{":
+            stack.append(ch)
+    return body + WILDCARD + tail[keep:]
 
 
 # -- params ------------------------------------------------------------------------------------------------------
