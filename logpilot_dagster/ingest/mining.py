@@ -6,12 +6,14 @@ template ids are then mapped back to all lines. Grouping is unchanged: Drain's r
 depend on how often it was seen, only on first-appearance order, which ``pc.unique`` keeps.
 
 A template id is a hash of (service, template text), so the same shape gets the same id in any run or shard.
-When Drain generalises a template (a token becomes ``<*>``) the old id is recorded as an alias of the new one.
+A Drain cluster keeps one template per value of a position that has held only a few name-like tokens; when a
+position becomes a variable the old ids are recorded as aliases of the new one.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -21,6 +23,7 @@ from drain3.drain import Drain
 from logpilot_dagster.privacy.pii import MASKED_VALUE
 
 WILDCARD = "<*>"
+WILDCARD_RUN = r"(?:<\*>){2,}"
 #: PII placeholders and pseudonym tokens are variables too: mining sees them as wildcards, so a template never
 #: holds a per-person token (the stored message and its params keep it).
 PII_PLACEHOLDERS = MASKED_VALUE
@@ -37,6 +40,13 @@ GENERIC_MASKS = (
 )
 
 
+#: A token that may name an event (``HTTPS``, ``user=root``, ``'Active'``, ``SPP.``): a word, maybe ``key=``-prefixed
+#: and wrapped in punctuation. Tokens with a wildcard, inner dots or slashes (hosts, paths, classes) or long hex
+#: runs are variables as soon as they differ.
+NAME_TOKEN = re.compile(r"[\"'(\[{<]*(?:\w+[=:])?[A-Za-z][\w-]*[\"')\]}>.,;:!?]*")
+HEX_TOKEN = re.compile(r"(?:\w+[=:])?[0-9a-fA-F]{8,}\W*")
+
+
 def combine(patterns: tuple[str, ...] | list[str]) -> str | None:
     return "|".join(f"(?:{p})" for p in patterns) if patterns else None
 
@@ -51,6 +61,7 @@ class MinerConfig:
     masks: tuple[str, ...] = ()
     generic_masks: bool = True
     wildcard_aware: bool = True  # False: plain Drain similarity (what Loghub's per-dataset settings were tuned for)
+    split_values: int = 3  # a position stays literal, one template per token, while it holds at most this many
 
     @property
     def pattern(self) -> str | None:
@@ -71,21 +82,31 @@ class WildcardAwareDrain(Drain):
         return (sim * len(seq1) / literal if literal else 1.0), params
 
 
+def is_name(token: str) -> bool:
+    return NAME_TOKEN.fullmatch(token) is not None and HEX_TOKEN.fullmatch(token) is None
+
+
 def template_id(service: str, template: str) -> str:
     """Deterministic id of a template shape within a service."""
     return hashlib.sha1(f"{service}\x1f{template}".encode()).hexdigest()[:16]
 
 
 def mining_keys(messages: pa.Array, pattern: str | None) -> pa.Array:
-    """Mask variables in a whole column (RE2, vectorised)."""
+    """Mask variables in a whole column (RE2, vectorised); adjacent variables (``<IP>:80``) become one."""
     if pattern is None:
         return messages
-    return pc.replace_substring_regex(messages, pattern, WILDCARD)
+    return pc.replace_substring_regex(pc.replace_substring_regex(messages, pattern, WILDCARD), WILDCARD_RUN, WILDCARD)
 
 
 @dataclass
 class ServiceMiner:
-    """Drain3 for one service, seeded with the registry's known templates; hands out stable ids."""
+    """Drain3 for one service, seeded with the registry's known templates; hands out stable ids.
+
+    A Drain cluster may hold a few templates: a position where Drain put ``<*>`` stays literal while it has held
+    at most ``config.split_values`` distinct tokens (``SOCKS5`` next to ``HTTPS``: two events, not one variable);
+    once it holds more it is a variable for the whole cluster, and the literal templates become aliases of the
+    general one.
+    """
 
     service: str
     config: MinerConfig = field(default_factory=MinerConfig)
@@ -94,34 +115,80 @@ class ServiceMiner:
     def __post_init__(self) -> None:
         drain = WildcardAwareDrain if self.config.wildcard_aware else Drain
         self.drain = drain(depth=self.config.depth, sim_th=self.config.sim_th, max_children=100, param_str=WILDCARD)
-        self.cluster_ids: dict[int, str] = {}
         self.aliases: dict[str, str] = {}
-        self.counts: dict[int, int] = {}
-        for template in self.seed:
-            cluster, _ = self.drain.add_log_message(template)
-            self.cluster_ids[cluster.cluster_id] = template_id(self.service, cluster.get_template())
+        self.counts: dict[str, int] = {}  # lines per template id
+        self._slots: dict[int, list[set[str] | None]] = {}  # per cluster and position: tokens seen (None: variable)
+        self._texts: dict[int, set[str]] = {}  # per cluster: its current templates
+        if self.seed:
+            self.mine_keys(self.seed, [0] * len(self.seed))
 
-    def _current_id(self, cluster) -> str:
-        """The cluster's id for its current template, recording the previous id as an alias when it changed."""
-        new_id = template_id(self.service, cluster.get_template())
-        old_id = self.cluster_ids.get(cluster.cluster_id)
-        if old_id is not None and old_id != new_id:
-            self.aliases[old_id] = new_id
-            for alias, target in list(self.aliases.items()):
-                if target == old_id:
-                    self.aliases[alias] = new_id
-        self.cluster_ids[cluster.cluster_id] = new_id
-        return new_id
+    def _text(self, cluster_id: int, tokens: list[str]) -> str:
+        return " ".join(t if s is not None else WILDCARD for t, s in zip(tokens, self._slots[cluster_id]))
+
+    def _observe(self, cluster_id: int, tokens: list[str]) -> bool:
+        """Record a key's tokens in its cluster's slots; True when a position became a variable."""
+        slots = self._slots.get(cluster_id)
+        if slots is None or len(slots) != len(tokens):
+            self._slots[cluster_id] = slots = [set() for _ in tokens]
+        widened = False
+        for pos, token in enumerate(tokens):
+            seen = slots[pos]
+            if seen is None or token in seen:
+                continue
+            seen.add(token)
+            if len(seen) > 1 and (len(seen) > self.config.split_values or not all(map(is_name, seen))):
+                slots[pos] = None
+                widened = True
+        return widened
+
+    def _rename(self, old: str, new: str) -> None:
+        """Record ``old`` as an alias of ``new`` (chains resolved) and move its line count."""
+        old_id, new_id = template_id(self.service, old), template_id(self.service, new)
+        self.aliases[old_id] = new_id
+        for alias, target in list(self.aliases.items()):
+            if target == old_id:
+                self.aliases[alias] = new_id
+        self.counts[new_id] = self.counts.get(new_id, 0) + self.counts.pop(old_id, 0)
+
+    def _widen(self, cluster_id: int) -> None:
+        """Re-mask a cluster's templates after one of its positions became a variable."""
+        texts = set()
+        for old in self._texts.get(cluster_id, ()):
+            new = self._text(cluster_id, old.split(" "))
+            if new != old:
+                self._rename(old, new)
+            texts.add(new)
+        self._texts[cluster_id] = texts
 
     def mine_keys(self, keys: list[str], counts: list[int] | None = None) -> list[str]:
         """Add distinct masked messages; return the final template id of each (same order)."""
-        clusters = []
-        for i, key in enumerate(keys):
+        placed = []
+        for key in keys:
             cluster, _ = self.drain.add_log_message(key)
-            clusters.append(cluster)
-            cid = cluster.cluster_id
-            self.counts[cid] = self.counts.get(cid, 0) + (counts[i] if counts else 1)
-        return [self._current_id(c) for c in clusters]
+            tokens = self.drain.get_content_as_tokens(key)
+            if self._observe(cluster.cluster_id, tokens):
+                self._widen(cluster.cluster_id)
+            placed.append((cluster.cluster_id, tokens))
+        ids = []
+        for i, (cluster_id, tokens) in enumerate(placed):
+            text = self._text(cluster_id, tokens)
+            self._texts.setdefault(cluster_id, set()).add(text)
+            tid = template_id(self.service, text)
+            self.counts[tid] = self.counts.get(tid, 0) + (counts[i] if counts else 1)
+            ids.append(tid)
+        return ids
+
+    def _known(self, key: str) -> str | None:
+        """The id of a key that fits a known template as it is (the template would not change), else None."""
+        cluster = self.drain.match(key, full_search_strategy="fallback")
+        if cluster is None or cluster.cluster_id not in self._texts:
+            return None
+        tokens = self.drain.get_content_as_tokens(key)
+        slots = self._slots[cluster.cluster_id]
+        if any(s is not None and t not in s for t, s in zip(tokens, slots)):
+            return None
+        text = self._text(cluster.cluster_id, tokens)
+        return template_id(self.service, text) if text in self._texts[cluster.cluster_id] else None
 
     def assign(self, messages: pa.Array, match_first: bool = False) -> pa.Array:
         """Template id per line for a column of (PII-masked) messages; Drain sees each distinct key once.
@@ -140,10 +207,9 @@ class ServiceMiner:
         ids: list[str | None] = [None] * len(uniq)
         if match_first:
             for i, key in enumerate(uniq):
-                cluster = self.drain.match(key, full_search_strategy="fallback")
-                if cluster is not None and cluster.cluster_id in self.cluster_ids:
-                    ids[i] = self.cluster_ids[cluster.cluster_id]
-                    self.counts[cluster.cluster_id] = self.counts.get(cluster.cluster_id, 0) + counts[i]
+                ids[i] = tid = self._known(key)
+                if tid is not None:
+                    self.counts[tid] = self.counts.get(tid, 0) + counts[i]
         todo = [i for i, tid in enumerate(ids) if tid is None]
         for i, tid in zip(todo, self.mine_keys([uniq[i] for i in todo], [counts[i] for i in todo])):
             ids[i] = tid
@@ -151,5 +217,4 @@ class ServiceMiner:
 
     def templates(self) -> dict[str, str]:
         """Current template text by id."""
-        return {self.cluster_ids[c.cluster_id]: c.get_template() for c in self.drain.clusters
-                if c.cluster_id in self.cluster_ids}
+        return {template_id(self.service, text): text for texts in self._texts.values() for text in texts}
