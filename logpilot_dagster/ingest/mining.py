@@ -6,12 +6,14 @@ template ids are then mapped back to all lines. Grouping is unchanged: Drain's r
 depend on how often it was seen, only on first-appearance order, which ``pc.unique`` keeps.
 
 A template id is a hash of (service, template text), so the same shape gets the same id in any run or shard.
-When Drain generalises a template (a token becomes ``<*>``) the old id is recorded as an alias of the new one.
+A Drain cluster keeps one template per value of a position that has held only a few name-like tokens; when a
+position becomes a variable the old ids are recorded as aliases of the new one.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,10 +22,10 @@ import pyarrow.compute as pc
 from drain3.drain import Drain
 
 from logpilot_dagster.ingest import template_text
-from logpilot_dagster.ingest.formats import arrow_sql
 from logpilot_dagster.ingest.template_text import WILDCARD, TemplateTexts, split_text
 from logpilot_dagster.privacy.pii import MASKED_VALUE
 
+WILDCARD_RUN = r"(?:<\*>){2,}"
 #: PII placeholders and pseudonym tokens are variables too: mining sees them as wildcards, so a template never
 #: holds a per-person token (the stored message and its params keep it).
 PII_PLACEHOLDERS = MASKED_VALUE
@@ -40,6 +42,13 @@ GENERIC_MASKS = (
 )
 
 
+#: A token that may name an event (``HTTPS``, ``user=root``, ``'Active'``, ``SPP.``): a word, maybe ``key=``-prefixed
+#: and wrapped in punctuation. Tokens with a wildcard, inner dots or slashes (hosts, paths, classes) or long hex
+#: runs are variables as soon as they differ.
+NAME_TOKEN = re.compile(r"[\"'(\[{<]*(?:\w+[=:])?[A-Za-z][\w-]*[\"')\]}>.,;:!?]*")
+HEX_TOKEN = re.compile(r"(?:\w+[=:])?[0-9a-fA-F]{8,}\W*")
+
+
 def combine(patterns: tuple[str, ...] | list[str]) -> str | None:
     return "|".join(f"(?:{p})" for p in patterns) if patterns else None
 
@@ -54,6 +63,7 @@ class MinerConfig:
     masks: tuple[str, ...] = ()
     generic_masks: bool = True
     wildcard_aware: bool = True  # False: plain Drain similarity (what Loghub's per-dataset settings were tuned for)
+    split_values: int = 3  # a position stays literal, one template per token, while it holds at most this many
 
     @property
     def pattern(self) -> str | None:
@@ -74,21 +84,31 @@ class WildcardAwareDrain(Drain):
         return (sim * len(seq1) / literal if literal else 1.0), params
 
 
+def is_name(token: str) -> bool:
+    return NAME_TOKEN.fullmatch(token) is not None and HEX_TOKEN.fullmatch(token) is None
+
+
 def template_id(service: str, template: str) -> str:
     """Deterministic id of a template shape within a service."""
     return hashlib.sha1(f"{service}\x1f{template}".encode()).hexdigest()[:16]
 
 
 def mining_keys(messages: pa.Array, pattern: str | None) -> pa.Array:
-    """Mask variables in a whole column (RE2, vectorised)."""
+    """Mask variables in a whole column (RE2, vectorised); adjacent variables (``<IP>:80``) become one."""
     if pattern is None:
         return messages
-    return pc.replace_substring_regex(messages, pattern, WILDCARD)
+    return pc.replace_substring_regex(pc.replace_substring_regex(messages, pattern, WILDCARD), WILDCARD_RUN, WILDCARD)
 
 
 @dataclass
 class ServiceMiner:
-    """Drain3 for one service, seeded with the registry's known templates; hands out stable ids."""
+    """Drain3 for one service, seeded with the registry's known templates; hands out stable ids.
+
+    A Drain cluster may hold a few templates: a position where Drain put ``<*>`` stays literal while it has held
+    at most ``config.split_values`` distinct tokens (``SOCKS5`` next to ``HTTPS``: two events, not one variable);
+    once it holds more it is a variable for the whole cluster, and the literal templates become aliases of the
+    general one.
+    """
 
     service: str
     config: MinerConfig = field(default_factory=MinerConfig)
@@ -97,53 +117,130 @@ class ServiceMiner:
     def __post_init__(self) -> None:
         drain = WildcardAwareDrain if self.config.wildcard_aware else Drain
         self.drain = drain(depth=self.config.depth, sim_th=self.config.sim_th, max_children=100, param_str=WILDCARD)
-        self.cluster_ids: dict[int, str] = {}
         self.aliases: dict[str, str] = {}
-        self.counts: dict[int, int] = {}
-        self.texts = TemplateTexts()
-        for template in self.seed:
-            cluster, _ = self.drain.add_log_message(template)
-            self.texts.observe(cluster, *split_text(template))
-            self.cluster_ids[cluster.cluster_id] = template_id(self.service, self.texts.text(cluster))
+        self.counts: dict[str, int] = {}  # lines per template id
+        self._slots: dict[int, list[set[str] | None]] = {}  # per cluster and position: tokens seen (None: variable)
+        self._texts: dict[int, set[str]] = {}  # per cluster: its current templates (masked-key form)
+        self.texts = TemplateTexts()  # how each template is written, from the values seen
+        self._written: dict[tuple[int, str], str] = {}  # (cluster, template) -> its text when last written
+        if self.seed:
+            self.mine_keys(self.seed, [0] * len(self.seed))
 
-    def _current_id(self, cluster) -> str:
-        """The cluster's id for its current template, recording the previous id as an alias when it changed."""
-        new_id = template_id(self.service, self.texts.text(cluster))
-        old_id = self.cluster_ids.get(cluster.cluster_id)
-        if old_id is not None and old_id != new_id:
-            self.aliases[old_id] = new_id
-            for alias, target in list(self.aliases.items()):
-                if target == old_id:
-                    self.aliases[alias] = new_id
-        self.cluster_ids[cluster.cluster_id] = new_id
-        return new_id
+    def _text(self, cluster_id: int, tokens: list[str]) -> str:
+        return " ".join(t if s is not None else WILDCARD for t, s in zip(tokens, self._slots[cluster_id]))
+
+    def _observe(self, cluster_id: int, tokens: list[str]) -> bool:
+        """Record a key's tokens in its cluster's slots; True when a position became a variable."""
+        slots = self._slots.get(cluster_id)
+        if slots is None or len(slots) != len(tokens):
+            self._slots[cluster_id] = slots = [set() for _ in tokens]
+        widened = False
+        for pos, token in enumerate(tokens):
+            seen = slots[pos]
+            if seen is None or token in seen:
+                continue
+            seen.add(token)
+            if len(seen) > 1 and (len(seen) > self.config.split_values or not all(map(is_name, seen))):
+                slots[pos] = None
+                widened = True
+        return widened
+
+    def _write(self, cluster_id: int, text: str) -> str:
+        """How a cluster's template (masked-key form) is written (``template_text``)."""
+        written = self.texts.text(self.drain.id_to_cluster[cluster_id], text.split(" "))
+        self._written[(cluster_id, text)] = written
+        return written
+
+    def _id(self, cluster_id: int, text: str) -> str:
+        return template_id(self.service, self._write(cluster_id, text))
+
+    def _rewrite(self, cluster_id: int) -> None:
+        """Alias the ids of a cluster's templates whose written text changed with the values just seen."""
+        for text in self._texts.get(cluster_id, ()):
+            before = self._written.get((cluster_id, text))
+            if before is not None and before != self._write(cluster_id, text):
+                self._rename_ids(template_id(self.service, before), self._id(cluster_id, text))
+
+    def _rename(self, cluster_id: int, old: str, new: str) -> None:
+        """Record the template ``old`` of a cluster as an alias of ``new``."""
+        before = self._written.pop((cluster_id, old), None)
+        self._rename_ids(template_id(self.service, before or self._write(cluster_id, old)), self._id(cluster_id, new))
+
+    def _rename_ids(self, old_id: str, new_id: str) -> None:
+        """Record ``old_id`` as an alias of ``new_id`` (chains resolved) and move its line count."""
+        if old_id == new_id:
+            return
+        self.aliases[old_id] = new_id
+        for alias, target in list(self.aliases.items()):
+            if target == old_id:
+                self.aliases[alias] = new_id
+        self.counts[new_id] = self.counts.get(new_id, 0) + self.counts.pop(old_id, 0)
+
+    def _widen(self, cluster_id: int) -> None:
+        """Re-mask a cluster's templates after one of its positions became a variable."""
+        texts = set()
+        for old in self._texts.get(cluster_id, ()):
+            new = self._text(cluster_id, old.split(" "))
+            if new != old:
+                self._rename(cluster_id, old, new)
+            texts.add(new)
+        self._texts[cluster_id] = texts
 
     def mine_keys(self, keys: list[str], counts: list[int] | None = None,
-                  values: list[tuple[list[str], list[str], list[str]]] | None = None) -> list[str]:
+                  values: list[tuple[list[str], list[str], list[str]] | None] | None = None) -> list[str]:
         """Add distinct masked messages; return the final template id of each (same order). ``values``: the
-        (gaps, token values, key tokens) of a message behind each key, that the template text is written from (default: the key)."""
-        return [self._current_id(c) for c in self._add(keys, counts, values)]
+        (gaps, token values, key tokens) of a message behind each key, that the template text is written from
+        (default: the key itself)."""
+        placed = self._place(keys, counts, values)
+        return [self._id(cluster_id, text) for cluster_id, text in placed]
 
-    def _add(self, keys, counts=None, values=None) -> list:
-        clusters = []
+    def _place(self, keys, counts=None, values=None) -> list[tuple[int, str]]:
+        """(cluster, template) of each key, its line count added."""
+        placed = []
         for i, key in enumerate(keys):
             cluster, _ = self.drain.add_log_message(key)
-            self.texts.observe(cluster, *(values[i] if values else split_text(key)))
-            clusters.append(cluster)
-            cid = cluster.cluster_id
-            self.counts[cid] = self.counts.get(cid, 0) + (counts[i] if counts else 1)
-        return clusters
+            tokens = self.drain.get_content_as_tokens(key)
+            seen = values[i] if values else None
+            self.texts.observe(cluster, *(seen or split_text(key)))
+            if self._observe(cluster.cluster_id, tokens):
+                self._widen(cluster.cluster_id)
+            self._rewrite(cluster.cluster_id)
+            placed.append((cluster.cluster_id, tokens))
+        out = []
+        for i, (cluster_id, tokens) in enumerate(placed):
+            text = self._text(cluster_id, tokens)
+            self._texts.setdefault(cluster_id, set()).add(text)
+            tid = self._id(cluster_id, text)
+            self.counts[tid] = self.counts.get(tid, 0) + (counts[i] if counts else 1)
+            out.append((cluster_id, text))
+        return out
 
-    def assign(self, messages: pa.Array, match_first: bool = False) -> "Assigned":
+    def _known(self, key: str) -> tuple[int, str] | None:
+        """The (cluster, template) of a key that fits a known template as it is (the template would not
+        change), else None."""
+        cluster = self.drain.match(key, full_search_strategy="fallback")
+        if cluster is None or cluster.cluster_id not in self._texts:
+            return None
+        tokens = self.drain.get_content_as_tokens(key)
+        slots = self._slots[cluster.cluster_id]
+        if any(s is not None and t not in s for t, s in zip(tokens, slots)):
+            return None
+        text = self._text(cluster.cluster_id, tokens)
+        return (cluster.cluster_id, text) if text in self._texts[cluster.cluster_id] else None
+
+    def assign(self, messages: pa.Array, match_first: bool = False) -> pa.Array:
+        """Template id per line for a column of (PII-masked) messages (``mine`` without the params)."""
+        return self.mine(messages, match_first).ids
+
+    def mine(self, messages: pa.Array, match_first: bool = False) -> "Assigned":
         """Template id and params per line for a column of (PII-masked) messages; Drain sees each distinct key
         once, and the template text is written from the first message of each key.
 
         With ``match_first`` (the live path) a key that matches a known template keeps that template unchanged;
-        only unknown keys are mined. A message that does not fit its template's text widens it (up to
+        only unknown keys are mined. A message that does not fit its template's text widens the text (up to
         ``WIDEN_ROUNDS`` times; then its params are ``[NULL, message]``, counted in ``unfitted``).
         """
-        pattern = self.config.pattern
-        keys = mining_keys(messages, pattern)
+        keys = mining_keys(messages, self.config.pattern)
         if isinstance(keys, pa.ChunkedArray):
             keys = keys.combine_chunks()
         if isinstance(messages, pa.ChunkedArray):
@@ -153,55 +250,55 @@ class ServiceMiner:
         rows = encoded.indices.to_numpy(zero_copy_only=False)
         first = np.unique(rows, return_index=True)[1]
         counts = np.bincount(rows, minlength=len(uniq)).tolist()
-        clusters: list = [None] * len(uniq)
+        places: list[tuple[int, str] | None] = [None] * len(uniq)
         if match_first:
             for i, key in enumerate(uniq):
-                cluster = self.drain.match(key, full_search_strategy="fallback")
-                if cluster is not None and cluster.cluster_id in self.cluster_ids:
-                    clusters[i] = cluster
-                    self.counts[cluster.cluster_id] = self.counts.get(cluster.cluster_id, 0) + counts[i]
-        todo = [i for i, c in enumerate(clusters) if c is None]
-        found = mask_values(messages.take(pa.array(first[todo], pa.int64())), pattern)
-        values = [template_text.token_values(uniq[i], v) for i, v in zip(todo, found)]
-        for i, cluster in zip(todo, self._add([uniq[i] for i in todo], [counts[i] for i in todo], values)):
-            clusters[i] = cluster
-        ids = [self._current_id(c) for c in clusters]
-        texts = pa.array([self.texts.text(c) for c in clusters], pa.string())
+                places[i] = place = self._known(key)
+                if place is not None:
+                    tid = self._id(*place)
+                    self.counts[tid] = self.counts.get(tid, 0) + counts[i]
+        todo = [i for i, place in enumerate(places) if place is None]
+        shown = messages.take(pa.array(first[todo], pa.int64())).to_pylist()
+        values = [template_text.token_values(uniq[i], m) for i, m in zip(todo, shown)]
+        for i, place in zip(todo, self._place([uniq[i] for i in todo], [counts[i] for i in todo], values)):
+            places[i] = place
+        texts = pa.array([self._write(*p) for p in places], pa.string())
         params = template_text.extract_params(messages, texts.take(encoded.indices))
         for _ in range(WIDEN_ROUNDS):
             misfits = np.flatnonzero(pc.is_null(params).to_numpy(zero_copy_only=False))
             if not len(misfits):
                 break
-            widened = self._widen(messages, rows, misfits, uniq, clusters, pattern)
-            ids = [self._current_id(c) for c in clusters]
-            texts = pa.array([self.texts.text(c) for c in clusters], pa.string())
-            redo = np.flatnonzero(np.isin(rows, widened))
+            redo = np.flatnonzero(np.isin(rows, self._widen_texts(messages, rows, misfits, uniq, places)))
+            texts = pa.array([self._write(*p) for p in places], pa.string())
             again = template_text.extract_params(messages.take(pa.array(redo)), texts.take(pa.array(rows[redo])))
             mask = np.zeros(len(rows), bool)
             mask[redo] = True
-            positions = np.cumsum(mask) - 1
-            params = pc.if_else(pa.array(mask), again.take(pa.array(np.where(mask, positions, 0))), params)
-        misfit = pc.sum(pc.is_null(params)).as_py() or 0
-        return Assigned(pc.take(pa.array(ids, pa.string()), encoded.indices),
-                        template_text.unfitted(messages, params), misfit)
+            params = pc.if_else(pa.array(mask), again.take(pa.array(np.maximum(np.cumsum(mask) - 1, 0))), params)
+        ids = pa.array([template_id(self.service, t) for t in texts.to_pylist()], pa.string())
+        return Assigned(ids.take(encoded.indices), template_text.unfitted(messages, params),
+                        pc.sum(pc.is_null(params)).as_py() or 0)
 
-    def _widen(self, messages, rows, misfits, uniq, clusters, pattern) -> list[int]:
-        """Observe the messages that do not fit their template text (one per key); the keys whose clusters
-        changed (all keys of those clusters)."""
-        seen: dict[int, int] = {}
+    def _widen_texts(self, messages, rows, misfits, uniq, places) -> list[int]:
+        """Observe one message per key that does not fit its template's text; the keys whose clusters were
+        rewritten."""
+        first: dict[int, int] = {}
         for r in misfits.tolist():
-            seen.setdefault(int(rows[r]), r)
-        found = mask_values(messages.take(pa.array(list(seen.values()), pa.int64())), pattern)
+            first.setdefault(int(rows[r]), r)
+        shown = messages.take(pa.array(list(first.values()), pa.int64())).to_pylist()
         changed = set()
-        for (u, _), v in zip(seen.items(), found):
-            self.texts.observe(clusters[u], *template_text.token_values(uniq[u], v))
-            changed.add(clusters[u].cluster_id)
-        return [u for u, c in enumerate(clusters) if c.cluster_id in changed]
+        for u, message in zip(first, shown):
+            cluster_id = places[u][0]
+            seen = template_text.token_values(uniq[u], message)
+            if seen is not None:
+                self.texts.observe(self.drain.id_to_cluster[cluster_id], *seen)
+                self._rewrite(cluster_id)
+                changed.add(cluster_id)
+        return [u for u, p in enumerate(places) if p[0] in changed]
 
     def templates(self) -> dict[str, str]:
         """Current template text by id."""
-        return {self.cluster_ids[c.cluster_id]: self.texts.text(c) for c in self.drain.clusters
-                if c.cluster_id in self.cluster_ids}
+        written = (self._write(cid, text) for cid, texts in self._texts.items() for text in texts)
+        return {template_id(self.service, text): text for text in written}
 
 
 #: How often one batch may widen template texts for messages that do not fit them.
@@ -215,11 +312,3 @@ class Assigned:
     ids: pa.Array
     params: pa.Array
     unfitted: int
-
-
-def mask_values(messages: pa.Array, pattern: str | None) -> list[list[str]]:
-    """The matches of the variable masks in each message, in order (what each ``<*>`` of its key replaced)."""
-    if pattern is None or len(messages) == 0:
-        return [[] for _ in range(len(messages))]
-    out = arrow_sql("SELECT regexp_extract_all(m, ?) AS p FROM t", [pattern], m=messages)
-    return out.column(0).to_pylist()

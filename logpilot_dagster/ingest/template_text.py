@@ -54,13 +54,16 @@ def split_text(text: str) -> tuple[list[str], list[str]]:
     return gaps, parts
 
 
-def token_values(key: str, mask_values: list[str]) -> tuple[list[str], list[str], list[str]]:
-    """(gaps, token values, key tokens) of a message from its mining key and the masks' matches in order: each
-    ``<*>`` of the key takes the next match back."""
+def token_values(key: str, message: str) -> tuple[list[str], list[str], list[str]] | None:
+    """(gaps, token values, key tokens) of a message from its mining key: the substring of the message at each
+    token of the key (None if the message does not fit its key, which cannot happen for a key made from it)."""
     gaps, keys = split_text(key)
-    found = iter(mask_values)
-    values = [re.sub(r"<\*>", lambda _: next(found, WILDCARD), t) if WILDCARD in t else t for t in keys]
-    return gaps, values, keys
+    if WILDCARD not in key:
+        return gaps, keys, keys
+    body = "".join(_escape(g) + "(" + ".*?".join(_escape(p) for p in k.split(WILDCARD)) + ")"
+                   for g, k in zip(gaps, keys))
+    found = re.match(f"{body}{_escape(gaps[-1])}$", message, re.S)
+    return (gaps, list(found.groups()), keys) if found else None
 
 
 def _common_prefix(a: str, b: str) -> int:
@@ -148,7 +151,7 @@ class TemplateTexts:
         self._tokens: dict[int, list[str]] = {}  # cluster id -> Drain's template tokens when last observed
         self._positions: dict[int, dict[int, Position]] = {}
         self._gaps: dict[int, list[str]] = {}
-        self._text: dict[int, str] = {}
+        self._text: dict[int, dict[tuple[str, ...], str]] = {}
 
     def observe(self, cluster, gaps: list[str], values: list[str], keys: list[str] | None = None) -> None:
         """Record one message's gaps, token values and key tokens in ``cluster`` (right after Drain added it)."""
@@ -175,15 +178,19 @@ class TemplateTexts:
         self._tokens[cid] = tokens
         self._text.pop(cid, None)
 
-    def text(self, cluster) -> str:
-        cid = cluster.cluster_id
-        if cid not in self._text:
-            self._text[cid] = self._write(cid, list(cluster.log_template_tokens))
-        return self._text[cid]
+    def text(self, cluster, tokens: list[str] | None = None) -> str:
+        """The text of ``cluster``'s template ``tokens`` (default: Drain's template of the cluster): a token with
+        ``<*>`` is written from the values seen at its position."""
+        tokens = list(cluster.log_template_tokens) if tokens is None else tokens
+        written = self._text.setdefault(cluster.cluster_id, {})
+        key = tuple(tokens)
+        if key not in written:
+            written[key] = self._write(cluster.cluster_id, tokens)
+        return written[key]
 
     def _write(self, cid: int, tokens: list[str]) -> str:
         positions = self._positions.get(cid, {})
-        written = [positions[i].text() if i in positions else (WILDCARD if WILDCARD in t else t)
+        written = [t if WILDCARD not in t else positions[i].text() if i in positions else WILDCARD
                    for i, t in enumerate(tokens)]
         gaps = self._gaps.get(cid)
         if gaps is None or len(gaps) != len(tokens) + 1:
@@ -250,10 +257,14 @@ def _balanced(before: str, token: str) -> str:
 _ESCAPE = re.compile(r"([\\.^$|?*+()\[\]{}])")
 
 
+def _escape(text: str) -> str:
+    return _ESCAPE.sub(r"\\\1", text)
+
+
 def template_regex(template: str) -> str:
     """Anchored regex (RE2 and Python) with one group ``p<i>`` per ``<*>`` of ``template``."""
     parts = template.split(WILDCARD)
-    body = "".join(_ESCAPE.sub(r"\\\1", part) + (f"(?P<p{i}>.*?)" if i < len(parts) - 1 else "")
+    body = "".join(_escape(part) + (f"(?P<p{i}>.*?)" if i < len(parts) - 1 else "")
                    for i, part in enumerate(parts))
     return f"(?s)^{body}$"
 

@@ -99,7 +99,7 @@ class LineTransformer:
         for kind, count in pii.items():
             stats[f"pii.{kind}"] += count
         miner = self.registry.miner(spec.service)
-        assigned = miner.assign(message, match_first=match_first)
+        assigned = miner.mine(message, match_first=match_first)
         if assigned.unfitted:
             stats["params.unfitted"] += assigned.unfitted
         ts = pc.filter(parsed.ts, ok)

@@ -1,0 +1,45 @@
+"""Template mining: names that tell events apart stay literal, variables widen with aliases, ids are stable."""
+
+import pyarrow as pa
+
+from logpilot_dagster.ingest.mining import ServiceMiner, template_id
+
+
+def assign(miner: ServiceMiner, lines: list[str], match_first: bool = False) -> list[str]:
+    return miner.assign(pa.array(lines), match_first=match_first).to_pylist()
+
+
+def test_a_word_with_few_values_keeps_one_template_per_value():
+    miner = ServiceMiner("proxy")
+    lines = ["host1:80 open through proxy p1:5070 HTTPS"] * 50 + ["host2:22 open through proxy p2:5070 SOCKS5"]
+    ids = assign(miner, lines)
+    assert len(set(ids)) == 2
+    assert set(miner.templates().values()) == {"<*> open through proxy <*> HTTPS", "<*> open through proxy <*> SOCKS5"}
+    assert miner.counts[ids[0]] == 50 and miner.counts[ids[-1]] == 1
+
+
+def test_a_word_with_many_values_becomes_a_variable_and_old_ids_alias_the_new_one():
+    miner = ServiceMiner("auth")
+    first = assign(miner, ["session opened for user alice", "session opened for user bob"])
+    assert len(set(first)) == 2
+    later = assign(miner, ["session opened for user carol", "session opened for user dave"])
+    assert len(set(later)) == 1
+    assert miner.templates() == {later[0]: "session opened for user <*>"}
+    assert {miner.aliases[i] for i in first} == {later[0]}
+    assert miner.counts == {later[0]: 4}
+
+
+def test_hosts_and_paths_are_variables_as_soon_as_they_differ():
+    miner = ServiceMiner("net")
+    ids = assign(miner, ["resolved the name alpha.example.org in time", "resolved the name beta.example.org in time"])
+    assert len(set(ids)) == 1 and miner.templates()[ids[0]] == "resolved the name <*> in time"
+
+
+def test_a_seeded_miner_gives_known_shapes_the_same_ids():
+    lines = ["client SPP. initialised session 7", "client WindowsUpdateAgent. initialised session 8"] * 3
+    first = ServiceMiner("win")
+    ids = assign(first, lines)
+    again = ServiceMiner("win", seed=sorted(first.templates().values()))
+    assert assign(again, lines, match_first=True) == ids
+    assert ids[0] == template_id("win", "client SPP. initialised session <*>") != ids[1]
+    assert not again.aliases
