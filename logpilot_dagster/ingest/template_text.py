@@ -331,3 +331,24 @@ def _interleave_null(messages: pa.Array) -> pa.Array:
     n = len(messages)
     both = pa.concat_arrays([pa.nulls(n, pa.string()), messages.cast(pa.string())])
     return both.take(pa.array((np.arange(n)[:, None] + np.array([0, n])[None, :]).ravel()))
+
+
+def refit_params(con, event_ids_sql: str) -> int:
+    """Recompute the params of the ``logs`` rows whose event ids ``event_ids_sql`` selects for the text of their
+    current template (run after their template id moved to an alias target); the number of rows refitted.
+    Nothing in ``logs`` is read when the selection is empty (the common case)."""
+    ids = con.execute(event_ids_sql).fetch_arrow_table()
+    if not ids.num_rows:
+        return 0
+    con.register("refit_ids", pa.table({"event_id": ids.column(0)}))
+    try:
+        rows = con.execute("SELECT l.event_id, l.message, t.template FROM logs l JOIN templates t USING (template_id) "
+                           "WHERE l.event_id IN (SELECT event_id FROM refit_ids)").fetch_arrow_table()
+        messages = rows.column("message").combine_chunks()
+        params = unfitted(messages, extract_params(messages, rows.column("template").combine_chunks()))
+        con.register("refit_rows", pa.table({"event_id": rows.column("event_id"), "params": params}))
+        con.execute("UPDATE logs SET params = r.params FROM refit_rows r WHERE logs.event_id = r.event_id")
+    finally:
+        con.unregister("refit_ids")
+        con.unregister("refit_rows")
+    return rows.num_rows
