@@ -44,6 +44,9 @@ GENERIC_MASKS = (
 #: and wrapped in punctuation. Tokens with a wildcard, inner dots or slashes (hosts, paths, classes) or long hex
 #: runs are variables as soon as they differ.
 NAME_TOKEN = re.compile(r"[\"'(\[{<]*(?:\w+[=:])?[A-Za-z][\w-]*[\"')\]}>.,;:!?]*")
+#: Units a written quantity may carry (data sizes, durations, percent).
+UNIT_TOKEN = re.compile(r"[kKMGTP]i?B|B|bytes?|[mun]?s|secs?|seconds?|mins?|minutes?|hours?|%")
+PUNCTUATION = "()[]{},;:.!?"
 HEX_TOKEN = re.compile(r"(?:\w+[=:])?[0-9a-fA-F]{8,}\W*")
 
 
@@ -82,6 +85,36 @@ class WildcardAwareDrain(Drain):
         return (sim * len(seq1) / literal if literal else 1.0), params
 
 
+def _is_unit(token: str) -> bool:
+    return UNIT_TOKEN.fullmatch(token.strip(PUNCTUATION)) is not None
+
+
+def quantity_form(template: str) -> str:
+    """The template with each written-out quantity, a variable followed by units and variables (``<*> bytes (<*>
+    KB)``, ``<<*> sec``, ``<*> ms``), as one ``<*>``; brackets opened inside the quantity are dropped with it."""
+    tokens, out, i = template.split(" "), [], 0
+    while i < len(tokens):
+        j = i + 1
+        while WILDCARD in tokens[i]:  # units, then maybe another variable with its own units: "(<*> KB)"
+            k = j + 1 if j > i + 1 and j < len(tokens) and WILDCARD in tokens[j] else j
+            end = k
+            while end < len(tokens) and _is_unit(tokens[end]):
+                end += 1
+            if end == k:
+                break
+            j = end
+        span = tokens[i:j]
+        if j == i + 1:
+            out.append(tokens[i])
+            i += 1
+            continue
+        tail = re.search(r"[)\]},;:.!?]*$", span[-1]).group()
+        opened = sum(t.count("(") for t in span) - sum(t.count(")") for t in span[:-1])
+        out.append(WILDCARD + tail.replace(")", "", max(opened, 0)))
+        i = j
+    return " ".join(out)
+
+
 def is_name(token: str) -> bool:
     return NAME_TOKEN.fullmatch(token) is not None and HEX_TOKEN.fullmatch(token) is None
 
@@ -105,7 +138,9 @@ class ServiceMiner:
     A Drain cluster may hold a few templates: a position where Drain put ``<*>`` stays literal while it has held
     at most ``config.split_values`` distinct tokens (``SOCKS5`` next to ``HTTPS``: two events, not one variable);
     once it holds more it is a variable for the whole cluster, and the literal templates become aliases of the
-    general one.
+    general one. Texts that differ only in how a quantity is written (``<*> bytes sent`` and ``<*> bytes (<*> KB)
+    sent``, ``size <*> B`` and ``size <*> KB``), even from Drain clusters of different lengths, are one template:
+    their quantity form.
     """
 
     service: str
@@ -118,7 +153,9 @@ class ServiceMiner:
         self.aliases: dict[str, str] = {}
         self.counts: dict[str, int] = {}  # lines per template id
         self._slots: dict[int, list[set[str] | None]] = {}  # per cluster and position: tokens seen (None: variable)
-        self._texts: dict[int, set[str]] = {}  # per cluster: its current templates
+        self._texts: dict[int, set[str]] = {}  # per cluster: its current texts
+        self._families: dict[str, set[str]] = {}  # texts by quantity form
+        self._merged: set[str] = set()  # quantity forms that two or more texts share: shown as the form
         if self.seed:
             self.mine_keys(self.seed, [0] * len(self.seed))
 
@@ -142,21 +179,41 @@ class ServiceMiner:
         return widened
 
     def _rename(self, old: str, new: str) -> None:
-        """Record ``old`` as an alias of ``new`` (chains resolved) and move its line count."""
+        """Record the id of ``old`` (when it was handed out) as an alias of ``new``'s and move its line count."""
         old_id, new_id = template_id(self.service, old), template_id(self.service, new)
+        if old_id == new_id or old_id not in self.counts:
+            return
         self.aliases[old_id] = new_id
         for alias, target in list(self.aliases.items()):
             if target == old_id:
                 self.aliases[alias] = new_id
-        self.counts[new_id] = self.counts.get(new_id, 0) + self.counts.pop(old_id, 0)
+        self.counts[new_id] = self.counts.get(new_id, 0) + self.counts.pop(old_id)
+
+    def _shown(self, base: str) -> str:
+        """The template a cluster's text is shown as: its quantity form once two texts share that form."""
+        form = quantity_form(base)
+        return form if form in self._merged else base
+
+    def _adopt(self, base: str) -> None:
+        """Put a text in its quantity family; a family that gets a second member is one template from then on."""
+        form = quantity_form(base)
+        family = self._families.setdefault(form, set())
+        family.add(base)
+        if len(family) > 1 and form not in self._merged:
+            self._merged.add(form)
+            for member in family:
+                self._rename(member, form)
 
     def _widen(self, cluster_id: int) -> None:
-        """Re-mask a cluster's templates after one of its positions became a variable."""
+        """Re-mask a cluster's texts after one of its positions became a variable."""
         texts = set()
         for old in self._texts.get(cluster_id, ()):
             new = self._text(cluster_id, old.split(" "))
             if new != old:
-                self._rename(old, new)
+                shown = self._shown(old)
+                self._families[quantity_form(old)].discard(old)
+                self._adopt(new)
+                self._rename(shown, self._shown(new))
             texts.add(new)
         self._texts[cluster_id] = texts
 
@@ -169,13 +226,15 @@ class ServiceMiner:
             if self._observe(cluster.cluster_id, tokens):
                 self._widen(cluster.cluster_id)
             placed.append((cluster.cluster_id, tokens))
-        ids = []
-        for i, (cluster_id, tokens) in enumerate(placed):
-            text = self._text(cluster_id, tokens)
-            self._texts.setdefault(cluster_id, set()).add(text)
-            tid = template_id(self.service, text)
+        bases = []
+        for cluster_id, tokens in placed:
+            base = self._text(cluster_id, tokens)
+            self._texts.setdefault(cluster_id, set()).add(base)
+            self._adopt(base)
+            bases.append(base)
+        ids = [template_id(self.service, self._shown(base)) for base in bases]
+        for i, tid in enumerate(ids):
             self.counts[tid] = self.counts.get(tid, 0) + (counts[i] if counts else 1)
-            ids.append(tid)
         return ids
 
     def _known(self, key: str) -> str | None:
@@ -187,8 +246,8 @@ class ServiceMiner:
         slots = self._slots[cluster.cluster_id]
         if any(s is not None and t not in s for t, s in zip(tokens, slots)):
             return None
-        text = self._text(cluster.cluster_id, tokens)
-        return template_id(self.service, text) if text in self._texts[cluster.cluster_id] else None
+        base = self._text(cluster.cluster_id, tokens)
+        return template_id(self.service, self._shown(base)) if base in self._texts[cluster.cluster_id] else None
 
     def assign(self, messages: pa.Array, match_first: bool = False) -> pa.Array:
         """Template id per line for a column of (PII-masked) messages; Drain sees each distinct key once.
@@ -217,4 +276,5 @@ class ServiceMiner:
 
     def templates(self) -> dict[str, str]:
         """Current template text by id."""
-        return {template_id(self.service, text): text for texts in self._texts.values() for text in texts}
+        shown = {self._shown(base) for texts in self._texts.values() for base in texts}
+        return {template_id(self.service, text): text for text in shown}
