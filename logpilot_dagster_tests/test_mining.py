@@ -43,3 +43,17 @@ def test_a_seeded_miner_gives_known_shapes_the_same_ids():
     assert assign(again, lines, match_first=True) == ids
     assert ids[0] == template_id("win", "client SPP. initialised session <*>") != ids[1]
     assert not again.aliases
+
+
+def test_one_quantity_written_two_ways_is_one_template_and_the_first_id_aliases_it():
+    miner = ServiceMiner("proxy")
+    plain = assign(miner, ["a.example.com:80 close, 0 bytes sent, 0 bytes received, lifetime 00:01"])
+    assert miner.templates() == {plain[0]: "<*> close, <*> bytes sent, <*> bytes received, lifetime <*>"}
+    later = assign(miner, ["b.example.com:80 close, 1314 bytes (1.28 KB) sent, 27289 bytes (26.6 KB) received, lifetime <1 sec",
+                           "c.example.com:80 close, 5 bytes sent, 7 bytes received, lifetime 00:02"])
+    merged = template_id("proxy", "<*> close, <*> sent, <*> received, lifetime <*>")
+    assert later == [merged, merged] and miner.aliases == {plain[0]: merged}
+    assert miner.templates() == {merged: "<*> close, <*> sent, <*> received, lifetime <*>"}
+    assert miner.counts == {merged: 3}
+    again = ServiceMiner("proxy", seed=sorted(miner.templates().values()))
+    assert assign(again, ["d.example.com:80 close, 9 bytes sent, 9 bytes (1.2 KB) received, lifetime 00:03"], True) == [merged]

@@ -46,6 +46,9 @@ GENERIC_MASKS = (
 #: and wrapped in punctuation. Tokens with a wildcard, inner dots or slashes (hosts, paths, classes) or long hex
 #: runs are variables as soon as they differ.
 NAME_TOKEN = re.compile(r"[\"'(\[{<]*(?:\w+[=:])?[A-Za-z][\w-]*[\"')\]}>.,;:!?]*")
+#: Units a written quantity may carry (data sizes, durations, percent).
+UNIT_TOKEN = re.compile(r"[kKMGTP]i?B|B|bytes?|[mun]?s|secs?|seconds?|mins?|minutes?|hours?|%")
+PUNCTUATION = "()[]{},;:.!?"
 HEX_TOKEN = re.compile(r"(?:\w+[=:])?[0-9a-fA-F]{8,}\W*")
 
 
@@ -84,6 +87,36 @@ class WildcardAwareDrain(Drain):
         return (sim * len(seq1) / literal if literal else 1.0), params
 
 
+def _is_unit(token: str) -> bool:
+    return UNIT_TOKEN.fullmatch(token.strip(PUNCTUATION)) is not None
+
+
+def quantity_form(template: str) -> str:
+    """The template with each written-out quantity, a variable followed by units and variables (``<*> bytes (<*>
+    KB)``, ``<<*> sec``, ``<*> ms``), as one ``<*>``; brackets opened inside the quantity are dropped with it."""
+    tokens, out, i = template.split(" "), [], 0
+    while i < len(tokens):
+        j = i + 1
+        while WILDCARD in tokens[i]:  # units, then maybe another variable with its own units: "(<*> KB)"
+            k = j + 1 if j > i + 1 and j < len(tokens) and WILDCARD in tokens[j] else j
+            end = k
+            while end < len(tokens) and _is_unit(tokens[end]):
+                end += 1
+            if end == k:
+                break
+            j = end
+        span = tokens[i:j]
+        if j == i + 1:
+            out.append(tokens[i])
+            i += 1
+            continue
+        tail = re.search(r"[)\]},;:.!?]*$", span[-1]).group()
+        opened = sum(t.count("(") for t in span) - sum(t.count(")") for t in span[:-1])
+        out.append(WILDCARD + tail.replace(")", "", max(opened, 0)))
+        i = j
+    return " ".join(out)
+
+
 def is_name(token: str) -> bool:
     return NAME_TOKEN.fullmatch(token) is not None and HEX_TOKEN.fullmatch(token) is None
 
@@ -107,7 +140,9 @@ class ServiceMiner:
     A Drain cluster may hold a few templates: a position where Drain put ``<*>`` stays literal while it has held
     at most ``config.split_values`` distinct tokens (``SOCKS5`` next to ``HTTPS``: two events, not one variable);
     once it holds more it is a variable for the whole cluster, and the literal templates become aliases of the
-    general one.
+    general one. Texts that differ only in how a quantity is written (``<*> bytes sent`` and ``<*> bytes (<*> KB)
+    sent``, ``size <*> B`` and ``size <*> KB``), even from Drain clusters of different lengths, are one template:
+    their quantity form. A template's id is the hash of its written text (``template_text``).
     """
 
     service: str
@@ -120,9 +155,12 @@ class ServiceMiner:
         self.aliases: dict[str, str] = {}
         self.counts: dict[str, int] = {}  # lines per template id
         self._slots: dict[int, list[set[str] | None]] = {}  # per cluster and position: tokens seen (None: variable)
-        self._texts: dict[int, set[str]] = {}  # per cluster: its current templates (masked-key form)
+        self._texts: dict[int, set[str]] = {}  # per cluster: its current texts (masked-key form)
+        self._cluster_of: dict[str, int] = {}  # text -> its cluster
+        self._families: dict[str, set[str]] = {}  # texts by quantity form
+        self._merged: set[str] = set()  # quantity forms that two or more texts share: shown as the form
         self.texts = TemplateTexts()  # how each template is written, from the values seen
-        self._written: dict[tuple[int, str], str] = {}  # (cluster, template) -> its text when last written
+        self._written: dict[str, str] = {}  # shown template (masked-key form) -> its written text when last written
         if self.seed:
             self.mine_keys(self.seed, [0] * len(self.seed))
 
@@ -145,44 +183,74 @@ class ServiceMiner:
                 widened = True
         return widened
 
-    def _write(self, cluster_id: int, text: str) -> str:
-        """How a cluster's template (masked-key form) is written (``template_text``)."""
-        written = self.texts.text(self.drain.id_to_cluster[cluster_id], text.split(" "))
-        self._written[(cluster_id, text)] = written
+    def _render(self, base: str) -> str:
+        cluster = self.drain.id_to_cluster[self._cluster_of[base]]
+        return self.texts.text(cluster, base.split(" "))
+
+    def _write(self, shown: str) -> str:
+        """How a shown template is written (``template_text``): a cluster's text from the values seen at its
+        positions; a quantity form as its members' written texts in quantity form when they agree, else as is."""
+        if shown in self._merged:
+            forms = {quantity_form(self._render(base)) for base in self._families[shown]}
+            written = forms.pop() if len(forms) == 1 else shown
+        else:
+            written = self._render(shown)
+        self._written[shown] = written
         return written
 
-    def _id(self, cluster_id: int, text: str) -> str:
-        return template_id(self.service, self._write(cluster_id, text))
+    def _id(self, shown: str) -> str:
+        return template_id(self.service, self._write(shown))
 
     def _rewrite(self, cluster_id: int) -> None:
         """Alias the ids of a cluster's templates whose written text changed with the values just seen."""
-        for text in self._texts.get(cluster_id, ()):
-            before = self._written.get((cluster_id, text))
-            if before is not None and before != self._write(cluster_id, text):
-                self._rename_ids(template_id(self.service, before), self._id(cluster_id, text))
+        for base in self._texts.get(cluster_id, ()):
+            shown = self._shown(base)
+            before = self._written.get(shown)
+            if before is not None and before != self._write(shown):
+                self._rename_ids(template_id(self.service, before), self._id(shown))
 
-    def _rename(self, cluster_id: int, old: str, new: str) -> None:
-        """Record the template ``old`` of a cluster as an alias of ``new``."""
-        before = self._written.pop((cluster_id, old), None)
-        self._rename_ids(template_id(self.service, before or self._write(cluster_id, old)), self._id(cluster_id, new))
+    def _rename(self, old: str, new: str) -> None:
+        """Record the id of the shown template ``old`` (when it was handed out) as an alias of ``new``'s."""
+        before = self._written.get(old)
+        self._rename_ids(template_id(self.service, before if before is not None else self._write(old)),
+                         self._id(new))
 
     def _rename_ids(self, old_id: str, new_id: str) -> None:
         """Record ``old_id`` as an alias of ``new_id`` (chains resolved) and move its line count."""
-        if old_id == new_id:
+        if old_id == new_id or old_id not in self.counts:
             return
         self.aliases[old_id] = new_id
         for alias, target in list(self.aliases.items()):
             if target == old_id:
                 self.aliases[alias] = new_id
-        self.counts[new_id] = self.counts.get(new_id, 0) + self.counts.pop(old_id, 0)
+        self.counts[new_id] = self.counts.get(new_id, 0) + self.counts.pop(old_id)
+
+    def _shown(self, base: str) -> str:
+        """The template a cluster's text is shown as: its quantity form once two texts share that form."""
+        form = quantity_form(base)
+        return form if form in self._merged else base
+
+    def _adopt(self, base: str) -> None:
+        """Put a text in its quantity family; a family that gets a second member is one template from then on."""
+        form = quantity_form(base)
+        family = self._families.setdefault(form, set())
+        family.add(base)
+        if len(family) > 1 and form not in self._merged:
+            self._merged.add(form)
+            for member in family:
+                self._rename(member, form)
 
     def _widen(self, cluster_id: int) -> None:
-        """Re-mask a cluster's templates after one of its positions became a variable."""
+        """Re-mask a cluster's texts after one of its positions became a variable."""
         texts = set()
         for old in self._texts.get(cluster_id, ()):
             new = self._text(cluster_id, old.split(" "))
             if new != old:
-                self._rename(cluster_id, old, new)
+                shown = self._shown(old)
+                self._families[quantity_form(old)].discard(old)
+                self._cluster_of[new] = cluster_id
+                self._adopt(new)
+                self._rename(shown, self._shown(new))
             texts.add(new)
         self._texts[cluster_id] = texts
 
@@ -191,8 +259,7 @@ class ServiceMiner:
         """Add distinct masked messages; return the final template id of each (same order). ``values``: the
         (gaps, token values, key tokens) of a message behind each key, that the template text is written from
         (default: the key itself)."""
-        placed = self._place(keys, counts, values)
-        return [self._id(cluster_id, text) for cluster_id, text in placed]
+        return [self._id(self._shown(base)) for _, base in self._place(keys, counts, values)]
 
     def _place(self, keys, counts=None, values=None) -> list[tuple[int, str]]:
         """(cluster, template) of each key, its line count added."""
@@ -207,12 +274,15 @@ class ServiceMiner:
             self._rewrite(cluster.cluster_id)
             placed.append((cluster.cluster_id, tokens))
         out = []
-        for i, (cluster_id, tokens) in enumerate(placed):
-            text = self._text(cluster_id, tokens)
-            self._texts.setdefault(cluster_id, set()).add(text)
-            tid = self._id(cluster_id, text)
+        for cluster_id, tokens in placed:
+            base = self._text(cluster_id, tokens)
+            self._texts.setdefault(cluster_id, set()).add(base)
+            self._cluster_of[base] = cluster_id
+            self._adopt(base)
+            out.append((cluster_id, base))
+        for i, (_, base) in enumerate(out):
+            tid = self._id(self._shown(base))
             self.counts[tid] = self.counts.get(tid, 0) + (counts[i] if counts else 1)
-            out.append((cluster_id, text))
         return out
 
     def _known(self, key: str) -> tuple[int, str] | None:
@@ -255,21 +325,21 @@ class ServiceMiner:
             for i, key in enumerate(uniq):
                 places[i] = place = self._known(key)
                 if place is not None:
-                    tid = self._id(*place)
+                    tid = self._id(self._shown(place[1]))
                     self.counts[tid] = self.counts.get(tid, 0) + counts[i]
         todo = [i for i, place in enumerate(places) if place is None]
         shown = messages.take(pa.array(first[todo], pa.int64())).to_pylist()
         values = [template_text.token_values(uniq[i], m) for i, m in zip(todo, shown)]
         for i, place in zip(todo, self._place([uniq[i] for i in todo], [counts[i] for i in todo], values)):
             places[i] = place
-        texts = pa.array([self._write(*p) for p in places], pa.string())
+        texts = pa.array([self._write(self._shown(p[1])) for p in places], pa.string())
         params = template_text.extract_params(messages, texts.take(encoded.indices))
         for _ in range(WIDEN_ROUNDS):
             misfits = np.flatnonzero(pc.is_null(params).to_numpy(zero_copy_only=False))
             if not len(misfits):
                 break
             redo = np.flatnonzero(np.isin(rows, self._widen_texts(messages, rows, misfits, uniq, places)))
-            texts = pa.array([self._write(*p) for p in places], pa.string())
+            texts = pa.array([self._write(self._shown(p[1])) for p in places], pa.string())
             again = template_text.extract_params(messages.take(pa.array(redo)), texts.take(pa.array(rows[redo])))
             mask = np.zeros(len(rows), bool)
             mask[redo] = True
@@ -297,8 +367,8 @@ class ServiceMiner:
 
     def templates(self) -> dict[str, str]:
         """Current template text by id."""
-        written = (self._write(cid, text) for cid, texts in self._texts.items() for text in texts)
-        return {template_id(self.service, text): text for text in written}
+        shown = {self._shown(base) for texts in self._texts.values() for base in texts}
+        return {template_id(self.service, text): text for text in map(self._write, shown)}
 
 
 #: How often one batch may widen template texts for messages that do not fit them.
