@@ -47,6 +47,7 @@ NAME_TOKEN = re.compile(r"[\"'(\[{<]*(?:\w+[=:])?[A-Za-z][\w-]*[\"')\]}>.,;:!?]*
 #: Units a written quantity may carry (data sizes, durations, percent).
 UNIT_TOKEN = re.compile(r"[kKMGTP]i?B|B|bytes?|[mun]?s|secs?|seconds?|mins?|minutes?|hours?|%")
 PUNCTUATION = "()[]{},;:.!?"
+QUANTITY_HINT = re.compile(rf"<\*>\S* [(\[{{]*(?:{UNIT_TOKEN.pattern})[)\]}},;:.!?]*(?: |$)")
 HEX_TOKEN = re.compile(r"(?:\w+[=:])?[0-9a-fA-F]{8,}\W*")
 
 
@@ -92,6 +93,8 @@ def _is_unit(token: str) -> bool:
 def quantity_form(template: str) -> str:
     """The template with each written-out quantity, a variable followed by units and variables (``<*> bytes (<*>
     KB)``, ``<<*> sec``, ``<*> ms``), as one ``<*>``; brackets opened inside the quantity are dropped with it."""
+    if not QUANTITY_HINT.search(template):
+        return template
     tokens, out, i = template.split(" "), [], 0
     while i < len(tokens):
         j = i + 1
@@ -154,6 +157,7 @@ class ServiceMiner:
         self.counts: dict[str, int] = {}  # lines per template id
         self._slots: dict[int, list[set[str] | None]] = {}  # per cluster and position: tokens seen (None: variable)
         self._texts: dict[int, set[str]] = {}  # per cluster: its current texts
+        self._forms: dict[str, str] = {}  # quantity form of each text
         self._families: dict[str, set[str]] = {}  # texts by quantity form
         self._merged: set[str] = set()  # quantity forms that two or more texts share: shown as the form
         if self.seed:
@@ -191,12 +195,12 @@ class ServiceMiner:
 
     def _shown(self, base: str) -> str:
         """The template a cluster's text is shown as: its quantity form once two texts share that form."""
-        form = quantity_form(base)
+        form = self._forms[base]
         return form if form in self._merged else base
 
     def _adopt(self, base: str) -> None:
         """Put a text in its quantity family; a family that gets a second member is one template from then on."""
-        form = quantity_form(base)
+        form = self._forms[base] = quantity_form(base)
         family = self._families.setdefault(form, set())
         family.add(base)
         if len(family) > 1 and form not in self._merged:
@@ -211,7 +215,7 @@ class ServiceMiner:
             new = self._text(cluster_id, old.split(" "))
             if new != old:
                 shown = self._shown(old)
-                self._families[quantity_form(old)].discard(old)
+                self._families[self._forms.pop(old)].discard(old)
                 self._adopt(new)
                 self._rename(shown, self._shown(new))
             texts.add(new)
@@ -229,8 +233,10 @@ class ServiceMiner:
         bases = []
         for cluster_id, tokens in placed:
             base = self._text(cluster_id, tokens)
-            self._texts.setdefault(cluster_id, set()).add(base)
-            self._adopt(base)
+            texts = self._texts.setdefault(cluster_id, set())
+            if base not in texts:
+                texts.add(base)
+                self._adopt(base)
             bases.append(base)
         ids = [template_id(self.service, self._shown(base)) for base in bases]
         for i, tid in enumerate(ids):
