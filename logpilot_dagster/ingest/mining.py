@@ -44,6 +44,8 @@ GENERIC_MASKS = (
 #: and wrapped in punctuation. Tokens with a wildcard, inner dots or slashes (hosts, paths, classes) or long hex
 #: runs are variables as soon as they differ.
 NAME_TOKEN = re.compile(r"[\"'(\[{<]*(?:\w+[=:])?[A-Za-z][\w-]*[\"')\]}>.,;:!?]*")
+#: Weekday and month names are parts of a date, a variable (when masks have not taken the date already).
+CALENDAR_TOKEN = re.compile(r"\W*(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\W*")
 #: Units a written quantity may carry (data sizes, durations, percent).
 UNIT_TOKEN = re.compile(r"[kKMGTP]i?B|B|bytes?|[mun]?s|secs?|seconds?|mins?|minutes?|hours?|%")
 PUNCTUATION = "()[]{},;:.!?"
@@ -119,7 +121,8 @@ def quantity_form(template: str) -> str:
 
 
 def is_name(token: str) -> bool:
-    return NAME_TOKEN.fullmatch(token) is not None and HEX_TOKEN.fullmatch(token) is None
+    return (NAME_TOKEN.fullmatch(token) is not None and HEX_TOKEN.fullmatch(token) is None
+            and CALENDAR_TOKEN.fullmatch(token) is None)
 
 
 def template_id(service: str, template: str) -> str:
