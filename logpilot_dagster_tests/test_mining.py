@@ -35,6 +35,12 @@ def test_hosts_and_paths_are_variables_as_soon_as_they_differ():
     assert len(set(ids)) == 1 and miner.templates()[ids[0]] == "resolved the name <*> in time"
 
 
+def test_month_names_are_parts_of_a_date_not_event_names():
+    miner = ServiceMiner("cron")
+    ids = assign(miner, ["job started at Jun 20 by the scheduler", "job started at Jul 17 by the scheduler"])
+    assert len(set(ids)) == 1 and miner.templates()[ids[0]] == "job started at <*> <*> by the scheduler"
+
+
 def test_a_seeded_miner_gives_known_shapes_the_same_ids():
     lines = ["client SPP. initialised session 7", "client WindowsUpdateAgent. initialised session 8"] * 3
     first = ServiceMiner("win")

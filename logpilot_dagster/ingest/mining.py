@@ -46,9 +46,12 @@ GENERIC_MASKS = (
 #: and wrapped in punctuation. Tokens with a wildcard, inner dots or slashes (hosts, paths, classes) or long hex
 #: runs are variables as soon as they differ.
 NAME_TOKEN = re.compile(r"[\"'(\[{<]*(?:\w+[=:])?[A-Za-z][\w-]*[\"')\]}>.,;:!?]*")
+#: Weekday and month names are parts of a date, a variable (when masks have not taken the date already).
+CALENDAR_TOKEN = re.compile(r"\W*(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\W*")
 #: Units a written quantity may carry (data sizes, durations, percent).
 UNIT_TOKEN = re.compile(r"[kKMGTP]i?B|B|bytes?|[mun]?s|secs?|seconds?|mins?|minutes?|hours?|%")
 PUNCTUATION = "()[]{},;:.!?"
+QUANTITY_HINT = re.compile(rf"<\*>\S* [(\[{{]*(?:{UNIT_TOKEN.pattern})[)\]}},;:.!?]*(?: |$)")
 HEX_TOKEN = re.compile(r"(?:\w+[=:])?[0-9a-fA-F]{8,}\W*")
 
 
@@ -94,6 +97,8 @@ def _is_unit(token: str) -> bool:
 def quantity_form(template: str) -> str:
     """The template with each written-out quantity, a variable followed by units and variables (``<*> bytes (<*>
     KB)``, ``<<*> sec``, ``<*> ms``), as one ``<*>``; brackets opened inside the quantity are dropped with it."""
+    if not QUANTITY_HINT.search(template):
+        return template
     tokens, out, i = template.split(" "), [], 0
     while i < len(tokens):
         j = i + 1
@@ -118,7 +123,8 @@ def quantity_form(template: str) -> str:
 
 
 def is_name(token: str) -> bool:
-    return NAME_TOKEN.fullmatch(token) is not None and HEX_TOKEN.fullmatch(token) is None
+    return (NAME_TOKEN.fullmatch(token) is not None and HEX_TOKEN.fullmatch(token) is None
+            and CALENDAR_TOKEN.fullmatch(token) is None)
 
 
 def template_id(service: str, template: str) -> str:
@@ -157,6 +163,7 @@ class ServiceMiner:
         self._slots: dict[int, list[set[str] | None]] = {}  # per cluster and position: tokens seen (None: variable)
         self._texts: dict[int, set[str]] = {}  # per cluster: its current texts (masked-key form)
         self._cluster_of: dict[str, int] = {}  # text -> its cluster
+        self._forms: dict[str, str] = {}  # quantity form of each text
         self._families: dict[str, set[str]] = {}  # texts by quantity form
         self._merged: set[str] = set()  # quantity forms that two or more texts share: shown as the form
         self.texts = TemplateTexts()  # how each template is written, from the values seen
@@ -227,12 +234,12 @@ class ServiceMiner:
 
     def _shown(self, base: str) -> str:
         """The template a cluster's text is shown as: its quantity form once two texts share that form."""
-        form = quantity_form(base)
+        form = self._forms[base]
         return form if form in self._merged else base
 
     def _adopt(self, base: str) -> None:
         """Put a text in its quantity family; a family that gets a second member is one template from then on."""
-        form = quantity_form(base)
+        form = self._forms[base] = quantity_form(base)
         family = self._families.setdefault(form, set())
         family.add(base)
         if len(family) > 1 and form not in self._merged:
@@ -247,7 +254,7 @@ class ServiceMiner:
             new = self._text(cluster_id, old.split(" "))
             if new != old:
                 shown = self._shown(old)
-                self._families[quantity_form(old)].discard(old)
+                self._families[self._forms.pop(old)].discard(old)
                 self._cluster_of[new] = cluster_id
                 self._adopt(new)
                 self._rename(shown, self._shown(new))
@@ -276,9 +283,11 @@ class ServiceMiner:
         out = []
         for cluster_id, tokens in placed:
             base = self._text(cluster_id, tokens)
-            self._texts.setdefault(cluster_id, set()).add(base)
-            self._cluster_of[base] = cluster_id
-            self._adopt(base)
+            texts = self._texts.setdefault(cluster_id, set())
+            if base not in texts:
+                texts.add(base)
+                self._cluster_of[base] = cluster_id
+                self._adopt(base)
             out.append((cluster_id, base))
         for i, (_, base) in enumerate(out):
             tid = self._id(self._shown(base))
