@@ -178,10 +178,9 @@ class TemplateTexts:
         self._tokens[cid] = tokens
         self._text.pop(cid, None)
 
-    def text(self, cluster, tokens: list[str] | None = None) -> str:
-        """The text of ``cluster``'s template ``tokens`` (default: Drain's template of the cluster): a token with
-        ``<*>`` is written from the values seen at its position."""
-        tokens = list(cluster.log_template_tokens) if tokens is None else tokens
+    def text(self, cluster, tokens: list[str]) -> str:
+        """The text of ``cluster``'s template ``tokens`` (masked-key form): a token with ``<*>`` is written from
+        the values seen at its position."""
         written = self._text.setdefault(cluster.cluster_id, {})
         key = tuple(tokens)
         if key not in written:
