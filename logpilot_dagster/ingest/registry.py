@@ -137,10 +137,8 @@ def shard_document(miners: list[ServiceMiner]) -> dict:
     """What a mining shard hands to the load step: its templates (with line counts) and aliases."""
     templates, aliases = {}, {}
     for miner in miners:
-        counts = {miner.cluster_ids[c.cluster_id]: miner.counts.get(c.cluster_id, 0)
-                  for c in miner.drain.clusters if c.cluster_id in miner.cluster_ids}
         for tid, text in miner.templates().items():
-            templates[tid] = {"template": text, "service": miner.service, "count": counts.get(tid, 0)}
+            templates[tid] = {"template": text, "service": miner.service, "count": miner.counts.get(tid, 0)}
         aliases.update(miner.aliases)
     return {"templates": templates, "aliases": aliases}
 

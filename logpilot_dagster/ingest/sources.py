@@ -10,7 +10,7 @@ sources:
     ts_layout: "%Y-%m-%d %H:%M:%S,%g"   # optional: detected from samples when omitted
     timezone: UTC
     year_from: path                # path (a 4-digit year in the path) | header
-    drain: {sim_th: 0.7, depth: 5, masks: [], generic_masks: true, wildcard_aware: true}   # optional: defaults
+    drain: {sim_th: 0.7, depth: 5, masks: [], generic_masks: true, wildcard_aware: true, split_values: 3}  # optional
 ```
 """
 
@@ -58,7 +58,8 @@ class SourceSpec:
             drain=MinerConfig(sim_th=float(drain.get("sim_th", MINING_DEFAULTS.sim_th)),
                               depth=int(drain.get("depth", MINING_DEFAULTS.depth)),
                               masks=tuple(drain.get("masks", ())), generic_masks=bool(drain.get("generic_masks", True)),
-                              wildcard_aware=bool(drain.get("wildcard_aware", True))),
+                              wildcard_aware=bool(drain.get("wildcard_aware", True)),
+                              split_values=int(drain.get("split_values", MINING_DEFAULTS.split_values))),
             keys=raw.get("keys"), rule_id=raw.get("rule_id"),
         )
 
@@ -66,7 +67,8 @@ class SourceSpec:
         return {"name": self.name, "glob": self.glob, "service": self.service, "format": self.format,
                 "ts_layout": self.ts_layout, "timezone": self.timezone, "year_from": self.year_from,
                 "drain": {"sim_th": self.drain.sim_th, "depth": self.drain.depth, "masks": list(self.drain.masks),
-                          "generic_masks": self.drain.generic_masks, "wildcard_aware": self.drain.wildcard_aware},
+                          "generic_masks": self.drain.generic_masks, "wildcard_aware": self.drain.wildcard_aware,
+                          "split_values": self.drain.split_values},
                 **({"keys": self.keys} if self.keys else {}), **({"rule_id": self.rule_id} if self.rule_id else {})}
 
     def header_format(self) -> HeaderFormat:

@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logpilot_dagster.ingest.formats import arrow_sql
 from logpilot_dagster.privacy.pii import PIIMasker, default_masker
 from logpilot_dagster.ingest.registry import SchemaRegistry
 from logpilot_dagster.ingest.sources import SourceSpec
@@ -100,7 +99,9 @@ class LineTransformer:
         for kind, count in pii.items():
             stats[f"pii.{kind}"] += count
         miner = self.registry.miner(spec.service)
-        template_ids = miner.assign(message, match_first=match_first)
+        assigned = miner.mine(message, match_first=match_first)
+        if assigned.unfitted:
+            stats["params.unfitted"] += assigned.unfitted
         ts = pc.filter(parsed.ts, ok)
         if "event_id" in good.column_names:
             ids = good.column("event_id").combine_chunks()
@@ -109,8 +110,8 @@ class LineTransformer:
         n = good.num_rows
         rows = pa.table({
             "event_id": ids, "ts": ts, "service": pa.array([spec.service] * n, pa.string()),
-            "level": pc.filter(parsed.level, ok), "template_id": template_ids, "message": message,
-            "params": self._params(message, miner.config.pattern),
+            "level": pc.filter(parsed.level, ok), "template_id": assigned.ids, "message": message,
+            "params": assigned.params,
             "source": self.masker.mask_distinct(good.column("source")),
             "source_offset": good.column("source_offset").combine_chunks(),
             "year": pa.array([year] * n, pa.int32()) if year else pc.cast(pc.year(ts), pa.int32()),
@@ -131,11 +132,3 @@ class LineTransformer:
         keys = pa.array([source_key(s) for s in uniq])
         prefix = pc.take(keys, pc.index_in(sources, value_set=pa.array(uniq)))
         return pc.binary_join_element_wise(prefix, pc.cast(offsets, pa.string()), ":")
-
-    @staticmethod
-    def _params(message: pa.Array, pattern: str | None) -> pa.Array:
-        """Values behind the wildcards: every match of the variable masks, in order (DuckDB, vectorised)."""
-        if pattern is None or len(message) == 0:
-            return pa.array([[] for _ in range(len(message))], pa.list_(pa.string()))
-        out = arrow_sql("SELECT regexp_extract_all(m, ?) AS p FROM t", [pattern], m=message)
-        return out.column(0).combine_chunks().cast(pa.list_(pa.string()))

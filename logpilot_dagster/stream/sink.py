@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from logpilot_dagster.ingest.template_text import refit_params
 from logpilot_dagster.storage.warehouse import connect, ensure_schema
 
 _CURRENT_ID = "coalesce(a.template_id, r.template_id)"
@@ -103,14 +104,19 @@ def _transaction(con: duckdb.DuckDBPyConnection, batch: Batch, replayed: bool) -
         if batch.aliases:
             con.execute("INSERT OR REPLACE INTO template_aliases SELECT alias_id, template_id, now() "
                         "FROM batch_aliases")
+            con.execute("CREATE OR REPLACE TEMP TABLE moved AS SELECT event_id FROM logs "
+                        "WHERE template_id IN (SELECT alias_id FROM batch_aliases)")
             con.execute("UPDATE logs SET template_id = a.template_id FROM batch_aliases a "
                         "WHERE logs.template_id = a.alias_id")
             con.execute("DELETE FROM templates WHERE template_id IN (SELECT alias_id FROM batch_aliases)")
             con.execute(_RECOUNT.format(recount="batch_aliases"))
+            refit_params(con, "SELECT event_id FROM moved")  # params follow the text of the current template
+            con.execute("DROP TABLE moved")
         [(inserted,)] = con.execute(f"""
             INSERT {"OR IGNORE" if replayed else ""} INTO logs BY NAME
             SELECT r.* REPLACE ({_CURRENT_ID} AS template_id) FROM {_BATCH_ROWS}""").fetchall()
         con.execute(_RECOUNT.format(recount="batch_templates") if replayed else _UPSERT_TEMPLATES)
+        refit_params(con, "SELECT r.event_id FROM batch_rows r JOIN template_aliases a ON a.alias_id = r.template_id")
         con.execute("INSERT INTO quarantine BY NAME SELECT * FROM batch_quarantine n "
                     + _new_only("quarantine", replayed))
         con.execute("INSERT INTO discovery_queue BY NAME SELECT *, now() AS queued_at FROM batch_discovery n "
