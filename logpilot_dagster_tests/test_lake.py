@@ -40,7 +40,7 @@ def test_lake_warehouse_has_the_contract_without_keys_and_upserts_by_merge(lake_
 
 
 def _stage(paths, years):
-    write_sample_home(paths.home, total_lines=9_000, years=years)
+    write_sample_home(paths.home, total_lines=4_500, years=years)
     store = LocalObjectStore(paths.landing_zone)
     return {y: backfill.stage_year(paths, store, SchemaRegistry.load(paths), y) for y in years}
 
