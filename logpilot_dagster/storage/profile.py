@@ -59,14 +59,14 @@ def is_lake() -> bool:
 
 
 _COLUMN_KEY = re.compile(r"\s+PRIMARY KEY(?=\s*[,\n)])")
-_TABLE_KEY = re.compile(r",\s*PRIMARY KEY\s*\([^)]*\)")
+_TABLE_KEY = re.compile(r",([ \t]*--[^\n]*)?\s*PRIMARY KEY\s*\([^)]*\)")  # the column's comment stays
 
 
 def table_ddl(sql: str) -> str:
     """``sql`` as the active profile can run it: keys kept (embedded) or dropped (lake)."""
     if not is_lake():
         return sql
-    return _TABLE_KEY.sub("", _COLUMN_KEY.sub("", sql))
+    return _TABLE_KEY.sub(r"\1", _COLUMN_KEY.sub("", sql))
 
 
 def is_conflict(exc: BaseException) -> bool:

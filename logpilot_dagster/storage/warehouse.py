@@ -27,9 +27,12 @@ from logpilot_dagster.storage import profile
 
 DUCKDB_VERSION = "v1.4.4"
 
+#: ``logs`` has no key: ``event_id`` is unique by construction (each write path replaces or skips what is stored,
+#: see ``storage.unique``). DuckDB's ART index over it would grow with the history and be rewritten by every
+#: checkpoint.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS logs (
-    event_id VARCHAR PRIMARY KEY,
+    event_id VARCHAR,
     ts TIMESTAMP,
     service VARCHAR,
     level VARCHAR,
@@ -115,9 +118,11 @@ CREATE TABLE IF NOT EXISTS stream_offsets (
     next_offset BIGINT,
     updated_at TIMESTAMP,
     last_record VARCHAR,
+    stored_through BIGINT,     -- the highest offset ever committed for the partition (never lowered)
     PRIMARY KEY (topic, "partition")
 );
 ALTER TABLE stream_offsets ADD COLUMN IF NOT EXISTS last_record VARCHAR;
+ALTER TABLE stream_offsets ADD COLUMN IF NOT EXISTS stored_through BIGINT;
 CREATE TABLE IF NOT EXISTS discovery_queue (
     source_name VARCHAR,
     source VARCHAR,
@@ -246,8 +251,7 @@ def connect(db_path: str | Path, read_only: bool = False, wait_s: float = 120.0,
 class HeldConnection:
     """A read-write connection kept open between the transactions of a busy writer.
 
-    Re-opening the file for every transaction costs a checkpoint each time (the primary-key index included);
-    a writer with a backlog keeps the connection instead and closes it after ``linger_s`` without work, or
+    Re-opening the file for every transaction costs a checkpoint each time; a writer with a backlog keeps the connection instead and closes it after ``linger_s`` without work, or
     right after a transaction when another process left its waiting marker (then pauses up to ``yield_s`` so
     that process gets the lock). ``threads``: DuckDB's, one by default (a writer next to busy processes).
     ``checkpoint_threshold``: the WAL size that triggers a checkpoint while held (closing always checkpoints)."""
@@ -308,10 +312,15 @@ _LAKE_TABLES = len(re.findall(r"CREATE TABLE IF NOT EXISTS", SCHEMA + LAKE_SCHEM
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the contract tables when missing (idempotent). In the lake profile: in one transaction, retried
-    when another process creates them at the same time; a lake that has them all is left untouched."""
+    """Create the contract tables when missing (idempotent); a file from before ``logs`` lost its primary key
+    is migrated once. In the lake profile: in one transaction, retried when another process creates them at the
+    same time; a lake that has them all is left untouched."""
     if not profile.is_lake():
         con.execute(SCHEMA)
+        if con.execute("SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database() "
+                       "AND schema_name = 'main' AND table_name = 'logs' AND constraint_type = 'PRIMARY KEY'"
+                       ).fetchone()[0]:
+            _drop_logs_key(con)
         return
     present = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
                           "AND schema_name = 'main' AND table_name IN (SELECT unnest(?::VARCHAR[]))",
@@ -344,6 +353,27 @@ def insert_missing(con: duckdb.DuckDBPyConnection, table: str, keys: str, source
     """Insert the rows of the query ``source`` whose ``keys`` ``table`` does not hold yet (by column name)."""
     con.execute(f"MERGE INTO {table} USING ({source}) AS upserted USING ({keys}) "
                 "WHEN NOT MATCHED THEN INSERT BY NAME", params)
+
+
+def _drop_logs_key(con: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild ``logs`` without its key, rows in their stored order (DuckDB cannot drop a primary key); in the
+    caller's transaction when one is open, else in its own."""
+    try:
+        con.execute("BEGIN TRANSACTION")
+        own = True
+    except duckdb.TransactionException:
+        own = False
+    try:
+        con.execute("CREATE TABLE logs_unkeyed AS SELECT * FROM logs WHERE false")
+        con.execute("INSERT INTO logs_unkeyed SELECT * FROM logs")
+        con.execute("DROP TABLE logs")
+        con.execute("ALTER TABLE logs_unkeyed RENAME TO logs")
+        if own:
+            con.execute("COMMIT")
+    except BaseException:
+        if own:
+            con.execute("ROLLBACK")
+        raise
 
 
 def extension_path(name: str) -> Path:
