@@ -34,8 +34,7 @@ def local_lake(paths: LogPilotPaths) -> Iterator[dict[str, str]]:
         env = {"LOGPILOT_PROFILE": "lake",
                "LOGPILOT_LAKE_CATALOG": f"postgres:host={socket_dir} dbname=postgres user=postgres",
                "LOGPILOT_LAKE_DATA": f"s3://{BUCKET}/data/", "LOGPILOT_LAKE_S3_ENDPOINT_URL": store.endpoint}
-        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
-            env[name] = os.environ.get(name) or store.client_env()[name]
+        # no AWS_* variables: a SeaweedFS started with them in its environment (the broker's) turns on auth
         os.environ.update(env)
         yield env
     finally:

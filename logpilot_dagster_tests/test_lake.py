@@ -118,3 +118,14 @@ def test_every_contract_table_loses_its_keys_on_the_lake_and_keeps_them_embedded
     assert keys() >= 10
     monkeypatch.setenv("LOGPILOT_PROFILE", "lake")
     assert keys() == 0
+
+
+def test_purge_refuses_the_lake_profile_clearly(tmp_path, monkeypatch):
+    from logpilot_dagster.lifecycle.matching import PurgeRequest
+    from logpilot_dagster.lifecycle.purge import purge
+    from logpilot_dagster.settings import LogPilotPaths
+
+    monkeypatch.setenv("LOGPILOT_PROFILE", "lake")
+    paths = LogPilotPaths.from_env(tmp_path)
+    with pytest.raises(NotImplementedError, match="lake profile"):
+        purge(paths, PurgeRequest.__new__(PurgeRequest), LocalObjectStore(paths.landing_zone))
