@@ -348,6 +348,9 @@ def _load_year(paths: LogPilotPaths, registry: SchemaRegistry, year: int) -> Loa
         refresh_templates(con, registry)
 
     if profile.is_lake():  # two transactions, each retried on a conflict: see the module docstring
+        with connect(paths.db_path) as con:
+            ensure_schema(con)
+            profile.register_guards(con, [f"year={year}", "templates"])
         rows, quarantined = profile.retry_conflicts(lambda: _in_transaction(paths, write_year), f"load year {year}")
         profile.retry_conflicts(lambda: _in_transaction(paths, write_shared), f"templates after year {year}")
     else:

@@ -200,14 +200,13 @@ def waiting_marker(db_path: str | Path) -> Path:
     return db_path.with_name(db_path.name + ".waiting")
 
 
-def _open(db_path: str | Path, read_only: bool, wait_s: float, config: dict | None,
-          private: bool = False) -> duckdb.DuckDBPyConnection:
+def _open(db_path: str | Path, read_only: bool, wait_s: float, config: dict | None) -> duckdb.DuckDBPyConnection:
     """``duckdb.connect`` with retries while another process holds the lock; every retry (re)posts the waiting
     marker, which goes once this process is in (or gives up)."""
     if profile.is_lake():  # no file lock: DuckLake takes concurrent writers
         from logpilot_dagster.storage.lake import open_lake
 
-        return open_lake(Path(db_path).parent, read_only, config, private)
+        return open_lake(Path(db_path).parent, read_only, config)
     deadline = time.monotonic() + wait_s
     delay, marker = 0.05, waiting_marker(db_path)
     waited = False
@@ -234,14 +233,14 @@ def _open(db_path: str | Path, read_only: bool, wait_s: float, config: dict | No
 
 @contextmanager
 def connect(db_path: str | Path, read_only: bool = False, wait_s: float = 120.0,
-            config: dict | None = None, private: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+            config: dict | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open ``db_path`` for one unit of work, waiting (with jitter) while another process holds the lock.
     In the lake profile: the lake of ``db_path``'s home, attached read-only when ``read_only``.
 
-    ``config`` goes to ``duckdb.connect`` (e.g. ``{"enable_external_access": False}`` for untrusted SQL).
-    ``private``: global settings changed on the connection stay with it (always so for the embedded file; the
-    lake profile otherwise shares one DuckDB instance per process, see ``storage.lake.open_lake``)."""
-    con = _open(db_path, read_only, wait_s, config, private)
+    ``config`` goes to ``duckdb.connect`` (e.g. ``{"enable_external_access": False}`` for untrusted SQL). On
+    the lake, connections of one process share a DuckDB instance (``storage.lake.open_lake``): change no global
+    setting on them."""
+    con = _open(db_path, read_only, wait_s, config)
     try:
         yield con
     finally:
