@@ -62,8 +62,9 @@ def run_writers(home: Path, env: dict[str, str], writers: int) -> dict:
         if p.returncode:
             raise RuntimeError(f"a writer failed: {err[-3000:]}")
     rows = sum(int(out.strip().splitlines()[-1]) for out, _ in outputs)
-    retries = sum(err.count("RETRY") for _, err in outputs)
-    return {"wall": wall, "cpu": cpu, "rows": rows, "retries": retries}
+    retried = [line.split(":")[0][len("RETRY "):] for _, err in outputs for line in err.splitlines()
+               if line.startswith("RETRY")]
+    return {"wall": wall, "cpu": cpu, "rows": rows, "retries": len(retried), "retried": sorted(set(retried))}
 
 
 def main() -> int:
@@ -119,6 +120,9 @@ def main() -> int:
             print(f"{name:32} {r['rows']:>9,} {r['wall']:>7.2f} {r['rows'] / r['wall']:>9,.0f} "
                   f"{r['cpu'] / r['rows'] * 1e6:>10.2f} {r['retries']:>7} {r['wall'] / base['wall']:>12.2f} "
                   f"{r['cpu'] / base['cpu']:>11.2f}")
+        for name, r in results.items():
+            if r["retried"]:
+                print(f"  {name}: retried {', '.join(r['retried'])}")
         if len({r["rows"] for r in results.values()}) != 1:
             print("ROW COUNTS DIFFER between configurations")
             return 1
