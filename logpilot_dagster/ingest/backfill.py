@@ -320,6 +320,7 @@ def _load_year(paths: LogPilotPaths, registry: SchemaRegistry, year: int) -> Loa
         ensure_schema(con)
         con.execute("BEGIN TRANSACTION")
         try:
+            con.execute("CREATE TEMP TABLE aliases_before AS SELECT alias_id, template_id FROM template_aliases")
             registry.write_to_db(con)
             con.execute("CREATE TEMP TABLE year_files AS SELECT source FROM loaded_files WHERE year = ? "
                         "UNION SELECT unnest(?::VARCHAR[])", [year, files + shard.get("undated", []) or [""]])
@@ -367,9 +368,14 @@ def replace_year_rows(con, year: int, logs_glob: str | None) -> None:
 def refresh_templates(con, registry: SchemaRegistry) -> None:
     """Point old ids in ``logs`` at their current template and rebuild ``templates`` with stats from ``logs``.
 
-    Templates that only the live worker has mined (in ``templates`` but not in the registry) are kept."""
-    con.execute("UPDATE logs SET template_id = a.template_id FROM template_aliases a "
-                "WHERE logs.template_id = a.alias_id")
+    Only aliases this load added or changed (``template_aliases`` minus the caller's ``aliases_before``) can
+    still be in ``logs``, so the repointing reads the history only when there are some. Templates that only the
+    live worker has mined (in ``templates`` but not in the registry) are kept."""
+    con.execute("""UPDATE logs SET template_id = a.template_id FROM (
+                       SELECT alias_id, template_id FROM template_aliases
+                       EXCEPT SELECT alias_id, template_id FROM aliases_before) a
+                   WHERE logs.template_id = a.alias_id""")
+    con.execute("DROP TABLE aliases_before")
     defs = pa.table({"template_id": list(registry.templates),
                      "template": [t["template"] for t in registry.templates.values()],
                      "service": [t["service"] for t in registry.templates.values()]})
