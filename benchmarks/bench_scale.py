@@ -176,6 +176,7 @@ def live_costs(db: str, n: int, keyed: bool = False, batches: int = 3) -> dict:
     from logpilot_dagster.storage.warehouse import SCHEMA, HeldConnection
     from logpilot_dagster.stream.sink import write_batch
 
+    _quiet()
     work = [live_batch(b * (n // PARTITIONS), n) for b in range(batches)]
     work.append(live_batch((batches - 1) * (n // PARTITIONS), n))
     if keyed:
