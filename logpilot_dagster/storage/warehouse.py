@@ -250,9 +250,9 @@ def connect(db_path: str | Path, read_only: bool = False, wait_s: float = 120.0,
 class HeldConnection:
     """A read-write connection kept open between the transactions of a busy writer.
 
-    Re-opening the file for every transaction costs a checkpoint each time; a writer with a backlog keeps the connection instead and closes it after ``linger_s`` without work, or
-    right after a transaction when another process left its waiting marker (then pauses up to ``yield_s`` so
-    that process gets the lock). ``threads``: DuckDB's, one by default (a writer next to busy processes).
+    Re-opening the file for every transaction costs a checkpoint each time; a writer with a backlog keeps the
+    connection instead and closes it after ``linger_s`` without work, or right after a transaction when another
+    process left its waiting marker (then pauses up to ``yield_s`` so that process gets the lock). ``threads``: DuckDB's, one by default (a writer next to busy processes).
     ``checkpoint_threshold``: the WAL size that triggers a checkpoint while held (closing always checkpoints)."""
 
     def __init__(self, db_path: str | Path, linger_s: float = 0.5, yield_s: float = 2.0, threads: int = 1,
