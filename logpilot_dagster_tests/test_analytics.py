@@ -39,7 +39,7 @@ def test_series_is_incremental_and_idempotent(con):
     con.execute("INSERT INTO loaded_files VALUES (2025, 'f.log', '2026-01-01 00:00:00')")
     for i in range(3):
         _log(con, f"b{i}", datetime(2025, 6, 1, 10, i), "pay", "tA", "f.log", i)
-    con.execute("INSERT INTO stream_offsets VALUES ('t', 0, 2, now(), NULL)")
+    con.execute('INSERT INTO stream_offsets (topic, "partition", next_offset, updated_at) VALUES (\'t\', 0, 2, now())')
     _log(con, "l0", datetime(2026, 1, 1, 10, 5), "pay", "tA", "t/0", 0, year=2026)
     first = update_series(con)
     assert first.years_recomputed == [2025] and first.live_rows_added == 1
@@ -58,7 +58,7 @@ def test_series_is_incremental_and_idempotent(con):
 def test_new_template_alerts_skip_known_and_generalised_templates(con):
     con.execute("INSERT INTO loaded_files VALUES (2025, 'f.log', '2026-01-01 00:00:00')")
     _log(con, "b0", datetime(2025, 6, 1, 10), "pay", "known", "f.log", 0)
-    con.execute("INSERT INTO stream_offsets VALUES ('t', 0, 3, now(), NULL)")
+    con.execute('INSERT INTO stream_offsets (topic, "partition", next_offset, updated_at) VALUES (\'t\', 0, 3, now())')
     con.execute("INSERT INTO template_aliases VALUES ('known', 'widened', now())")
     _log(con, "l0", datetime(2026, 1, 1, 1), "pay", "known", "t/0", 0, year=2026)
     _log(con, "l1", datetime(2026, 1, 1, 2), "pay", "widened", "t/0", 1, year=2026)

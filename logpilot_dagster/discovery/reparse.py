@@ -23,7 +23,8 @@ from logpilot_dagster.ingest.sources import SourceSpec, year_from_path
 from logpilot_dagster.ingest.transform import LOGS_SCHEMA, LineTransformer, source_key
 from logpilot_dagster.privacy.pii import PIIMasker
 from logpilot_dagster.settings import LogPilotPaths
-from logpilot_dagster.storage.warehouse import connect, ensure_schema
+from logpilot_dagster.storage.unique import keep_new
+from logpilot_dagster.storage.warehouse import connect, ensure_schema, upsert
 
 #: Quarantine reasons a new or corrected rule can cure.
 CURABLE = ("no_source_declared", "no_format_match", "bad_timestamp", "unknown_source", "no_time_layout")
@@ -116,13 +117,15 @@ def _commit_rows(con, registry: SchemaRegistry, rows: pa.Table) -> int:
                           "service": [t["service"] for t in registry.templates.values()]})
     con.register("moved_templates", templates)
     try:
-        [(inserted,)] = con.execute("INSERT OR IGNORE INTO logs BY NAME SELECT * FROM moved_rows").fetchall()
+        keep_new(con, "moved_rows", "moved_new_rows")  # a line parked twice, or stored meanwhile, goes in once
+        [(inserted,)] = con.execute("INSERT INTO logs BY NAME SELECT * FROM moved_new_rows").fetchall()
+        con.execute("DROP TABLE moved_new_rows")
         for table in ("quarantine", "discovery_queue"):
             con.execute(f"DELETE FROM {table} t USING moved_rows m "
                         "WHERE t.source = m.source AND t.source_offset = m.source_offset")
-        con.execute("""
-            INSERT OR REPLACE INTO templates
-            SELECT d.template_id, d.template, d.service, min(l.ts), max(l.ts), count(l.ts)
+        upsert(con, "templates", "template_id", """
+            SELECT d.template_id, d.template, d.service, min(l.ts) AS first_seen, max(l.ts) AS last_seen,
+                   count(l.ts) AS count
             FROM moved_templates d JOIN logs l USING (template_id)
             WHERE d.template_id IN (SELECT DISTINCT template_id FROM moved_rows)
             GROUP BY ALL""")

@@ -1,5 +1,8 @@
 """The DuckDB warehouse: short-lived connections, the table contract and offline extensions.
 
+``connect`` serves both storage profiles (``storage.profile``): the embedded file, or the DuckLake of the lake
+profile (``storage.lake``), attached as the connection's default catalog.
+
 Only one process may hold the file read-write, so connections are opened per unit of work, closed in
 ``finally`` and retried briefly when another process holds the lock. A process that waits for the lock says so
 with a marker file next to the database; the one writer that keeps its connection between transactions (the
@@ -11,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import platform
 import random
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -19,11 +23,16 @@ from typing import Iterator
 
 import duckdb
 
+from logpilot_dagster.storage import profile
+
 DUCKDB_VERSION = "v1.4.4"
 
+#: ``logs`` has no key: ``event_id`` is unique by construction (each write path replaces or skips what is stored,
+#: see ``storage.unique``). DuckDB's ART index over it would grow with the history and be rewritten by every
+#: checkpoint.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS logs (
-    event_id VARCHAR PRIMARY KEY,
+    event_id VARCHAR,
     ts TIMESTAMP,
     service VARCHAR,
     level VARCHAR,
@@ -109,9 +118,11 @@ CREATE TABLE IF NOT EXISTS stream_offsets (
     next_offset BIGINT,
     updated_at TIMESTAMP,
     last_record VARCHAR,
+    stored_through BIGINT,     -- the highest offset ever committed for the partition (never lowered)
     PRIMARY KEY (topic, "partition")
 );
 ALTER TABLE stream_offsets ADD COLUMN IF NOT EXISTS last_record VARCHAR;
+ALTER TABLE stream_offsets ADD COLUMN IF NOT EXISTS stored_through BIGINT;
 CREATE TABLE IF NOT EXISTS discovery_queue (
     source_name VARCHAR,
     source VARCHAR,
@@ -162,6 +173,12 @@ CREATE TABLE IF NOT EXISTS template_events (
     PRIMARY KEY (kind, template_id, service, window_start)
 );
 """
+#: Lake profile only: one row per name that ``profile.guard`` serialises (``guards`` registers new names).
+LAKE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS commit_guards (name VARCHAR, n BIGINT);
+INSERT INTO commit_guards SELECT 'guards', 0 WHERE NOT EXISTS (SELECT 1 FROM commit_guards);
+ALTER TABLE logs SET PARTITIONED BY (year);
+"""
 
 
 class WarehouseLockedError(RuntimeError):
@@ -186,6 +203,10 @@ def waiting_marker(db_path: str | Path) -> Path:
 def _open(db_path: str | Path, read_only: bool, wait_s: float, config: dict | None) -> duckdb.DuckDBPyConnection:
     """``duckdb.connect`` with retries while another process holds the lock; every retry (re)posts the waiting
     marker, which goes once this process is in (or gives up)."""
+    if profile.is_lake():  # no file lock: DuckLake takes concurrent writers
+        from logpilot_dagster.storage.lake import open_lake
+
+        return open_lake(Path(db_path).parent, read_only, config)
     deadline = time.monotonic() + wait_s
     delay, marker = 0.05, waiting_marker(db_path)
     waited = False
@@ -214,8 +235,11 @@ def _open(db_path: str | Path, read_only: bool, wait_s: float, config: dict | No
 def connect(db_path: str | Path, read_only: bool = False, wait_s: float = 120.0,
             config: dict | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open ``db_path`` for one unit of work, waiting (with jitter) while another process holds the lock.
+    In the lake profile: the lake of ``db_path``'s home, attached read-only when ``read_only``.
 
-    ``config`` goes to ``duckdb.connect`` (e.g. ``{"enable_external_access": False}`` for untrusted SQL)."""
+    ``config`` goes to ``duckdb.connect`` (e.g. ``{"enable_external_access": False}`` for untrusted SQL). On
+    the lake, connections of one process share a DuckDB instance (``storage.lake.open_lake``): change no global
+    setting on them."""
     con = _open(db_path, read_only, wait_s, config)
     try:
         yield con
@@ -226,10 +250,9 @@ def connect(db_path: str | Path, read_only: bool = False, wait_s: float = 120.0,
 class HeldConnection:
     """A read-write connection kept open between the transactions of a busy writer.
 
-    Re-opening the file for every transaction costs a checkpoint each time (the primary-key index included);
-    a writer with a backlog keeps the connection instead and closes it after ``linger_s`` without work, or
-    right after a transaction when another process left its waiting marker (then pauses up to ``yield_s`` so
-    that process gets the lock). ``threads``: DuckDB's, one by default (a writer next to busy processes).
+    Re-opening the file for every transaction costs a checkpoint each time; a writer with a backlog keeps the
+    connection instead and closes it after ``linger_s`` without work, or right after a transaction when another
+    process left its waiting marker (then pauses up to ``yield_s`` so that process gets the lock). ``threads``: DuckDB's, one by default (a writer next to busy processes).
     ``checkpoint_threshold``: the WAL size that triggers a checkpoint while held (closing always checkpoints)."""
 
     def __init__(self, db_path: str | Path, linger_s: float = 0.5, yield_s: float = 2.0, threads: int = 1,
@@ -284,9 +307,72 @@ class HeldConnection:
             self._close()
 
 
+_LAKE_TABLES = len(re.findall(r"CREATE TABLE IF NOT EXISTS", SCHEMA + LAKE_SCHEMA))
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the contract tables when missing (idempotent)."""
-    con.execute(SCHEMA)
+    """Create the contract tables when missing (idempotent); a file from before ``logs`` lost its primary key
+    is migrated once. In the lake profile: in one transaction, retried when another process creates them at the
+    same time; a lake that has them all is left untouched."""
+    if not profile.is_lake():
+        con.execute(SCHEMA)
+        if con.execute("SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database() "
+                       "AND schema_name = 'main' AND table_name = 'logs' AND constraint_type = 'PRIMARY KEY'"
+                       ).fetchone()[0]:
+            _drop_logs_key(con)
+        return
+    present = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                          "AND schema_name = 'main' AND table_name IN (SELECT unnest(?::VARCHAR[]))",
+                          [re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA + LAKE_SCHEMA)]).fetchone()[0]
+    if present == _LAKE_TABLES:
+        return
+
+    def create() -> None:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(profile.table_ddl(SCHEMA) + LAKE_SCHEMA)
+            con.execute("COMMIT")
+        except BaseException:
+            profile.rollback(con)
+            raise
+
+    profile.retry_conflicts(create, "create the lake's tables")
+
+
+def upsert(con: duckdb.DuckDBPyConnection, table: str, keys: str, source: str, params: list | None = None) -> None:
+    """Insert the rows of the query ``source`` into ``table``, replacing those with the same ``keys``
+    (comma-separated columns). ``MERGE INTO`` by column name, so it needs no key constraint (DuckLake has none);
+    ``source`` names its columns as the table does."""
+    con.execute(f"MERGE INTO {table} USING ({source}) AS upserted USING ({keys}) "
+                "WHEN MATCHED THEN UPDATE BY NAME WHEN NOT MATCHED THEN INSERT BY NAME", params)
+
+
+def insert_missing(con: duckdb.DuckDBPyConnection, table: str, keys: str, source: str,
+                   params: list | dict | None = None) -> None:
+    """Insert the rows of the query ``source`` whose ``keys`` ``table`` does not hold yet (by column name)."""
+    con.execute(f"MERGE INTO {table} USING ({source}) AS upserted USING ({keys}) "
+                "WHEN NOT MATCHED THEN INSERT BY NAME", params)
+
+
+def _drop_logs_key(con: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild ``logs`` without its key, rows in their stored order (DuckDB cannot drop a primary key); in the
+    caller's transaction when one is open, else in its own."""
+    try:
+        con.execute("BEGIN TRANSACTION")
+        own = True
+    except duckdb.TransactionException:
+        own = False
+    try:
+        con.execute("CREATE TABLE logs_unkeyed AS SELECT * FROM logs WHERE false")
+        con.execute("INSERT INTO logs_unkeyed SELECT * FROM logs")
+        con.execute("DROP TABLE logs")
+        con.execute("ALTER TABLE logs_unkeyed RENAME TO logs")
+        if own:
+            con.execute("COMMIT")
+    except BaseException:
+        if own:
+            con.execute("ROLLBACK")
+        raise
 
 
 def extension_path(name: str) -> Path:
