@@ -153,16 +153,6 @@ def loghub_regex(log_format: str) -> tuple[str, list[str]]:
     return "^" + "".join(out) + "$", fields
 
 
-def _positional(regex: str) -> str | None:
-    """``regex`` with its named groups made plain groups, when every group is named (else None)."""
-    try:
-        compiled = re.compile(regex)
-    except re.error:
-        return None
-    plain, named = re.subn(r"(?<!\\)\(\?P<\w+>", "(", regex)
-    return plain if named == compiled.groups == len(compiled.groupindex) else None
-
-
 @dataclass
 class LoghubFormat(HeaderFormat):
     """A header described in the Loghub ``<Field>`` syntax, e.g. ``<Date> <Time> <Level> <Component>: <Content>``."""
@@ -186,16 +176,7 @@ class LoghubFormat(HeaderFormat):
         return [f for f in self.fields if f in TS_FIELDS]
 
     def extract(self, raw: pa.Array) -> pa.StructArray:
-        """The named groups of each line, null where the line does not match: RE2 in DuckDB, which runs these
-        lazy patterns about ten times faster than ``pc.extract_regex`` (the fallback when groups are unnamed
-        or Python cannot read the pattern)."""
-        positional = _positional(self.regex)
-        if positional is None:
-            return pc.extract_regex(raw, self.regex)
-        names = ", ".join(f"'{f}'" for f in self.fields)
-        out = arrow_sql(f"SELECT CASE WHEN regexp_matches(raw, $1) THEN regexp_extract(raw, $1, [{names}]) END "
-                        "FROM t", [positional], raw=raw)
-        return out.column(0).combine_chunks()
+        return pc.extract_regex(raw, self.regex)
 
     def ts_text(self, parts: pa.StructArray, layout: str | None) -> pa.Array:
         cols = [pc.struct_field(parts, f) for f in self.ts_fields(layout)]
