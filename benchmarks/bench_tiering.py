@@ -4,7 +4,7 @@
     uv run python benchmarks/bench_tiering.py --rows 10000000
 
 The rows are generated (``logpilot_dagster_tests.lifecycle_data.insert_logs``: 3 services, 2021-01 to
-2026-11, one in 97 messages with a pseudonym token) into a fresh warehouse with the ``logs`` primary key. The
+2026-11, one in 97 messages with a pseudonym token) into a fresh warehouse (``logs`` without a key). The
 baseline runs first (it only reads). Tiering then does everything a real run does: one object per service
 and month (sorted by ts, statistics only on ts/year/source_offset), each read back and checked (sha256, rows),
 the token index, and one transaction that catalogs the objects and removes the rows from ``logs``. Wall time

@@ -21,9 +21,12 @@ import duckdb
 
 DUCKDB_VERSION = "v1.4.4"
 
+#: ``logs`` has no key: ``event_id`` is unique by construction (each write path replaces or skips what is stored,
+#: see ``storage.unique``). DuckDB's ART index over it would grow with the history and be rewritten by every
+#: checkpoint.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS logs (
-    event_id VARCHAR PRIMARY KEY,
+    event_id VARCHAR,
     ts TIMESTAMP,
     service VARCHAR,
     level VARCHAR,
@@ -109,9 +112,11 @@ CREATE TABLE IF NOT EXISTS stream_offsets (
     next_offset BIGINT,
     updated_at TIMESTAMP,
     last_record VARCHAR,
+    stored_through BIGINT,     -- the highest offset ever committed for the partition (never lowered)
     PRIMARY KEY (topic, "partition")
 );
 ALTER TABLE stream_offsets ADD COLUMN IF NOT EXISTS last_record VARCHAR;
+ALTER TABLE stream_offsets ADD COLUMN IF NOT EXISTS stored_through BIGINT;
 CREATE TABLE IF NOT EXISTS discovery_queue (
     source_name VARCHAR,
     source VARCHAR,
@@ -226,10 +231,9 @@ def connect(db_path: str | Path, read_only: bool = False, wait_s: float = 120.0,
 class HeldConnection:
     """A read-write connection kept open between the transactions of a busy writer.
 
-    Re-opening the file for every transaction costs a checkpoint each time (the primary-key index included);
-    a writer with a backlog keeps the connection instead and closes it after ``linger_s`` without work, or
-    right after a transaction when another process left its waiting marker (then pauses up to ``yield_s`` so
-    that process gets the lock). ``threads``: DuckDB's, one by default (a writer next to busy processes).
+    Re-opening the file for every transaction costs a checkpoint each time; a writer with a backlog keeps the
+    connection instead and closes it after ``linger_s`` without work, or right after a transaction when another
+    process left its waiting marker (then pauses up to ``yield_s`` so that process gets the lock). ``threads``: DuckDB's, one by default (a writer next to busy processes).
     ``checkpoint_threshold``: the WAL size that triggers a checkpoint while held (closing always checkpoints)."""
 
     def __init__(self, db_path: str | Path, linger_s: float = 0.5, yield_s: float = 2.0, threads: int = 1,
@@ -285,8 +289,34 @@ class HeldConnection:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the contract tables when missing (idempotent)."""
+    """Create the contract tables when missing (idempotent); a file from before ``logs`` lost its primary key
+    is migrated once."""
     con.execute(SCHEMA)
+    if con.execute("SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database() "
+                   "AND schema_name = 'main' AND table_name = 'logs' AND constraint_type = 'PRIMARY KEY'"
+                   ).fetchone()[0]:
+        _drop_logs_key(con)
+
+
+def _drop_logs_key(con: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild ``logs`` without its key, rows in their stored order (DuckDB cannot drop a primary key); in the
+    caller's transaction when one is open, else in its own."""
+    try:
+        con.execute("BEGIN TRANSACTION")
+        own = True
+    except duckdb.TransactionException:
+        own = False
+    try:
+        con.execute("CREATE TABLE logs_unkeyed AS SELECT * FROM logs WHERE false")
+        con.execute("INSERT INTO logs_unkeyed SELECT * FROM logs")
+        con.execute("DROP TABLE logs")
+        con.execute("ALTER TABLE logs_unkeyed RENAME TO logs")
+        if own:
+            con.execute("COMMIT")
+    except BaseException:
+        if own:
+            con.execute("ROLLBACK")
+        raise
 
 
 def extension_path(name: str) -> Path:
