@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logpilot_dagster.ingest.formats import Parsed, arrow_sql
+from logpilot_dagster.ingest.formats import arrow_sql
 from logpilot_dagster.privacy.pii import PIIMasker, default_masker
 from logpilot_dagster.ingest.registry import SchemaRegistry
 from logpilot_dagster.ingest.sources import SourceSpec
@@ -63,16 +63,14 @@ class Transformed:
 
 @dataclass
 class Prepared:
-    """A batch parsed and masked, not yet mined (``LineTransformer.prepare``): no state is touched, so batches
-    prepare on another thread while the previous one is mined."""
+    """A batch parsed, masked and built into ``logs`` columns except the template id
+    (``LineTransformer.prepare``): no miner is touched, so batches prepare on another thread while the previous
+    one is mined."""
 
-    spec: SourceSpec
-    good: pa.Table
-    parsed: Parsed
-    ok: pa.Array
+    service: str
+    columns: dict[str, pa.Array]
     message: pa.Array
     quarantine: pa.Table
-    year: int | None
     stats: Counter
     timings: Counter
 
@@ -95,7 +93,8 @@ class LineTransformer:
         return self.complete(self.prepare(source_name, lines, year), match_first=match_first)
 
     def prepare(self, source_name: str, lines: pa.Table, year: int | None = None) -> Prepared:
-        """Header parse, quarantine rows and PII masking of a batch (thread-safe: touches no miner)."""
+        """Header parse, quarantine rows, PII masking, params and event ids of a batch (thread-safe: touches no
+        miner)."""
         spec = self.registry.sources.get(source_name)
         if spec is None:
             raise KeyError(f"unknown source {source_name!r}; declare it in sources.yaml")
@@ -120,37 +119,33 @@ class LineTransformer:
         for kind, count in pii.items():
             stats[f"pii.{kind}"] += count
         timings["mask"] += time.perf_counter() - clock
-        return Prepared(spec, lines.filter(ok), parsed, ok, message, quarantine, year, stats, timings)
-
-    def complete(self, prep: Prepared, *, match_first: bool = False) -> Transformed:
-        """Mine a prepared batch (in batch order: ids depend on it) and build the ``logs`` rows."""
-        spec, good, parsed, ok, message, year = prep.spec, prep.good, prep.parsed, prep.ok, prep.message, prep.year
-        timings = prep.timings
         clock = time.perf_counter()
-        miner = self.registry.miner(spec.service)
-        template_ids = miner.assign(message, match_first=match_first)
-        timings["mine"] += time.perf_counter() - clock
-        clock = time.perf_counter()
-        params = self._params(message, miner.config.pattern)
+        params = self._params(message, self.registry.config_for(spec.service).pattern)
         timings["params"] += time.perf_counter() - clock
         clock = time.perf_counter()
+        good = lines.filter(ok)
         ts = pc.filter(parsed.ts, ok)
-        if "event_id" in good.column_names:
-            ids = good.column("event_id").combine_chunks()
-        else:
-            ids = self._event_ids(good)
         n = good.num_rows
-        rows = pa.table({
-            "event_id": ids, "ts": ts, "service": pa.array([spec.service] * n, pa.string()),
-            "level": pc.filter(parsed.level, ok), "template_id": template_ids, "message": message,
-            "params": params, "source": self.masker.mask_distinct(good.column("source")),
+        columns = {
+            "event_id": good.column("event_id").combine_chunks() if "event_id" in good.column_names
+            else self._event_ids(good),
+            "ts": ts, "service": pa.array([spec.service] * n, pa.string()), "level": pc.filter(parsed.level, ok),
+            "message": message, "params": params, "source": self.masker.mask_distinct(good.column("source")),
             "source_offset": good.column("source_offset").combine_chunks(),
             "year": pa.array([year] * n, pa.int32()) if year else pc.cast(pc.year(ts), pa.int32()),
             "component": self.masker.mask_distinct(pc.filter(parsed.component, ok)),
-        }, schema=LOGS_SCHEMA)
-        prep.stats["rows"] += n
+        }
         timings["arrow"] += time.perf_counter() - clock
-        return Transformed(rows, prep.quarantine, prep.stats, timings)
+        return Prepared(spec.service, columns, message, quarantine, stats, timings)
+
+    def complete(self, prep: Prepared, *, match_first: bool = False) -> Transformed:
+        """Mine a prepared batch (in batch order: ids depend on it) and assemble the ``logs`` rows."""
+        clock = time.perf_counter()
+        template_ids = self.registry.miner(prep.service).assign(prep.message, match_first=match_first)
+        prep.timings["mine"] += time.perf_counter() - clock
+        rows = pa.table({**prep.columns, "template_id": template_ids}).select(LOGS_SCHEMA.names).cast(LOGS_SCHEMA)
+        prep.stats["rows"] += rows.num_rows
+        return Transformed(rows, prep.quarantine, prep.stats, prep.timings)
 
     @staticmethod
     def _event_ids(lines: pa.Table) -> pa.Array:
