@@ -190,6 +190,8 @@ class LoghubFormat(HeaderFormat):
         head = self.regex.removesuffix(_CONTENT_TAIL)
         if self.name != "loghub" or head == self.regex or pc.any(pc.match_substring(raw, "\n")).as_py():
             return pc.extract_regex(raw, self.regex)
+        if isinstance(raw, pa.ChunkedArray):
+            raw = raw.combine_chunks()
         parts = pc.extract_regex(raw, head)
         content = pc.utf8_rtrim(pc.replace_substring_regex(raw, head, "", max_replacements=1), characters=_RE2_SPACE)
         fields = [parts.field(i) for i in range(parts.type.num_fields)] + [content]
