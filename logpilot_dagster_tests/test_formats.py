@@ -66,3 +66,18 @@ def test_jsonl_and_logfmt():
         'ts=2023-05-01T10:00:00.123Z level=error logger=x msg="say \\"hi\\" now" extra=1', "level=info"]), None)
     assert lf.ok.to_pylist() == [True, False]
     assert lf.content[0].as_py() == 'say "hi" now' and lf.level[0].as_py() == "ERROR"
+
+
+@pytest.mark.parametrize("system", sorted(SYSTEMS))
+def test_header_only_capture_equals_the_whole_line_regex(system):
+    """The fast path (groups on the header, content cut off) gives the fields of the whole anchored regex, also
+    for trailing whitespace, lines that do not match and chunked input."""
+    fmt = LoghubFormat(SYSTEMS[system]["log_format"])
+    lines = (LOGHUB / f"{system}_2k.log").read_text(encoding="utf-8", errors="replace").splitlines()
+    lines += [lines[0] + " \t ", lines[1] + "\r", lines[2] + " \x0b", "not a header", ""]
+    raw = pa.chunked_array([lines[:1000], lines[1000:]])
+    expected = pc.extract_regex(pa.array(lines), fmt.regex)
+    got = fmt.extract(raw)
+    assert got.is_valid().equals(expected.is_valid())
+    for i in range(expected.type.num_fields):
+        assert pc.filter(got.field(i), got.is_valid()).equals(pc.filter(expected.field(i), expected.is_valid()))

@@ -23,12 +23,17 @@ class AnalyticsConfig(dg.Config, AnomalySettings):
 
 
 def _runbook_finder(paths: LogPilotPaths):
-    from logpilot_dagster.knowledge.knowledge_base import KnowledgeBase  # llama-index: only when alerts need it
-
-    kb = KnowledgeBase(paths.chroma_dir, paths.runbooks_dir)
+    """A runbook lookup that opens the knowledge base (llama-index: seconds to import) on its first call only,
+    so a refresh without new templates never pays for it."""
+    kb = None
 
     def find(service: str, text: str) -> str | None:
         """The best runbook for the service or for any service; another service's runbook is no answer."""
+        nonlocal kb
+        if kb is None:
+            from logpilot_dagster.knowledge.knowledge_base import KnowledgeBase
+
+            kb = KnowledgeBase(paths.chroma_dir, paths.runbooks_dir)
         hits = kb.search(text, k=5, service=service, kinds=("runbook",))
         return next((hit.source for hit in hits if hit.service in (None, "", service)), None)
 

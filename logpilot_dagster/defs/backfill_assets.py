@@ -98,12 +98,13 @@ def staged_year(context: dg.AssetExecutionContext, logpilot: LogPilotHome, landi
 
 
 def _staged_version(paths, year: int) -> dg.DataVersion:
-    """What the year's load is made of (the shard document, its timing aside): a replay of unchanged input keeps
+    """What the year's load is made of (the shard document, its timings aside): a replay of unchanged input keeps
     the version, so nothing downstream re-runs."""
     from logpilot_dagster.ingest import backfill
 
     shard = json.loads(backfill.year_dirs(paths, year)[2].read_text())
     shard.pop("seconds", None)
+    shard.pop("timings", None)
     return dg.DataVersion(hashlib.sha256(json.dumps(shard, sort_keys=True, default=str).encode()).hexdigest()[:16])
 
 

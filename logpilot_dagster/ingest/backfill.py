@@ -27,7 +27,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -43,7 +43,7 @@ from logpilot_dagster.ingest.registry import SchemaRegistry, shard_document, wri
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.ingest.sources import SourceSpec, source_for, year_from_path
 from logpilot_dagster.ingest.template_text import refit_params
-from logpilot_dagster.ingest.transform import LineTransformer, quarantine_table
+from logpilot_dagster.ingest.transform import LineTransformer, Prepared, quarantine_table
 from logpilot_dagster.storage.warehouse import connect, ensure_schema
 
 Progress = Callable[[int], None]
@@ -153,6 +153,7 @@ class StageResult:
     stats: Counter = field(default_factory=Counter)
     templates: int = 0
     seconds: float = 0.0
+    timings: Counter = field(default_factory=Counter)  # busy seconds per stage (they overlap across threads)
 
     @property
     def lines_per_s(self) -> float:
@@ -171,25 +172,36 @@ def year_lock(paths: LogPilotPaths, year: int, what: str, wait_s: float):
 
 class ParquetWriter:
     """Writes Parquet files on one background thread (pyarrow releases the GIL, so parsing the next batch
-    overlaps the zstd encoding of this one); at most ``depth`` files wait, which keeps memory bounded."""
+    overlaps the zstd encoding of this one); at most ``depth`` files wait, which keeps memory bounded.
+    ``timings`` gets the seconds spent writing (``parquet_write``) and waiting for the writer (``parquet_wait``)."""
 
-    def __init__(self, depth: int = 2):
+    def __init__(self, timings: Counter | None = None, depth: int = 2):
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet")
         self.pending: deque[Future] = deque()
         self.depth = depth
+        self.timings = Counter() if timings is None else timings
+
+    def _write(self, table: pa.Table, path: Path) -> None:
+        clock = time.perf_counter()
+        pq.write_table(table, path, compression="zstd")
+        self.timings["parquet_write"] += time.perf_counter() - clock
 
     def write(self, table: pa.Table, path: Path) -> None:
-        self.pending.append(self.pool.submit(pq.write_table, table, path, compression="zstd"))
+        self.pending.append(self.pool.submit(self._write, table, path))
+        clock = time.perf_counter()
         while len(self.pending) > self.depth:
             self.pending.popleft().result()
+        self.timings["parquet_wait"] += time.perf_counter() - clock
 
     def close(self) -> None:
         """Wait for every file (re-raising a failed write)."""
+        clock = time.perf_counter()
         try:
             while self.pending:
                 self.pending.popleft().result()
         finally:
             self.pool.shutdown()
+            self.timings["parquet_wait"] += time.perf_counter() - clock
 
 
 def _quarantine_rows(items: list[Quarantined], masker: PIIMasker) -> pa.Table:
@@ -220,26 +232,22 @@ def _stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegist
     masker = PIIMasker()
     transformer = LineTransformer(registry, masker)
     result = StageResult(year)
-    part = 0
-    writer = ParquetWriter()
+    writer = ParquetWriter(result.timings)
+
+    def prepare(item: tuple[LandingFile, LineBatch, int]) -> tuple[LandingFile, LineBatch, int, Prepared | None]:
+        entry, batch, part = item
+        if not batch.lines or entry.source_name is None:
+            return entry, batch, part, None
+        lines = pa.table({"source": pa.array([entry.key] * len(batch), pa.string()),
+                          "source_offset": pa.array(batch.offsets, pa.int64()), "raw": pa.array(batch.lines)})
+        return entry, batch, part, transformer.prepare(entry.source_name, lines, year)
+
     try:
-        for entry in sorted(files, key=lambda f: f.key):
-            result.files.append(masker.mask(entry.key))  # as logs.source: the shard and loaded_files name it so
-            try:
-                stream = store.open(entry.key) if entry.problem is None else None
-            except OSError as exc:  # gone or unreadable since it was listed
-                entry.problem, entry.detail = "unreadable_file", f"{type(exc).__name__}: {exc}"
-            if entry.problem is not None:
-                part += 1
-                refused = LineBatch(entry.key, quarantined=[_refusal(entry)])
-                _stage_batch(transformer, writer, entry, refused, year, (tmp_logs, tmp_q, part), result)
-                continue
-            with closing(stream):
-                for batch in read_lines(stream, entry.key, entry.gz, batch_lines):
-                    part += 1
-                    _stage_batch(transformer, writer, entry, batch, year, (tmp_logs, tmp_q, part), result)
-                    if progress:
-                        progress(batch.records)
+        with closing(lookahead(_batches(store, files, masker, result, batch_lines), prepare)) as staged:
+            for entry, batch, part, prepared in staged:
+                _stage_batch(transformer, writer, entry, batch, prepared, (tmp_logs, tmp_q, part), result)
+                if progress and entry.problem is None:
+                    progress(batch.records)
         if undated:  # every year's load replaces these rows; they are no year's lines
             result.undated = [masker.mask(f.key) for f in undated]
             writer.write(_quarantine_rows([_refusal(f) for f in undated], masker), tmp_q / "undated.parquet")
@@ -252,7 +260,7 @@ def _stage_year(paths: LogPilotPaths, store: ObjectStore, registry: SchemaRegist
     shard.update({"year": year, "layouts": {n: s.ts_layout for n, s in registry.sources.items()},
                   "files": result.files, "undated": result.undated, "lines_read": result.lines_read,
                   "rows": result.rows, "quarantined": result.quarantined, "stats": dict(result.stats),
-                  "seconds": result.seconds})
+                  "seconds": result.seconds, "timings": {k: round(v, 3) for k, v in result.timings.items()}})
     for final, tmp in ((logs_dir, tmp_logs), (quarantine_dir, tmp_q)):
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
@@ -265,8 +273,59 @@ def _refusal(entry: LandingFile) -> Quarantined:
     return Quarantined(entry.key, 0, entry.detail, entry.problem)
 
 
+def _batches(store: ObjectStore, files: list[LandingFile], masker: PIIMasker, result: StageResult,
+             batch_lines: int) -> Iterator[tuple[LandingFile, LineBatch, int]]:
+    """Every file's batches in key order, numbered; a file that cannot be read is one batch with its refusal."""
+    part = 0
+    for entry in sorted(files, key=lambda f: f.key):
+        result.files.append(masker.mask(entry.key))  # as logs.source: the shard and loaded_files name it so
+        try:
+            stream = store.open(entry.key) if entry.problem is None else None
+        except OSError as exc:  # gone or unreadable since it was listed
+            entry.problem, entry.detail = "unreadable_file", f"{type(exc).__name__}: {exc}"
+        if entry.problem is not None:
+            part += 1
+            yield entry, LineBatch(entry.key, quarantined=[_refusal(entry)]), part
+            continue
+        with closing(stream):
+            batches = read_lines(stream, entry.key, entry.gz, batch_lines)
+            while True:
+                clock = time.perf_counter()
+                batch = next(batches, None)
+                result.timings["read"] += time.perf_counter() - clock
+                if batch is None:
+                    break
+                part += 1
+                yield entry, batch, part
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def lookahead(items: Iterable[T], work: Callable[[T], R], depth: int = 2) -> Iterator[R]:
+    """``work(item)`` for each item, in order, computed on one background thread up to ``depth`` items ahead of
+    the consumer (Arrow and DuckDB release the GIL, so preparing the next batch overlaps mining this one).
+    Closing it closes ``items`` and waits for the work under way."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare")
+    pending: deque[Future] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(work, item))
+            while len(pending) > depth:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)
+        if hasattr(items, "close"):
+            items.close()
+
+
 def _stage_batch(transformer: LineTransformer, writer: ParquetWriter, entry: LandingFile, batch: LineBatch,
-                 year: int, target: tuple[Path, Path, int], result: StageResult) -> None:
+                 prepared: Prepared | None, target: tuple[Path, Path, int], result: StageResult) -> None:
     logs_dir, quarantine_dir, part = target
     result.lines_read += batch.records
     quarantined = list(batch.quarantined)
@@ -278,11 +337,10 @@ def _stage_batch(transformer: LineTransformer, writer: ParquetWriter, entry: Lan
         quarantined += [Quarantined(entry.key, o, line, "no_source_declared")
                         for o, line in zip(batch.offsets, batch.lines)]
         result.stats["quarantine.no_source_declared"] += len(batch.lines)
-    elif batch.lines:
-        lines = pa.table({"source": pa.array([entry.key] * len(batch), pa.string()),
-                          "source_offset": pa.array(batch.offsets, pa.int64()), "raw": pa.array(batch.lines)})
-        out = transformer.transform(entry.source_name, lines, year)
+    elif prepared is not None:
+        out = transformer.complete(prepared)
         result.stats.update(out.stats)
+        result.timings.update(out.timings)
         result.rows += out.rows.num_rows
         if out.rows.num_rows:
             writer.write(out.rows, logs_dir / f"part-{part:05d}.parquet")

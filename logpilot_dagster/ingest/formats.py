@@ -136,6 +136,11 @@ class HeaderFormat:
         raise NotImplementedError
 
 
+#: How ``loghub_regex`` ends a format whose last field is the content; ``\\s`` in RE2 is these characters.
+_CONTENT_TAIL = r"(?P<Content>.*?)\s*$"
+_RE2_SPACE = " \t\n\f\r"
+
+
 def loghub_regex(log_format: str) -> tuple[str, list[str]]:
     """Compile a Loghub ``<Field>`` format to an anchored RE2/Python regex with one named group per field."""
     fields: list[str] = []
@@ -176,7 +181,22 @@ class LoghubFormat(HeaderFormat):
         return [f for f in self.fields if f in TS_FIELDS]
 
     def extract(self, raw: pa.Array) -> pa.StructArray:
-        return pc.extract_regex(raw, self.regex)
+        """The fields of each line, null where the line does not match.
+
+        A Loghub format's last field is ``Content``, which takes the rest of the line: RE2 then captures only
+        the header (the capturing engine is the slow part of RE2 and headers are short), the content is the
+        line with the header cut off (one match with no groups) and its trailing whitespace trimmed. Same
+        result as the whole regex, at about 0.6 of the cost."""
+        head = self.regex.removesuffix(_CONTENT_TAIL)
+        if self.name != "loghub" or head == self.regex or pc.any(pc.match_substring(raw, "\n")).as_py():
+            return pc.extract_regex(raw, self.regex)
+        if isinstance(raw, pa.ChunkedArray):
+            raw = raw.combine_chunks()
+        parts = pc.extract_regex(raw, head)
+        content = pc.utf8_rtrim(pc.replace_substring_regex(raw, head, "", max_replacements=1), characters=_RE2_SPACE)
+        fields = [parts.field(i) for i in range(parts.type.num_fields)] + [content]
+        return pa.StructArray.from_arrays(fields, [f.name for f in parts.type] + ["Content"],
+                                          mask=pc.is_null(parts))
 
     def ts_text(self, parts: pa.StructArray, layout: str | None) -> pa.Array:
         cols = [pc.struct_field(parts, f) for f in self.ts_fields(layout)]

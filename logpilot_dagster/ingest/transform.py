@@ -8,6 +8,7 @@ Messages, components, sources and quarantined lines are all masked; only event i
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,7 +18,6 @@ import pyarrow.compute as pc
 
 from logpilot_dagster.privacy.pii import PIIMasker, default_masker
 from logpilot_dagster.ingest.registry import SchemaRegistry
-from logpilot_dagster.ingest.sources import SourceSpec
 
 LOGS_SCHEMA = pa.schema([
     ("event_id", pa.string()), ("ts", pa.timestamp("us")), ("service", pa.string()), ("level", pa.string()),
@@ -55,6 +55,22 @@ class Transformed:
     rows: pa.Table
     quarantine: pa.Table
     stats: Counter = field(default_factory=Counter)
+    #: seconds per step (parse, mask, mine, params, arrow), for benchmarks and step metadata
+    timings: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class Prepared:
+    """A batch parsed, masked and built into ``logs`` columns except the template id and params
+    (``LineTransformer.prepare``): no miner is touched, so batches prepare on another thread while the previous
+    one is mined."""
+
+    service: str
+    columns: dict[str, pa.Array]
+    message: pa.Array
+    quarantine: pa.Table
+    stats: Counter
+    timings: Counter
 
 
 class LineTransformer:
@@ -72,53 +88,62 @@ class LineTransformer:
         re-run replaces exactly what the partition loaded even when a file crosses New Year; without it the
         year comes from each timestamp. ``match_first`` (the live path) matches known templates before mining.
         """
+        return self.complete(self.prepare(source_name, lines, year), match_first=match_first)
+
+    def prepare(self, source_name: str, lines: pa.Table, year: int | None = None) -> Prepared:
+        """Header parse, quarantine rows, PII masking and event ids of a batch (thread-safe: touches no miner)."""
         spec = self.registry.sources.get(source_name)
         if spec is None:
             raise KeyError(f"unknown source {source_name!r}; declare it in sources.yaml")
-        return self._transform(spec, lines, year, match_first)
-
-    def _transform(self, spec: SourceSpec, lines: pa.Table, year: int | None, match_first: bool) -> Transformed:
         stats: Counter = Counter()
+        timings: Counter = Counter()
+        clock = time.perf_counter()
         raw = lines.column("raw").combine_chunks()
-        fmt = spec.header_format()
-        parsed = fmt.parse(raw, year)
+        parsed = spec.header_format().parse(raw, year)
         ok = parsed.ok
         reasons = pc.if_else(ok, pa.scalar(None, pa.string()),
                              pc.if_else(pc.is_valid(parsed.content), "bad_timestamp", "no_format_match"))
         bad = pc.invert(ok)
+        timings["parse"] += time.perf_counter() - clock
+        clock = time.perf_counter()
         quarantine = quarantine_table(pc.filter(lines.column("source"), bad),
                                       pc.filter(lines.column("source_offset"), bad), pc.filter(raw, bad),
                                       pc.filter(reasons, bad), self.masker)
         for reason, count in Counter(quarantine.column("reason").to_pylist()).items():
             stats[f"quarantine.{reason}"] += count
-
-        good = lines.filter(ok)
-        content = pc.filter(parsed.content, ok)
         pii: Counter = Counter()
-        message = self.masker.mask_array(content, pii)
+        message = self.masker.mask_array(pc.filter(parsed.content, ok), pii)
         for kind, count in pii.items():
             stats[f"pii.{kind}"] += count
-        miner = self.registry.miner(spec.service)
-        assigned = miner.mine(message, match_first=match_first)
-        if assigned.unfitted:
-            stats["params.unfitted"] += assigned.unfitted
+        timings["mask"] += time.perf_counter() - clock
+        clock = time.perf_counter()
+        good = lines.filter(ok)
         ts = pc.filter(parsed.ts, ok)
-        if "event_id" in good.column_names:
-            ids = good.column("event_id").combine_chunks()
-        else:
-            ids = self._event_ids(good)
         n = good.num_rows
-        rows = pa.table({
-            "event_id": ids, "ts": ts, "service": pa.array([spec.service] * n, pa.string()),
-            "level": pc.filter(parsed.level, ok), "template_id": assigned.ids, "message": message,
-            "params": assigned.params,
-            "source": self.masker.mask_distinct(good.column("source")),
+        columns = {
+            "event_id": good.column("event_id").combine_chunks() if "event_id" in good.column_names
+            else self._event_ids(good),
+            "ts": ts, "service": pa.array([spec.service] * n, pa.string()), "level": pc.filter(parsed.level, ok),
+            "message": message, "source": self.masker.mask_distinct(good.column("source")),
             "source_offset": good.column("source_offset").combine_chunks(),
             "year": pa.array([year] * n, pa.int32()) if year else pc.cast(pc.year(ts), pa.int32()),
             "component": self.masker.mask_distinct(pc.filter(parsed.component, ok)),
-        }, schema=LOGS_SCHEMA)
-        stats["rows"] += n
-        return Transformed(rows, quarantine, stats)
+        }
+        timings["arrow"] += time.perf_counter() - clock
+        return Prepared(spec.service, columns, message, quarantine, stats, timings)
+
+    def complete(self, prep: Prepared, *, match_first: bool = False) -> Transformed:
+        """Mine a prepared batch (in batch order: ids depend on it), fit its params and assemble the ``logs``
+        rows."""
+        clock = time.perf_counter()
+        assigned = self.registry.miner(prep.service).mine(prep.message, match_first=match_first)
+        prep.timings["mine"] += time.perf_counter() - clock
+        if assigned.unfitted:
+            prep.stats["params.unfitted"] += assigned.unfitted
+        rows = pa.table({**prep.columns, "template_id": assigned.ids, "params": assigned.params}
+                        ).select(LOGS_SCHEMA.names).cast(LOGS_SCHEMA)
+        prep.stats["rows"] += rows.num_rows
+        return Transformed(rows, prep.quarantine, prep.stats, prep.timings)
 
     @staticmethod
     def _event_ids(lines: pa.Table) -> pa.Array:

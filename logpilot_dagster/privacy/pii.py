@@ -77,7 +77,9 @@ _NON_ASCII = r"\x{80}-\x{10ffff}"
 _V6_START = r"(?:^|[^\w:])"
 _KIND_FILTERS = {
     EMAIL: rf"[\w.%+{_NON_ASCII}-](?:@|\x{{ff20}}|%40)[A-Za-z0-9{_NON_ASCII}]",
-    CREDIT_CARD: r"(?:^|\W)[2-6](?:[ -]?\d){12}",  # 13+ digits from a group start with an issuer's first digit
+    # 13+ digits from a group start with an issuer's first digit, inside a digit run that starts after neither a
+    # word character nor a dash (as ``_DIGIT_RUN_RE``): "blk_-6952295868487656571" is no candidate
+    CREDIT_CARD: r"(?:^|[^\w-])(?:\d+[ -])*[2-6](?:[ -]?\d){12}",
     SSN: r"\d{3}-\d{2}-\d{4}|(?i:ssn|social[\s_-]?security)",
     IPV6: rf"{_V6_START}(?:[0-9A-Fa-f]{{0,4}}:){{0,6}}[0-9A-Fa-f]{{0,4}}::"
           rf"|{_V6_START}(?:[0-9A-Fa-f]{{1,4}}:){{6}}(?:[0-9A-Fa-f]{{1,4}}:[0-9A-Fa-f]|\d)",
