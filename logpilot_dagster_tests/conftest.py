@@ -6,7 +6,9 @@ from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster_tests.pipeline import build_home
 
 #: ``broker`` (the real tansu broker on a free loopback port), ``live_home`` and ``live_settings``.
-pytest_plugins = ["logpilot_dagster_tests.broker_fixture", "logpilot_dagster_tests.s3_fixture"]
+#: ``lake_home``: a home on the lake profile (Postgres catalog from pgserver, data on moto S3).
+pytest_plugins = ["logpilot_dagster_tests.broker_fixture", "logpilot_dagster_tests.s3_fixture",
+                  "logpilot_dagster_tests.lake_fixture"]
 
 SAMPLE_YEARS = (2022, 2023)
 

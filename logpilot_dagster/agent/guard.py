@@ -242,7 +242,8 @@ def _execute(db_path: str, sql: str, max_rows: int, timeout_s: float, max_bytes:
         f"WHERE CASE WHEN strlen(CAST({_RESULT} AS VARCHAR)) > {max_bytes} "
         f"THEN error('{_ROW_TOO_LARGE} {max_bytes:,} bytes') ELSE true END LIMIT {max_rows + 1}"
     )
-    with connect(db_path, read_only=True, wait_s=max(timeout_s - (time.perf_counter() - start), 0.0)) as con:
+    with connect(db_path, read_only=True, wait_s=max(timeout_s - (time.perf_counter() - start), 0.0),
+                 private=True) as con:  # _lock_down changes global settings
         timer = threading.Timer(max(timeout_s - (time.perf_counter() - start), 0.0), con.interrupt)
         timer.start()
         try:

@@ -23,6 +23,11 @@ START_TIMEOUT_S = 120.0
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
+def _settings() -> dict[str, str]:
+    """The ``LOGPILOT_*`` environment a child was started with (a new storage profile needs a new child)."""
+    return {k: v for k, v in os.environ.items() if k.startswith("LOGPILOT_")}
+
+
 class Killed(RuntimeError):
     """The call overran its deadline (or the process died), and the process was stopped."""
 
@@ -54,11 +59,12 @@ class _Worker:
         self._requests: Connection | None = None
         self._replies: Connection | None = None
         self._module: str | None = None
+        self._settings: dict[str, str] = {}
         self._ready = False
 
     def _spawn(self, module: str) -> None:
         """Start a child (it gets ready while the caller goes on)."""
-        self._module = module
+        self._module, self._settings = module, _settings()
         to_child, from_parent = os.pipe()
         to_parent, from_child = os.pipe()
         code = f"from logpilot_dagster.agent.sandbox import serve; serve({to_child}, {from_child}, {module!r})"
@@ -75,7 +81,8 @@ class _Worker:
 
     def _ensure_ready(self, module: str) -> None:
         """A running child that imported ``module``; the wait for its start does not count against a call."""
-        if self._process is None or self._process.poll() is not None or self._module != module:
+        if (self._process is None or self._process.poll() is not None or self._module != module
+                or self._settings != _settings()):
             self._stop()
             self._spawn(module)
         if not self._ready:

@@ -25,8 +25,8 @@ from datetime import datetime, timedelta
 import duckdb
 import pydantic
 
-from logpilot_dagster.analytics.new_templates import severity
-from logpilot_dagster.storage.warehouse import ensure_schema
+from logpilot_dagster.analytics.new_templates import EVENT_ROW, severity
+from logpilot_dagster.storage.warehouse import ensure_schema, insert_missing
 
 
 class AnomalySettings(pydantic.BaseModel):
@@ -131,7 +131,5 @@ def detect_anomalies(con: duckdb.DuckDBPyConnection, settings: AnomalySettings =
                           "detail": f"error share {share:.1%} vs usual {usual:.1%}"})
     for event in found:
         event.update(window_start=start, window_end=end, sample=None, runbook=None)
-        con.execute("INSERT OR IGNORE INTO template_events VALUES "
-                    "($kind, $template_id, $service, $window_start, $window_end, $observed, $expected, $score, "
-                    "$severity, $sample, $runbook, $detail, now())", event)
+        insert_missing(con, "template_events", "kind, template_id, service, window_start", EVENT_ROW, event)
     return found

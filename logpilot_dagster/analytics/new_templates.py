@@ -12,7 +12,13 @@ from typing import Callable
 
 import duckdb
 
-from logpilot_dagster.storage.warehouse import ensure_schema
+from logpilot_dagster.storage.warehouse import ensure_schema, insert_missing
+
+#: One ``template_events`` row from an event dict's named parameters.
+EVENT_ROW = ("SELECT $kind AS kind, $template_id AS template_id, $service AS service, "
+             "$window_start AS window_start, $window_end AS window_end, $observed AS observed, $expected AS expected, $score AS score, "
+             "$severity AS severity, $sample AS sample, $runbook AS runbook, $detail AS detail, "
+             "now() AS detected_at")
 
 SEVERITIES = ("low", "medium", "high", "critical")
 _LEVEL_RANK = {"FATAL": 2, "CRITICAL": 2, "ERROR": 2, "SEVERE": 2, "E": 2, "F": 2, "WARN": 1, "WARNING": 1, "W": 1}
@@ -57,8 +63,6 @@ def detect_new_templates(con: duckdb.DuckDBPyConnection, t1: datetime,
                  "window_end": last_hour, "observed": float(count), "expected": 0.0, "score": None,
                  "severity": severity(level, criticality), "sample": message, "runbook": runbook,
                  "detail": f"first seen {first} after T1 {t1}; {count} lines since"}
-        con.execute("INSERT OR IGNORE INTO template_events VALUES "
-                    "($kind, $template_id, $service, $window_start, $window_end, $observed, $expected, $score, "
-                    "$severity, $sample, $runbook, $detail, now())", event)
+        insert_missing(con, "template_events", "kind, template_id, service, window_start", EVENT_ROW, event)
         events.append(event)
     return events

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from logpilot_dagster.storage.warehouse import ensure_schema
+from logpilot_dagster.storage.warehouse import ensure_schema, upsert
 
 ERROR_LEVELS = ("ERROR", "FATAL", "CRITICAL", "SEVERE", "E", "F")
 
@@ -50,7 +50,9 @@ def update_series(con: duckdb.DuckDBPyConnection) -> SeriesUpdate:
             con.execute("DELETE FROM template_hourly WHERE origin = ?", [origin])
             year_rows = _aggregate("year = ? AND source IN (SELECT source FROM loaded_files WHERE year = ?)")
             con.execute(f"INSERT INTO template_hourly SELECT ?, * FROM ({year_rows})", [origin, year, year])
-            con.execute("INSERT OR REPLACE INTO series_progress VALUES (?, '*', NULL, ?)", [origin, loaded_at])
+            upsert(con, "series_progress", "origin, source",
+                   "SELECT ? AS origin, '*' AS source, NULL::BIGINT AS position, ?::TIMESTAMP AS loaded_at",
+                   [origin, loaded_at])
             result.years_recomputed.append(int(year))
         live_sources = con.execute("""
             SELECT s.topic || '/' || s."partition", coalesce(p.position, -1) FROM stream_offsets s
@@ -63,10 +65,15 @@ def update_series(con: duckdb.DuckDBPyConnection) -> SeriesUpdate:
                 continue
             new_rows = _aggregate("source = ? AND source_offset > ? AND source_offset <= ?")
             con.execute(f"""
-                INSERT INTO template_hourly SELECT 'live', * FROM ({new_rows})
-                ON CONFLICT DO UPDATE SET lines = lines + EXCLUDED.lines, errors = errors + EXCLUDED.errors,
-                                          bytes = bytes + EXCLUDED.bytes""", [source, position, top[0]])
-            con.execute("INSERT OR REPLACE INTO series_progress VALUES ('live', ?, ?, now())", [source, top[0]])
+                MERGE INTO template_hourly USING (SELECT 'live' AS origin, * FROM ({new_rows})) AS n
+                USING (origin, template_id, service, hour)
+                WHEN MATCHED THEN UPDATE SET lines = template_hourly.lines + n.lines,
+                                             errors = template_hourly.errors + n.errors,
+                                             bytes = template_hourly.bytes + n.bytes
+                WHEN NOT MATCHED THEN INSERT BY NAME""", [source, position, top[0]])
+            upsert(con, "series_progress", "origin, source",
+                   "SELECT 'live' AS origin, ? AS source, ?::BIGINT AS position, now()::TIMESTAMP AS loaded_at",
+                   [source, top[0]])
             result.live_rows_added += top[1]
         result.hours = con.execute("SELECT count(DISTINCT hour) FROM template_hourly").fetchone()[0]
         con.execute("COMMIT")

@@ -16,10 +16,13 @@ from logpilot_dagster.defs.resources import LandingZone, LogPilotHome, landing_k
 from logpilot_dagster.defs.table_metadata import column_schema, sizes, table_name
 from logpilot_dagster.ingest.registry import write_json
 from logpilot_dagster.privacy.pii import default_masker
+from logpilot_dagster.storage import profile
 from logpilot_dagster.storage.warehouse import connect
 
 GROUP = "bootstrap"
 WRITER_POOL = "duckdb_writer"
+#: Year loads take turns on the embedded file; on the lake they commit concurrently (``storage.profile``).
+LOAD_POOL = None if profile.is_lake() else WRITER_POOL
 
 
 def _year(context: dg.AssetExecutionContext) -> int:
@@ -102,7 +105,7 @@ quarantine = dg.AssetSpec(
     deps=["logs_parquet"], group_name=GROUP, partitions_def=yearly_partitions, metadata=column_schema("quarantine"))
 
 
-@dg.asset(partitions_def=yearly_partitions, group_name=GROUP, kinds={"duckdb"}, pool=WRITER_POOL,
+@dg.asset(partitions_def=yearly_partitions, group_name=GROUP, kinds={"duckdb"}, pool=LOAD_POOL,
           deps=["logs_parquet", "log_templates"], metadata=column_schema("logs"))
 def logs_table(context: dg.AssetExecutionContext, logpilot: LogPilotHome) -> dg.MaterializeResult:
     """The DuckDB `logs` rows of the year, replaced in one transaction from the staged Parquet (with the

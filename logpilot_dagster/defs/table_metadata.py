@@ -7,7 +7,9 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from logpilot_dagster.storage.warehouse import ensure_schema
+from logpilot_dagster.storage import profile
+from logpilot_dagster.storage.lake import CATALOG
+from logpilot_dagster.storage.warehouse import SCHEMA
 
 
 @cache
@@ -15,7 +17,7 @@ def _columns() -> dict[str, list[tuple[str, str, bool, bool]]]:
     """table -> [(column, type, nullable, unique)], read back from an in-memory DuckDB that ran the DDL."""
     con = duckdb.connect()
     try:
-        ensure_schema(con)
+        con.execute(SCHEMA)  # the contract with its keys, whichever profile stores it
         keys = {(t, cols[0]) for t, cols in con.execute(
             "SELECT table_name, constraint_column_names FROM duckdb_constraints() "
             "WHERE constraint_type IN ('PRIMARY KEY', 'UNIQUE') AND len(constraint_column_names) = 1").fetchall()}
@@ -37,8 +39,8 @@ def column_schema(table: str) -> dict:
 
 
 def table_name(db_path: Path, table: str) -> dict:
-    """Run metadata: `dagster/table_name` as DuckDB names it (database = file stem, schema `main`)."""
-    return {"dagster/table_name": f"{db_path.stem}.main.{table}"}
+    """Run metadata: `dagster/table_name` as DuckDB names it (database = file stem, or `lake`; schema `main`)."""
+    return {"dagster/table_name": f"{CATALOG if profile.is_lake() else db_path.stem}.main.{table}"}
 
 
 def size(n_bytes: int) -> str:

@@ -23,7 +23,7 @@ from logpilot_dagster.ingest.sources import SourceSpec, year_from_path
 from logpilot_dagster.ingest.transform import LOGS_SCHEMA, LineTransformer, source_key
 from logpilot_dagster.privacy.pii import PIIMasker
 from logpilot_dagster.settings import LogPilotPaths
-from logpilot_dagster.storage.warehouse import connect, ensure_schema
+from logpilot_dagster.storage.warehouse import connect, ensure_schema, upsert
 
 #: Quarantine reasons a new or corrected rule can cure.
 CURABLE = ("no_source_declared", "no_format_match", "bad_timestamp", "unknown_source", "no_time_layout")
@@ -120,9 +120,9 @@ def _commit_rows(con, registry: SchemaRegistry, rows: pa.Table) -> int:
         for table in ("quarantine", "discovery_queue"):
             con.execute(f"DELETE FROM {table} t USING moved_rows m "
                         "WHERE t.source = m.source AND t.source_offset = m.source_offset")
-        con.execute("""
-            INSERT OR REPLACE INTO templates
-            SELECT d.template_id, d.template, d.service, min(l.ts), max(l.ts), count(l.ts)
+        upsert(con, "templates", "template_id", """
+            SELECT d.template_id, d.template, d.service, min(l.ts) AS first_seen, max(l.ts) AS last_seen,
+                   count(l.ts) AS count
             FROM moved_templates d JOIN logs l USING (template_id)
             WHERE d.template_id IN (SELECT DISTINCT template_id FROM moved_rows)
             GROUP BY ALL""")

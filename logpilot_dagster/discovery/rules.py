@@ -15,7 +15,8 @@ from logpilot_dagster.ingest.formats import needs_year
 from logpilot_dagster.ingest.registry import SchemaRegistry
 from logpilot_dagster.ingest.sources import SourceSpec, load_sources, write_sources
 from logpilot_dagster.settings import LogPilotPaths
-from logpilot_dagster.storage.warehouse import connect, ensure_schema
+from logpilot_dagster.storage.warehouse import connect, ensure_schema, upsert
+from logpilot_dagster.storage.profile import table_ddl
 
 RULES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS format_rule_versions (
@@ -48,7 +49,7 @@ class RuleVersion:
 
 def ensure_rules_schema(con: duckdb.DuckDBPyConnection) -> None:
     ensure_schema(con)
-    con.execute(RULES_SCHEMA)
+    con.execute(table_ddl(RULES_SCHEMA))
 
 
 def spec_for(found: Discovery, name: str, glob: str, service: str | None = None) -> SourceSpec:
@@ -98,7 +99,9 @@ def accept(paths: LogPilotPaths, spec: SourceSpec, found: Discovery, accepted_by
         try:
             rule_id = record(con, spec, found, "accepted", accepted_by)
             fmt = spec.header_format().spec()
-            con.execute("INSERT OR REPLACE INTO format_rules VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())",
+            upsert(con, "format_rules", "source_name",
+                   "SELECT ? AS source_name, ? AS service, ? AS log_format, ? AS regex, ?::VARCHAR[] AS ts_formats, "
+                   "? AS timezone, ? AS year_from, ? AS origin, now() AS updated_at",
                         [spec.name, spec.service, spec.format, fmt.get("regex"),
                          [spec.ts_layout] if spec.ts_layout else [], spec.timezone, spec.year_from,
                          f"discovered:{rule_id}"])

@@ -6,6 +6,11 @@
 one transaction from a single ``read_parquet`` over every file of the year, whichever shard wrote it. Staging and
 loading a year hold the year's lock (``state/locks/year=Y.lock``), so two runs of one year take turns.
 
+In the lake profile (``storage.profile``) years load from several processes at once, without the lock: the
+year's rows commit in one transaction guarded by the year (two loads of one year conflict and one retries),
+then the shared registry tables and ``templates`` in a second one guarded by ``templates``; both are retried on
+DuckLake commit conflicts.
+
 A landing file that cannot be read is one quarantine record at offset 0 with the reason (``link_outside_store``,
 ``dangling_link``, ``not_a_file``, ``unreadable_file``, ``no_time_layout``); one that belongs to no year
 (``undated_file``) is quarantined by every year's load, outside that year's line accounting.
@@ -29,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from logpilot_dagster.ingest.formats import LoghubFormat, needs_year
+from logpilot_dagster.storage import profile
 from logpilot_dagster.storage.file_lock import hold
 from logpilot_dagster.storage.object_store import ObjectStore
 from logpilot_dagster.privacy.pii import PIIMasker
@@ -300,6 +306,8 @@ class LoadResult:
 def load_year(paths: LogPilotPaths, registry: SchemaRegistry, year: int,
               lock_wait_s: float = YEAR_LOCK_WAIT_S) -> LoadResult:
     """Replace one year in DuckDB from its staged Parquet in a single transaction; refresh registry and stats."""
+    if profile.is_lake():
+        return _load_year(paths, registry, year)
     with year_lock(paths, year, "load", lock_wait_s):
         return _load_year(paths, registry, year)
 
@@ -316,33 +324,57 @@ def _load_year(paths: LogPilotPaths, registry: SchemaRegistry, year: int) -> Loa
     q_glob = str(quarantine_dir / "*.parquet").replace("'", "''")
     has_logs = any(logs_dir.glob("*.parquet"))
     has_q = any(quarantine_dir.glob("*.parquet"))
+
+    def write_year(con) -> tuple[int, int]:
+        profile.guard(con, f"year={year}")
+        con.execute("CREATE OR REPLACE TEMP TABLE year_files AS SELECT source FROM loaded_files WHERE year = ? "
+                    "UNION SELECT unnest(?::VARCHAR[])", [year, files + shard.get("undated", []) or [""]])
+        replace_year_rows(con, year, logs_glob if has_logs else None)
+        con.execute("DELETE FROM quarantine WHERE source IN (SELECT source FROM year_files)")
+        if has_q:
+            con.execute(f"INSERT INTO quarantine SELECT source, source_offset, raw, reason, seen_at "
+                        f"FROM read_parquet('{q_glob}')")
+        con.execute("DELETE FROM loaded_files WHERE year = ?", [year])
+        con.execute("INSERT INTO loaded_files SELECT ?, unnest(?::VARCHAR[]), now()", [year, files])
+        con.execute("DROP TABLE year_files")
+        return con.execute(
+            "SELECT (SELECT count(*) FROM logs WHERE year = ? AND source IN (SELECT source FROM loaded_files "
+            "WHERE year = ?)), (SELECT count(*) FROM quarantine WHERE source IN (SELECT source FROM loaded_files "
+            "WHERE year = ?))", [year, year, year]).fetchone()
+
+    def write_shared(con) -> None:
+        profile.guard(con, "templates")
+        registry.write_to_db(con)
+        refresh_templates(con, registry)
+
+    if profile.is_lake():  # two transactions, each retried on a conflict: see the module docstring
+        rows, quarantined = profile.retry_conflicts(lambda: _in_transaction(paths, write_year), f"load year {year}")
+        profile.retry_conflicts(lambda: _in_transaction(paths, write_shared), f"templates after year {year}")
+    else:
+        def whole_year(con) -> tuple[int, int]:
+            registry.write_to_db(con)
+            counts = write_year(con)
+            refresh_templates(con, registry)
+            return counts
+
+        rows, quarantined = _in_transaction(paths, whole_year)
+    registry.save_snapshot(paths)
+    return LoadResult(year, rows, quarantined, shard["lines_read"], len(registry.templates),
+                      time.perf_counter() - start)
+
+
+def _in_transaction(paths: LogPilotPaths, work: Callable[[duckdb.DuckDBPyConnection], object]):
+    """``work(con)`` in one transaction on a fresh connection (schema ensured); committed, or rolled back."""
     with connect(paths.db_path) as con:
         ensure_schema(con)
         con.execute("BEGIN TRANSACTION")
         try:
-            registry.write_to_db(con)
-            con.execute("CREATE TEMP TABLE year_files AS SELECT source FROM loaded_files WHERE year = ? "
-                        "UNION SELECT unnest(?::VARCHAR[])", [year, files + shard.get("undated", []) or [""]])
-            replace_year_rows(con, year, logs_glob if has_logs else None)
-            con.execute("DELETE FROM quarantine WHERE source IN (SELECT source FROM year_files)")
-            if has_q:
-                con.execute(f"INSERT INTO quarantine SELECT source, source_offset, raw, reason, seen_at "
-                            f"FROM read_parquet('{q_glob}')")
-            con.execute("DELETE FROM loaded_files WHERE year = ?", [year])
-            con.execute("INSERT INTO loaded_files SELECT ?, unnest(?::VARCHAR[]), now()", [year, files])
-            refresh_templates(con, registry)
-            rows = con.execute("SELECT count(*) FROM logs WHERE year = ? AND source IN "
-                               "(SELECT source FROM loaded_files WHERE year = ?)", [year, year]).fetchone()[0]
-            quarantined = con.execute("SELECT count(*) FROM quarantine WHERE source IN "
-                                      "(SELECT source FROM loaded_files WHERE year = ?)", [year]).fetchone()[0]
-            con.execute("DROP TABLE year_files")
+            result = work(con)
             con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
+            return result
+        except BaseException:
+            profile.rollback(con)
             raise
-    registry.save_snapshot(paths)
-    return LoadResult(year, rows, quarantined, shard["lines_read"], len(registry.templates),
-                      time.perf_counter() - start)
 
 
 def replace_year_rows(con, year: int, logs_glob: str | None) -> None:

@@ -19,6 +19,7 @@ import pyarrow as pa
 from logpilot_dagster.ingest.mining import MinerConfig, ServiceMiner
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.ingest.sources import SourceSpec, load_sources
+from logpilot_dagster.storage.warehouse import upsert
 
 
 @dataclass
@@ -71,8 +72,9 @@ class SchemaRegistry:
         con.register("rules", rules)
         con.register("aliases", aliases)
         try:
-            con.execute("INSERT OR REPLACE INTO format_rules SELECT *, 'declared', now() FROM rules")
-            con.execute("INSERT OR REPLACE INTO template_aliases SELECT *, now() FROM aliases")
+            upsert(con, "format_rules", "source_name",
+                   "SELECT *, 'declared' AS origin, now() AS updated_at FROM rules")
+            upsert(con, "template_aliases", "alias_id", "SELECT *, now() AS recorded_at FROM aliases")
         finally:
             con.unregister("rules")
             con.unregister("aliases")

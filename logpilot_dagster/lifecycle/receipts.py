@@ -11,6 +11,7 @@ import duckdb
 
 from logpilot_dagster.ingest.registry import write_json
 from logpilot_dagster.settings import LogPilotPaths
+from logpilot_dagster.storage.profile import table_ddl
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS purge_receipts (
@@ -26,7 +27,7 @@ CREATE TABLE IF NOT EXISTS purge_receipts (
 
 
 def ensure_receipts_table(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(SCHEMA)
+    con.execute(table_ddl(SCHEMA))
 
 
 def earlier_requests(con: duckdb.DuckDBPyConnection, fingerprint: str) -> list[str]:

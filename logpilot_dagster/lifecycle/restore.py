@@ -17,7 +17,7 @@ from logpilot_dagster.lifecycle.settings import TierStoreSettings
 from logpilot_dagster.lifecycle.views import refresh_logs_all
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.storage.object_store import ObjectStore
-from logpilot_dagster.storage.warehouse import connect
+from logpilot_dagster.storage.warehouse import connect, upsert
 
 
 @dataclass
@@ -57,9 +57,10 @@ def restore_range(paths: LogPilotPaths, store: ObjectStore, settings: TierStoreS
                                 [now, key])
                 else:
                     con.execute("DELETE FROM tier_object_tokens WHERE object_key = ?", [readable])
-                    con.execute("INSERT OR REPLACE INTO tier_objects SELECT ?, 'restored', service, month, min_ts, "
-                                "max_ts, rows, bytes, sha256, ?, ? FROM tier_objects WHERE object_key = ?",
-                                [readable, now, now, key])
+                    upsert(con, "tier_objects", "object_key",
+                           "SELECT ?::VARCHAR AS object_key, 'restored' AS tier, service, month, min_ts, max_ts, rows, "
+                           "bytes, sha256, ?::TIMESTAMP AS created_at, ?::TIMESTAMP AS updated_at FROM tier_objects "
+                           "WHERE object_key = ?", [readable, now, now, key])
                     con.execute("INSERT INTO tier_object_tokens SELECT ?, token FROM tier_object_tokens "
                                 "WHERE object_key = ?", [readable, key])
             refresh_logs_all(con, paths, settings)

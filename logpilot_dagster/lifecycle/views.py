@@ -6,6 +6,8 @@ import duckdb
 
 from logpilot_dagster.lifecycle.settings import RESTORED, WARM, TierStoreSettings
 from logpilot_dagster.settings import LogPilotPaths
+from logpilot_dagster.storage import profile
+from logpilot_dagster.storage.lake import reader_directories
 
 
 def _sql_string(value: str) -> str:
@@ -54,12 +56,16 @@ def prepare_reader(con: duckdb.DuckDBPyConnection, paths: LogPilotPaths,
                    settings: TierStoreSettings | None = None) -> None:
     """Make ``con`` able to read ``logs_all`` and nothing else outside the database file: over S3 load httpfs
     and create a temporary S3 secret from the environment's credentials; then allow only
-    ``tier_directories`` and turn external access off (irreversible for this connection)."""
+    ``tier_directories`` (and the lake's data files in the lake profile) and turn external access off
+    (irreversible for this connection)."""
     settings = settings or TierStoreSettings.from_env(paths)
     if settings.is_s3:
         from logpilot_dagster.lifecycle.s3_access import create_s3_secret
 
         create_s3_secret(con, settings)
-    allowed = ", ".join(_sql_string(d) for d in tier_directories(paths, settings))
+    readable = tier_directories(paths, settings)
+    if profile.is_lake():
+        readable += reader_directories(paths.home)
+    allowed = ", ".join(_sql_string(d) for d in readable)
     con.execute(f"SET allowed_directories=[{allowed}]")
     con.execute("SET enable_external_access=false")

@@ -1,5 +1,8 @@
 """The DuckDB warehouse: short-lived connections, the table contract and offline extensions.
 
+``connect`` serves both storage profiles (``storage.profile``): the embedded file, or the DuckLake of the lake
+profile (``storage.lake``), attached as the connection's default catalog.
+
 Only one process may hold the file read-write, so connections are opened per unit of work, closed in
 ``finally`` and retried briefly when another process holds the lock. A process that waits for the lock says so
 with a marker file next to the database; the one writer that keeps its connection between transactions (the
@@ -11,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import platform
 import random
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -18,6 +22,8 @@ from pathlib import Path
 from typing import Iterator
 
 import duckdb
+
+from logpilot_dagster.storage import profile
 
 DUCKDB_VERSION = "v1.4.4"
 
@@ -162,6 +168,12 @@ CREATE TABLE IF NOT EXISTS template_events (
     PRIMARY KEY (kind, template_id, service, window_start)
 );
 """
+#: Lake profile only: one row per name that ``profile.guard`` serialises (``guards`` registers new names).
+LAKE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS commit_guards (name VARCHAR, n BIGINT);
+INSERT INTO commit_guards SELECT 'guards', 0 WHERE NOT EXISTS (SELECT 1 FROM commit_guards);
+ALTER TABLE logs SET PARTITIONED BY (year);
+"""
 
 
 class WarehouseLockedError(RuntimeError):
@@ -183,9 +195,14 @@ def waiting_marker(db_path: str | Path) -> Path:
     return db_path.with_name(db_path.name + ".waiting")
 
 
-def _open(db_path: str | Path, read_only: bool, wait_s: float, config: dict | None) -> duckdb.DuckDBPyConnection:
+def _open(db_path: str | Path, read_only: bool, wait_s: float, config: dict | None,
+          private: bool = False) -> duckdb.DuckDBPyConnection:
     """``duckdb.connect`` with retries while another process holds the lock; every retry (re)posts the waiting
     marker, which goes once this process is in (or gives up)."""
+    if profile.is_lake():  # no file lock: DuckLake takes concurrent writers
+        from logpilot_dagster.storage.lake import open_lake
+
+        return open_lake(Path(db_path).parent, read_only, config, private)
     deadline = time.monotonic() + wait_s
     delay, marker = 0.05, waiting_marker(db_path)
     waited = False
@@ -212,11 +229,14 @@ def _open(db_path: str | Path, read_only: bool, wait_s: float, config: dict | No
 
 @contextmanager
 def connect(db_path: str | Path, read_only: bool = False, wait_s: float = 120.0,
-            config: dict | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+            config: dict | None = None, private: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open ``db_path`` for one unit of work, waiting (with jitter) while another process holds the lock.
+    In the lake profile: the lake of ``db_path``'s home, attached read-only when ``read_only``.
 
-    ``config`` goes to ``duckdb.connect`` (e.g. ``{"enable_external_access": False}`` for untrusted SQL)."""
-    con = _open(db_path, read_only, wait_s, config)
+    ``config`` goes to ``duckdb.connect`` (e.g. ``{"enable_external_access": False}`` for untrusted SQL).
+    ``private``: global settings changed on the connection stay with it (always so for the embedded file; the
+    lake profile otherwise shares one DuckDB instance per process, see ``storage.lake.open_lake``)."""
+    con = _open(db_path, read_only, wait_s, config, private)
     try:
         yield con
     finally:
@@ -284,9 +304,46 @@ class HeldConnection:
             self._close()
 
 
+_LAKE_TABLES = len(re.findall(r"CREATE TABLE IF NOT EXISTS", SCHEMA + LAKE_SCHEMA))
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the contract tables when missing (idempotent)."""
-    con.execute(SCHEMA)
+    """Create the contract tables when missing (idempotent). In the lake profile: in one transaction, retried
+    when another process creates them at the same time; a lake that has them all is left untouched."""
+    if not profile.is_lake():
+        con.execute(SCHEMA)
+        return
+    present = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                          "AND schema_name = 'main' AND table_name IN (SELECT unnest(?::VARCHAR[]))",
+                          [re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA + LAKE_SCHEMA)]).fetchone()[0]
+    if present == _LAKE_TABLES:
+        return
+
+    def create() -> None:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(profile.table_ddl(SCHEMA) + LAKE_SCHEMA)
+            con.execute("COMMIT")
+        except BaseException:
+            profile.rollback(con)
+            raise
+
+    profile.retry_conflicts(create, "create the lake's tables")
+
+
+def upsert(con: duckdb.DuckDBPyConnection, table: str, keys: str, source: str, params: list | None = None) -> None:
+    """Insert the rows of the query ``source`` into ``table``, replacing those with the same ``keys``
+    (comma-separated columns). ``MERGE INTO`` by column name, so it needs no key constraint (DuckLake has none);
+    ``source`` names its columns as the table does."""
+    con.execute(f"MERGE INTO {table} USING ({source}) AS upserted USING ({keys}) "
+                "WHEN MATCHED THEN UPDATE BY NAME WHEN NOT MATCHED THEN INSERT BY NAME", params)
+
+
+def insert_missing(con: duckdb.DuckDBPyConnection, table: str, keys: str, source: str,
+                   params: list | dict | None = None) -> None:
+    """Insert the rows of the query ``source`` whose ``keys`` ``table`` does not hold yet (by column name)."""
+    con.execute(f"MERGE INTO {table} USING ({source}) AS upserted USING ({keys}) "
+                "WHEN NOT MATCHED THEN INSERT BY NAME", params)
 
 
 def extension_path(name: str) -> Path:

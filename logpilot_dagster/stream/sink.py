@@ -15,25 +15,26 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from logpilot_dagster.storage.warehouse import connect, ensure_schema
+from logpilot_dagster.storage.warehouse import connect, ensure_schema, upsert
 
 _CURRENT_ID = "coalesce(a.template_id, r.template_id)"
 _BATCH_ROWS = "batch_rows r LEFT JOIN template_aliases a ON a.alias_id = r.template_id"
 _UPSERT_TEMPLATES = f"""
-INSERT INTO templates
-SELECT d.template_id, d.template, d.service, min(r.ts), max(r.ts), count(*)
-FROM {_BATCH_ROWS} JOIN batch_templates d ON d.template_id = {_CURRENT_ID}
-WHERE d.template_id NOT IN (SELECT alias_id FROM batch_aliases)
-GROUP BY ALL
-ON CONFLICT (template_id) DO UPDATE SET
-    template = excluded.template,
-    first_seen = least(templates.first_seen, excluded.first_seen),
-    last_seen = greatest(templates.last_seen, excluded.last_seen),
-    count = templates.count + excluded.count
+MERGE INTO templates USING (
+    SELECT d.template_id, d.template, d.service, min(r.ts) AS first_seen, max(r.ts) AS last_seen, count(*) AS count
+    FROM {_BATCH_ROWS} JOIN batch_templates d ON d.template_id = {_CURRENT_ID}
+    WHERE d.template_id NOT IN (SELECT alias_id FROM batch_aliases)
+    GROUP BY ALL
+) AS n USING (template_id)
+WHEN MATCHED THEN UPDATE SET
+    template = n.template,
+    first_seen = least(templates.first_seen, n.first_seen),
+    last_seen = greatest(templates.last_seen, n.last_seen),
+    count = templates.count + n.count
+WHEN NOT MATCHED THEN INSERT BY NAME
 """
 _RECOUNT = """
-INSERT OR REPLACE INTO templates
-SELECT d.template_id, d.template, d.service, min(l.ts), max(l.ts), count(l.ts)
+SELECT d.template_id, d.template, d.service, min(l.ts) AS first_seen, max(l.ts) AS last_seen, count(l.ts) AS count
 FROM batch_templates d LEFT JOIN logs l USING (template_id)
 WHERE d.template_id IN (SELECT template_id FROM {recount})
 GROUP BY ALL
@@ -101,22 +102,25 @@ def _transaction(con: duckdb.DuckDBPyConnection, batch: Batch, replayed: bool) -
     con.execute("BEGIN TRANSACTION")
     try:
         if batch.aliases:
-            con.execute("INSERT OR REPLACE INTO template_aliases SELECT alias_id, template_id, now() "
-                        "FROM batch_aliases")
+            upsert(con, "template_aliases", "alias_id",
+                   "SELECT alias_id, template_id, now() AS recorded_at FROM batch_aliases")
             con.execute("UPDATE logs SET template_id = a.template_id FROM batch_aliases a "
                         "WHERE logs.template_id = a.alias_id")
             con.execute("DELETE FROM templates WHERE template_id IN (SELECT alias_id FROM batch_aliases)")
-            con.execute(_RECOUNT.format(recount="batch_aliases"))
+            upsert(con, "templates", "template_id", _RECOUNT.format(recount="batch_aliases"))
         [(inserted,)] = con.execute(f"""
             INSERT {"OR IGNORE" if replayed else ""} INTO logs BY NAME
             SELECT r.* REPLACE ({_CURRENT_ID} AS template_id) FROM {_BATCH_ROWS}""").fetchall()
-        con.execute(_RECOUNT.format(recount="batch_templates") if replayed else _UPSERT_TEMPLATES)
+        if replayed:
+            upsert(con, "templates", "template_id", _RECOUNT.format(recount="batch_templates"))
+        else:
+            con.execute(_UPSERT_TEMPLATES)
         con.execute("INSERT INTO quarantine BY NAME SELECT * FROM batch_quarantine n "
                     + _new_only("quarantine", replayed))
         con.execute("INSERT INTO discovery_queue BY NAME SELECT *, now() AS queued_at FROM batch_discovery n "
                     + _new_only("discovery_queue", replayed))
-        con.execute('INSERT OR REPLACE INTO stream_offsets BY NAME SELECT ? AS topic, "partition", next_offset, '
-                    'now() AS updated_at, last_record FROM batch_offsets', [batch.topic])
+        upsert(con, "stream_offsets", 'topic, "partition"', 'SELECT ? AS topic, "partition", next_offset, '
+               'now() AS updated_at, last_record FROM batch_offsets', [batch.topic])
         con.execute("COMMIT")
         return inserted
     except BaseException:
