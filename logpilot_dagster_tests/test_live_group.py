@@ -16,10 +16,12 @@ import pytest
 
 from logpilot_dagster.ingest.registry import SchemaRegistry
 from logpilot_dagster.ingest.sample_data import source_specs
+from logpilot_dagster.ingest.sources import write_sources
+from logpilot_dagster.storage.profile import is_lake
 from logpilot_dagster.storage.warehouse import connect
 from logpilot_dagster.stream import LineProducer
 from logpilot_dagster_tests.broker_fixture import recent, sample_lines
-from logpilot_dagster_tests.test_live_crash import stored_rows, worker_env
+from logpilot_dagster_tests.test_live_crash import worker_env
 
 INGEST = [sys.executable, "-m", "logpilot_dagster.stream", "ingest", "--group", "logpilot-test"]
 ASSIGNED = re.compile(r"assigned partitions \[([0-9, ]*)\]")
@@ -39,16 +41,25 @@ def owned(log_path) -> list[int]:
     return [int(p) for p in found[-1].split(",") if p.strip()] if found else []
 
 
+def _scalar(paths, sql: str) -> int:
+    """One number from the warehouse of either profile; 0 before the worker created its tables."""
+    if not is_lake() and not paths.db_path.exists():
+        return 0
+    try:
+        with connect(paths.db_path, read_only=True) as con:
+            return con.execute(sql).fetchone()[0]
+    except (duckdb.CatalogException, duckdb.InvalidInputException):  # no table yet; no lake yet (read-only)
+        return 0
+
+
+def stored_rows(paths) -> int:
+    return _scalar(paths, "SELECT count(*) FROM logs")
+
+
 def committed_offsets(paths, partitions: list[int]) -> int:
     """Records of these partitions already stored (their next offsets in ``stream_offsets``)."""
-    if not paths.db_path.exists():
-        return 0
-    with connect(paths.db_path, read_only=True) as con:
-        try:
-            return con.execute('SELECT coalesce(sum(next_offset), 0) FROM stream_offsets WHERE "partition" IN '
-                               f"({', '.join(map(str, partitions))})").fetchone()[0]
-        except duckdb.CatalogException:
-            return 0
+    return _scalar(paths, 'SELECT coalesce(sum(next_offset), 0) FROM stream_offsets WHERE "partition" IN '
+                          f"({', '.join(map(str, partitions))})")
 
 
 def consumed(log_path) -> int:
@@ -61,6 +72,14 @@ def wait_until(condition, timeout_s: float, what: str) -> None:
     while not condition():
         assert time.monotonic() < deadline, what
         time.sleep(0.2)
+
+
+@pytest.fixture(params=["embedded", pytest.param("lake", marks=pytest.mark.lake)])
+def group_home(request):
+    """The members' home: the embedded DuckDB file (they take turns on it) or the lake (they write at once)."""
+    paths = request.getfixturevalue("live_home" if request.param == "embedded" else "lake_home")
+    write_sources(paths.sources_file, source_specs())
+    return paths
 
 
 @pytest.fixture
@@ -82,7 +101,8 @@ def members(tmp_path):
             proc.wait()
 
 
-def test_a_killed_member_hands_its_partitions_over_and_nothing_is_lost_or_doubled(broker, live_home, members):
+def test_a_killed_member_hands_its_partitions_over_and_nothing_is_lost_or_doubled(broker, group_home, members):
+    live_home = group_home
     produced = produce_all_services(broker, live_home, per_service=800)
     env = worker_env(live_home, broker, batch_size=100)
     group = {name: members(env, name) for name in ("m1", "m2", "m3")}

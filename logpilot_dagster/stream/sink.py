@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from logpilot_dagster.storage.profile import retry_conflicts
 from logpilot_dagster.storage.warehouse import connect, ensure_schema, upsert
 
 _CURRENT_ID = "coalesce(a.template_id, r.template_id)"
@@ -80,11 +81,14 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> int:
         "partition": pa.array(partitions, pa.int32()),
         "next_offset": pa.array([batch.next_offsets[p] for p in partitions], pa.int64()),
         "last_record": pa.array([batch.last_record.get(p) for p in partitions], pa.string())}))
-    try:
+    def attempt() -> int:
         try:
             return _transaction(con, batch, replayed=False)
         except duckdb.ConstraintException:
             return _transaction(con, batch, replayed=True)
+
+    try:  # lake: writers of other partitions update the same templates and offsets files; one retries
+        return retry_conflicts(attempt, f"live batch of {batch.topic}")
     finally:
         for name in _REGISTERED:
             con.unregister(name)
