@@ -5,7 +5,7 @@ Postgres (pgserver)."""
 import importlib
 import re
 import shutil
-import tempfile
+import uuid
 from pathlib import Path
 
 import boto3
@@ -179,28 +179,19 @@ def test_helm_values_use_the_charts_names_and_render_a_valid_instance(tmp_path):
     assert config["concurrency"] == _instance(DEPLOY, "dagster.yaml")["concurrency"]
 
 
-@pytest.fixture
-def postgres():
-    """A real PostgreSQL 16 (pgserver) on a unix socket; its SQLAlchemy URL. Its data lives outside pytest's
-    base temp, which pytest sessions running at the same time prune."""
-    import pgserver
-
-    pgdata = Path(tempfile.mkdtemp(prefix="logpilot-pg-"))
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
-        shutil.rmtree(pgdata, ignore_errors=True)
-
-
-def test_the_production_instance_runs_a_bootstrap_year_on_postgres(tmp_path, postgres, moto_endpoint, monkeypatch):
-    home = tmp_path / "home"
+@pytest.mark.lake
+def test_the_production_instance_runs_a_bootstrap_year_on_postgres(tmp_path, postgres, lake_home, moto_endpoint,
+                                                                   monkeypatch):
+    """The production layout on one machine: Dagster's storage and the DuckLake catalog are two databases of one
+    real Postgres, lake data and step logs in S3 (moto)."""
+    home = lake_home.home
     write_sample_home(home, total_lines=3_000, years=(2023,), bad_files=False)
+    database = f"dagster_{uuid.uuid4().hex[:8]}"
+    postgres.psql(f"CREATE DATABASE {database};")
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
     shutil.copyfile(DEPLOY / "dagster.yaml", dagster_home / "dagster.yaml")  # verbatim: K8s launcher and all
-    for name, value in {"DAGSTER_PG_URL": postgres, "LOGPILOT_OPS_BUCKET": "ops",
+    for name, value in {"DAGSTER_PG_URL": postgres.get_uri(database), "LOGPILOT_OPS_BUCKET": "ops",
                         "LOGPILOT_S3_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "test",
                         "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(name, value)
@@ -216,7 +207,7 @@ def test_the_production_instance_runs_a_bootstrap_year_on_postgres(tmp_path, pos
         assert result.success
         run_id = result.run_id
 
-    with connect(home / "logs.duckdb") as con:
+    with connect(lake_home.db_path, read_only=True) as con:
         [(rows,)] = con.execute("SELECT count(*) FROM logs WHERE year = 2023").fetchall()
     assert rows > 0
     # a second instance from the same file (another machine) sees the run, its partition and its check
