@@ -142,12 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
     from logpilot_dagster.agent.cli import register as register_agent
     from logpilot_dagster.analytics.cli import register as register_analytics
     from logpilot_dagster.demo import register as register_demo
+    from logpilot_dagster.lake_local import register as register_lake
     from logpilot_dagster.lifecycle_cli import register as register_lifecycle
     from logpilot_dagster.lifecycle.purge_cli import register as register_purge
     from logpilot_dagster.discovery.cli import register as register_discovery
     from logpilot_dagster.stream.cli import register as register_stream
 
     register_demo(sub)
+    register_lake(sub)
     register_stream(sub)
     register_agent(sub)
     register_lifecycle(sub)

@@ -1,8 +1,10 @@
-"""``logpilot demo``: the README's main command on the embedded defaults, end to end."""
+"""``logpilot demo``: the README's main command on the embedded defaults, end to end (``--profile lake``: the
+same on DuckLake, its Postgres catalog and S3 store started under ``LOGPILOT_HOME/lake``)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import time
 from datetime import datetime, timedelta
@@ -95,6 +97,17 @@ def ask_questions(paths: LogPilotPaths) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     paths = use_home(args.home)
+    if args.profile == "lake":
+        from logpilot_dagster.lake_local import local_lake
+
+        with local_lake(paths) as env:
+            print(f"== lake profile: catalog {env['LOGPILOT_LAKE_CATALOG']}, data {env['LOGPILOT_LAKE_DATA']} "
+                  f"on {env['LOGPILOT_LAKE_S3_ENDPOINT_URL']}")
+            return _demo(args, paths)
+    return _demo(args, paths)
+
+
+def _demo(args: argparse.Namespace, paths: LogPilotPaths) -> int:
     start = time.perf_counter()
     print(f"== 1/5 sample landing zone under {paths.landing_zone}")
     cmd_sample(argparse.Namespace(home=args.home, lines=args.lines, force=False))
@@ -120,7 +133,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     demo_phase(paths)
     print(f"\n== done in {time.perf_counter() - start:.0f}s")
-    print(f"   DuckDB:   {paths.db_path}   (tables: logs, templates, system_catalog, quarantine)")
+    from logpilot_dagster.storage import profile
+
+    where = os.environ["LOGPILOT_LAKE_DATA"] + " (DuckLake)" if profile.is_lake() else paths.db_path
+    print(f"   DuckDB:   {where}   (tables: logs, templates, system_catalog, quarantine)")
     print(f"   Parquet:  {paths.parquet_dir}")
     print(f"   Tiers:    {paths.home / 'tiers'}   (warm/, cold/, restored/; query logs_all for every readable tier)")
     print(f"   Chroma:   {paths.chroma_dir}")
@@ -132,4 +148,6 @@ def register(sub) -> None:
     p = sub.add_parser("demo", help="sample data, backfill, live catch-up, a few agent answers and tiering")
     p.add_argument("--lines", type=int, default=3_000_000, help="sample size (lines over all years)")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--profile", choices=("embedded", "lake"), default="embedded",
+                   help="storage profile (lake: local Postgres + SeaweedFS S3 under LOGPILOT_HOME/lake)")
     p.set_defaults(func=cmd_demo)

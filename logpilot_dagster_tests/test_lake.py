@@ -100,3 +100,32 @@ def test_a_commit_conflict_on_the_same_table_is_retried_and_succeeds(lake_home):
     assert attempts == [1, 2]
     with connect(lake_home.db_path, read_only=True) as con:
         assert con.execute("SELECT system_name FROM system_catalog").fetchall() == [("only",)]
+
+
+def test_every_contract_table_loses_its_keys_on_the_lake_and_keeps_them_embedded(monkeypatch):
+    from logpilot_dagster.discovery.rules import RULES_SCHEMA
+    from logpilot_dagster.lifecycle.receipts import SCHEMA as RECEIPTS
+    from logpilot_dagster.storage.warehouse import SCHEMA
+
+    def keys() -> int:
+        con = duckdb.connect()
+        for ddl in (SCHEMA, RULES_SCHEMA, RECEIPTS):
+            con.execute(profile.table_ddl(ddl))
+        return con.execute("SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'"
+                           ).fetchone()[0]
+
+    monkeypatch.setenv("LOGPILOT_PROFILE", "embedded")
+    assert keys() >= 10
+    monkeypatch.setenv("LOGPILOT_PROFILE", "lake")
+    assert keys() == 0
+
+
+def test_purge_refuses_the_lake_profile_clearly(tmp_path, monkeypatch):
+    from logpilot_dagster.lifecycle.matching import PurgeRequest
+    from logpilot_dagster.lifecycle.purge import purge
+    from logpilot_dagster.settings import LogPilotPaths
+
+    monkeypatch.setenv("LOGPILOT_PROFILE", "lake")
+    paths = LogPilotPaths.from_env(tmp_path)
+    with pytest.raises(NotImplementedError, match="lake profile"):
+        purge(paths, PurgeRequest.__new__(PurgeRequest), LocalObjectStore(paths.landing_zone))

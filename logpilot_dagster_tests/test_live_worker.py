@@ -191,8 +191,8 @@ def query_when_free(paths, sql: str):
 
 
 def test_replayed_records_are_not_stored_twice(broker, live_settings):
-    """With the stored offsets lost (and another consumer group), every record comes again: the primary key
-    turns the replay into a no-op and the template counts stay those of one copy."""
+    """With the stored offsets lost (and another consumer group), every record comes again: the batches start
+    below the offsets stored in ``logs``, so only new event ids go in, none here and the template counts stay those of one copy."""
     paths = live_settings.paths
     produce(broker, paths, "payments-api", sample_lines("payments-api", 300, recent(hours=1)))
     assert run_ingestion(live_settings, until_caught_up=True, broker=broker).inserted == 300

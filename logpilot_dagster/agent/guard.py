@@ -16,8 +16,10 @@ from __future__ import annotations
 import re
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import duckdb
 import sqlglot
@@ -29,6 +31,8 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from logpilot_dagster.agent import sandbox
 from logpilot_dagster.lifecycle.views import prepare_reader
 from logpilot_dagster.settings import LogPilotPaths
+from logpilot_dagster.storage import profile
+from logpilot_dagster.storage.lake import open_lake
 from logpilot_dagster.storage.warehouse import SCHEMA, connect
 
 #: Columns the agent never sees: raw bad lines (masked or not) stay out of answers.
@@ -232,6 +236,46 @@ def _lock_down(con: duckdb.DuckDBPyConnection, paths: LogPilotPaths, restrict: d
     con.execute("SET lock_configuration = true")
 
 
+#: Lake profile: locked-down readers kept in the sandbox process, by (warehouse, restriction); attaching the lake
+#: costs about a second (extensions, catalog), too much to pay inside every query's deadline.
+_LAKE_READERS: dict[tuple, duckdb.DuckDBPyConnection] = {}
+_LAKE_READERS_KEPT = 4
+
+
+class _LockedReader:
+    """A kept lake reader: ``_lock_down`` ran on it once; closing it keeps it."""
+
+    locked_down = True
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+
+@contextmanager
+def _reader(db_path: str, restrict: dict[str, str] | None, wait_s: float) -> Iterator:
+    """The read-only connection a guarded query runs on: a fresh one on the embedded file; on the lake one
+    kept per restriction (locked down on first use, its settings then frozen by ``lock_configuration``)."""
+    if not profile.is_lake():
+        with connect(db_path, read_only=True, wait_s=wait_s) as con:
+            yield con
+        return
+    key = (db_path, tuple(sorted((restrict or {}).items())))
+    if key not in _LAKE_READERS:
+        con = open_lake(Path(db_path).parent, read_only=True, private=True)
+        try:
+            _lock_down(con, LogPilotPaths.from_env(Path(db_path).parent), restrict)
+        except BaseException:
+            con.close()
+            raise
+        while len(_LAKE_READERS) >= _LAKE_READERS_KEPT:
+            _LAKE_READERS.pop(next(iter(_LAKE_READERS))).close()
+        _LAKE_READERS[key] = con
+    yield _LockedReader(_LAKE_READERS[key])
+
+
 def _execute(db_path: str, sql: str, max_rows: int, timeout_s: float, max_bytes: int,
              restrict: dict[str, str] | None) -> QueryResult:
     """Check and run ``sql`` under one deadline (runs in the sandbox process)."""
@@ -242,12 +286,12 @@ def _execute(db_path: str, sql: str, max_rows: int, timeout_s: float, max_bytes:
         f"WHERE CASE WHEN strlen(CAST({_RESULT} AS VARCHAR)) > {max_bytes} "
         f"THEN error('{_ROW_TOO_LARGE} {max_bytes:,} bytes') ELSE true END LIMIT {max_rows + 1}"
     )
-    with connect(db_path, read_only=True, wait_s=max(timeout_s - (time.perf_counter() - start), 0.0),
-                 private=True) as con:  # _lock_down changes global settings
+    with _reader(db_path, restrict, max(timeout_s - (time.perf_counter() - start), 0.0)) as con:
         timer = threading.Timer(max(timeout_s - (time.perf_counter() - start), 0.0), con.interrupt)
         timer.start()
         try:
-            _lock_down(con, LogPilotPaths.from_env(Path(db_path).parent), restrict)
+            if not getattr(con, "locked_down", False):
+                _lock_down(con, LogPilotPaths.from_env(Path(db_path).parent), restrict)
             cursor = con.execute(bounded)
             columns = [d[0] for d in cursor.description][:-1]
             rows = cursor.fetchall()

@@ -21,6 +21,7 @@ def _columns() -> dict[str, list[tuple[str, str, bool, bool]]]:
         keys = {(t, cols[0]) for t, cols in con.execute(
             "SELECT table_name, constraint_column_names FROM duckdb_constraints() "
             "WHERE constraint_type IN ('PRIMARY KEY', 'UNIQUE') AND len(constraint_column_names) = 1").fetchall()}
+        keys.add(("logs", "event_id"))  # unique by construction, without a key (``storage.unique``)
         tables: dict[str, list[tuple[str, str, bool, bool]]] = {}
         for table, column, dtype, nullable in con.execute(
                 "SELECT table_name, column_name, data_type, is_nullable = 'YES' FROM information_schema.columns "

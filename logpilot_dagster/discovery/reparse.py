@@ -23,6 +23,7 @@ from logpilot_dagster.ingest.sources import SourceSpec, year_from_path
 from logpilot_dagster.ingest.transform import LOGS_SCHEMA, LineTransformer, source_key
 from logpilot_dagster.privacy.pii import PIIMasker
 from logpilot_dagster.settings import LogPilotPaths
+from logpilot_dagster.storage.unique import keep_new
 from logpilot_dagster.storage.warehouse import connect, ensure_schema, upsert
 
 #: Quarantine reasons a new or corrected rule can cure.
@@ -116,7 +117,9 @@ def _commit_rows(con, registry: SchemaRegistry, rows: pa.Table) -> int:
                           "service": [t["service"] for t in registry.templates.values()]})
     con.register("moved_templates", templates)
     try:
-        [(inserted,)] = con.execute("INSERT OR IGNORE INTO logs BY NAME SELECT * FROM moved_rows").fetchall()
+        keep_new(con, "moved_rows", "moved_new_rows")  # a line parked twice, or stored meanwhile, goes in once
+        [(inserted,)] = con.execute("INSERT INTO logs BY NAME SELECT * FROM moved_new_rows").fetchall()
+        con.execute("DROP TABLE moved_new_rows")
         for table in ("quarantine", "discovery_queue"):
             con.execute(f"DELETE FROM {table} t USING moved_rows m "
                         "WHERE t.source = m.source AND t.source_offset = m.source_offset")

@@ -33,6 +33,7 @@ from logpilot_dagster.lifecycle.views import refresh_logs_all
 from logpilot_dagster.lifecycle.warehouse_purge import delete_service_range, remask_tables, rewrite_database
 from logpilot_dagster.privacy.pseudonym import PseudonymKeys, pii_mode
 from logpilot_dagster.settings import LogPilotPaths
+from logpilot_dagster.storage import profile
 from logpilot_dagster.storage.object_store import ObjectStore
 from logpilot_dagster.storage.warehouse import connect
 
@@ -94,6 +95,11 @@ def purge(paths: LogPilotPaths, request: PurgeRequest, landing: ObjectStore, inc
           dry_run: bool = False, settings: TierStoreSettings | None = None,
           store: ObjectStore | None = None) -> dict:
     """Run one purge request; returns the receipt (stored unless ``dry_run``)."""
+    if profile.is_lake():
+        raise NotImplementedError(
+            "purge is not available on the lake profile (LOGPILOT_PROFILE=lake): it proves removal by rewriting "
+            "the DuckDB file; on DuckLake the value would stay in old data files and the Postgres catalog's "
+            "column statistics until ducklake_rewrite_data_files, expire_snapshots and cleanup_old_files ran")
     started = _now()
     apply = not dry_run
     keys = PseudonymKeys.load()

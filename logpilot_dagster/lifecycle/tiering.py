@@ -97,32 +97,14 @@ class PendingObject:
     old_keys: list[str]
 
 
-#: Removing more than this fraction of ``logs`` rebuilds the table instead of deleting: DuckDB deletes from a
-#: primary-key table at ~20-50k rows/s here, a rebuild inserts the kept rows at ~150k rows/s with the index.
-REBUILD_FRACTION = 0.1
 #: The hot rows a hot → warm move writes to objects: every (service, month) group older than the cutoff.
 MOVED_ROWS = "l.ts < $cutoff AND l.service IS NOT NULL"
 
 
 def remove_logs_rows(con: duckdb.DuckDBPyConnection, condition: str, params: dict) -> int:
-    """Remove the rows of ``logs`` (alias ``l``) matching ``condition`` inside the caller's transaction; returns
-    how many went. Many rows: rebuild ``logs`` from the rows that stay (same DDL, primary key included, loaded
-    in key order), else ``DELETE``."""
-    total = con.execute("SELECT count(*) FROM logs").fetchone()[0]
-    matching = con.execute(f"SELECT count(*) FROM logs l WHERE {condition}", params).fetchone()[0]
-    if matching <= REBUILD_FRACTION * total:
-        return con.execute(f"DELETE FROM logs AS l WHERE {condition}", params).fetchone()[0]
-    ddl = con.execute("SELECT sql FROM duckdb_tables() WHERE table_name = 'logs' AND schema_name = 'main' "
-                      "AND database_name = current_database()").fetchone()[0]
-    if not ddl.startswith("CREATE TABLE logs("):
-        raise RuntimeError(f"unexpected DDL for logs: {ddl[:80]}")
-    con.execute(ddl.replace("CREATE TABLE logs(", "CREATE TABLE logs_kept(", 1))
-    con.execute(f"INSERT INTO logs_kept SELECT * FROM logs l WHERE NOT coalesce({condition}, false) "
-                "ORDER BY event_id", params)
-    kept = con.execute("SELECT count(*) FROM logs_kept").fetchone()[0]
-    con.execute("DROP TABLE logs")
-    con.execute("ALTER TABLE logs_kept RENAME TO logs")
-    return total - kept
+    """``DELETE`` the rows of ``logs`` (alias ``l``) matching ``condition`` inside the caller's transaction;
+    returns how many went (``logs`` has no index to maintain, so a delete costs what the scan costs)."""
+    return con.execute(f"DELETE FROM logs AS l WHERE {condition}", params).fetchone()[0]
 
 
 class Tiering:

@@ -20,7 +20,8 @@ same data file conflict at ``COMMIT`` (``duckdb.TransactionException``, "Transac
 do. :func:`retry_conflicts` re-runs a whole unit of work (open, transaction, commit) with bounded, logged,
 jittered backoff. A transaction that must not run next to another of its kind (uniqueness that DuckLake
 cannot enforce: one load per year, one rebuild of ``templates``) calls :func:`guard` with a name: it updates
-that name's row in ``commit_guards``, so two of them always conflict and one retries on the other's result.
+that name's row in ``commit_guards``, so two of them always conflict and one retries on the other's result
+(:func:`register_guards` first, outside the big transaction, creates the rows of new names).
 In the embedded profile the file lock already serialises writers: :func:`guard` does nothing and
 :func:`retry_conflicts` calls once.
 """
@@ -59,14 +60,14 @@ def is_lake() -> bool:
 
 
 _COLUMN_KEY = re.compile(r"\s+PRIMARY KEY(?=\s*[,\n)])")
-_TABLE_KEY = re.compile(r",\s*PRIMARY KEY\s*\([^)]*\)")
+_TABLE_KEY = re.compile(r",([ \t]*--[^\n]*)?\s*PRIMARY KEY\s*\([^)]*\)")  # the column's comment stays
 
 
 def table_ddl(sql: str) -> str:
     """``sql`` as the active profile can run it: keys kept (embedded) or dropped (lake)."""
     if not is_lake():
         return sql
-    return _TABLE_KEY.sub("", _COLUMN_KEY.sub("", sql))
+    return _TABLE_KEY.sub(r"\1", _COLUMN_KEY.sub("", sql))
 
 
 def is_conflict(exc: BaseException) -> bool:
@@ -101,6 +102,26 @@ def guard(con: duckdb.DuckDBPyConnection, name: str) -> None:
     if not updated:
         con.execute("UPDATE commit_guards SET n = n + 1 WHERE name = 'guards'")
         con.execute("INSERT INTO commit_guards VALUES (?, 1)", [name])
+
+
+def register_guards(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
+    """Create the ``commit_guards`` rows of ``names`` in a small transaction of their own (retried), so that the
+    first guarded transactions of new names do not all conflict on the ``guards`` row and redo their work."""
+    if not is_lake():
+        return
+
+    def register() -> None:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            known = {n for (n,) in con.execute("SELECT name FROM commit_guards").fetchall()}
+            for name in [n for n in names if n not in known]:
+                guard(con, name)
+            con.execute("COMMIT")
+        except BaseException:
+            rollback(con)
+            raise
+
+    retry_conflicts(register, "register commit guards")
 
 
 def rollback(con: duckdb.DuckDBPyConnection) -> None:

@@ -27,9 +27,12 @@ from logpilot_dagster.storage import profile
 
 DUCKDB_VERSION = "v1.4.4"
 
+#: ``logs`` has no key: ``event_id`` is unique by construction (each write path replaces or skips what is stored,
+#: see ``storage.unique``). DuckDB's ART index over it would grow with the history and be rewritten by every
+#: checkpoint.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS logs (
-    event_id VARCHAR PRIMARY KEY,
+    event_id VARCHAR,
     ts TIMESTAMP,
     service VARCHAR,
     level VARCHAR,
@@ -115,9 +118,11 @@ CREATE TABLE IF NOT EXISTS stream_offsets (
     next_offset BIGINT,
     updated_at TIMESTAMP,
     last_record VARCHAR,
+    stored_through BIGINT,     -- the highest offset ever committed for the partition (never lowered)
     PRIMARY KEY (topic, "partition")
 );
 ALTER TABLE stream_offsets ADD COLUMN IF NOT EXISTS last_record VARCHAR;
+ALTER TABLE stream_offsets ADD COLUMN IF NOT EXISTS stored_through BIGINT;
 CREATE TABLE IF NOT EXISTS discovery_queue (
     source_name VARCHAR,
     source VARCHAR,
@@ -195,14 +200,13 @@ def waiting_marker(db_path: str | Path) -> Path:
     return db_path.with_name(db_path.name + ".waiting")
 
 
-def _open(db_path: str | Path, read_only: bool, wait_s: float, config: dict | None,
-          private: bool = False) -> duckdb.DuckDBPyConnection:
+def _open(db_path: str | Path, read_only: bool, wait_s: float, config: dict | None) -> duckdb.DuckDBPyConnection:
     """``duckdb.connect`` with retries while another process holds the lock; every retry (re)posts the waiting
     marker, which goes once this process is in (or gives up)."""
     if profile.is_lake():  # no file lock: DuckLake takes concurrent writers
         from logpilot_dagster.storage.lake import open_lake
 
-        return open_lake(Path(db_path).parent, read_only, config, private)
+        return open_lake(Path(db_path).parent, read_only, config)
     deadline = time.monotonic() + wait_s
     delay, marker = 0.05, waiting_marker(db_path)
     waited = False
@@ -229,14 +233,14 @@ def _open(db_path: str | Path, read_only: bool, wait_s: float, config: dict | No
 
 @contextmanager
 def connect(db_path: str | Path, read_only: bool = False, wait_s: float = 120.0,
-            config: dict | None = None, private: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+            config: dict | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open ``db_path`` for one unit of work, waiting (with jitter) while another process holds the lock.
     In the lake profile: the lake of ``db_path``'s home, attached read-only when ``read_only``.
 
-    ``config`` goes to ``duckdb.connect`` (e.g. ``{"enable_external_access": False}`` for untrusted SQL).
-    ``private``: global settings changed on the connection stay with it (always so for the embedded file; the
-    lake profile otherwise shares one DuckDB instance per process, see ``storage.lake.open_lake``)."""
-    con = _open(db_path, read_only, wait_s, config, private)
+    ``config`` goes to ``duckdb.connect`` (e.g. ``{"enable_external_access": False}`` for untrusted SQL). On
+    the lake, connections of one process share a DuckDB instance (``storage.lake.open_lake``): change no global
+    setting on them."""
+    con = _open(db_path, read_only, wait_s, config)
     try:
         yield con
     finally:
@@ -246,8 +250,7 @@ def connect(db_path: str | Path, read_only: bool = False, wait_s: float = 120.0,
 class HeldConnection:
     """A read-write connection kept open between the transactions of a busy writer.
 
-    Re-opening the file for every transaction costs a checkpoint each time (the primary-key index included);
-    a writer with a backlog keeps the connection instead and closes it after ``linger_s`` without work, or
+    Re-opening the file for every transaction costs a checkpoint each time; a writer with a backlog keeps the connection instead and closes it after ``linger_s`` without work, or
     right after a transaction when another process left its waiting marker (then pauses up to ``yield_s`` so
     that process gets the lock). ``threads``: DuckDB's, one by default (a writer next to busy processes).
     ``checkpoint_threshold``: the WAL size that triggers a checkpoint while held (closing always checkpoints)."""
@@ -308,10 +311,15 @@ _LAKE_TABLES = len(re.findall(r"CREATE TABLE IF NOT EXISTS", SCHEMA + LAKE_SCHEM
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the contract tables when missing (idempotent). In the lake profile: in one transaction, retried
-    when another process creates them at the same time; a lake that has them all is left untouched."""
+    """Create the contract tables when missing (idempotent); a file from before ``logs`` lost its primary key
+    is migrated once. In the lake profile: in one transaction, retried when another process creates them at the
+    same time; a lake that has them all is left untouched."""
     if not profile.is_lake():
         con.execute(SCHEMA)
+        if con.execute("SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database() "
+                       "AND schema_name = 'main' AND table_name = 'logs' AND constraint_type = 'PRIMARY KEY'"
+                       ).fetchone()[0]:
+            _drop_logs_key(con)
         return
     present = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
                           "AND schema_name = 'main' AND table_name IN (SELECT unnest(?::VARCHAR[]))",
@@ -344,6 +352,27 @@ def insert_missing(con: duckdb.DuckDBPyConnection, table: str, keys: str, source
     """Insert the rows of the query ``source`` whose ``keys`` ``table`` does not hold yet (by column name)."""
     con.execute(f"MERGE INTO {table} USING ({source}) AS upserted USING ({keys}) "
                 "WHEN NOT MATCHED THEN INSERT BY NAME", params)
+
+
+def _drop_logs_key(con: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild ``logs`` without its key, rows in their stored order (DuckDB cannot drop a primary key); in the
+    caller's transaction when one is open, else in its own."""
+    try:
+        con.execute("BEGIN TRANSACTION")
+        own = True
+    except duckdb.TransactionException:
+        own = False
+    try:
+        con.execute("CREATE TABLE logs_unkeyed AS SELECT * FROM logs WHERE false")
+        con.execute("INSERT INTO logs_unkeyed SELECT * FROM logs")
+        con.execute("DROP TABLE logs")
+        con.execute("ALTER TABLE logs_unkeyed RENAME TO logs")
+        if own:
+            con.execute("COMMIT")
+    except BaseException:
+        if own:
+            con.execute("ROLLBACK")
+        raise
 
 
 def extension_path(name: str) -> Path:

@@ -2,9 +2,11 @@
 template stats and the consumed offsets together.
 
 Because ``stream_offsets`` commits with the rows, the worker resumes exactly after the last stored record
-whatever happened to the process or to the broker's group offsets. The primary key on the event id is a second
-guard: a batch holding a record stored before (replayed with the same coordinates) is written again with
-``INSERT OR IGNORE`` and its templates recounted from ``logs``; the common path pays for neither.
+whatever happened to the process or to the broker's group offsets. ``logs`` has no key, so a batch that may
+repeat stored records (it starts at or below ``stream_offsets.stored_through``, the highest offset ever committed
+for the partition: a broker that restarted empty, lost offsets) keeps only the records whose event id is new,
+looked up among the stored rows of its partitions, offset ranges and years (``storage.unique``); the common path,
+a batch that starts past everything stored, pays for no lookup.
 """
 
 from __future__ import annotations
@@ -15,15 +17,17 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from logpilot_dagster.storage.profile import retry_conflicts
+from logpilot_dagster.storage.profile import retry_conflicts, rollback
+from logpilot_dagster.storage.unique import keep_new
 from logpilot_dagster.storage.warehouse import connect, ensure_schema, upsert
+from logpilot_dagster.stream.records import record_source
 
 _CURRENT_ID = "coalesce(a.template_id, r.template_id)"
-_BATCH_ROWS = "batch_rows r LEFT JOIN template_aliases a ON a.alias_id = r.template_id"
+_ROWS = "{rows} r LEFT JOIN template_aliases a ON a.alias_id = r.template_id"
 _UPSERT_TEMPLATES = f"""
 MERGE INTO templates USING (
     SELECT d.template_id, d.template, d.service, min(r.ts) AS first_seen, max(r.ts) AS last_seen, count(*) AS count
-    FROM {_BATCH_ROWS} JOIN batch_templates d ON d.template_id = {_CURRENT_ID}
+    FROM {_ROWS} JOIN batch_templates d ON d.template_id = {_CURRENT_ID}
     WHERE d.template_id NOT IN (SELECT alias_id FROM batch_aliases)
     GROUP BY ALL
 ) AS n USING (template_id)
@@ -76,22 +80,43 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> int:
     con.register("batch_templates", batch.templates)
     con.register("batch_aliases", pa.table({"alias_id": pa.array(list(batch.aliases), pa.string()),
                                             "template_id": pa.array(list(batch.aliases.values()), pa.string())}))
+    try:  # lake: group members writing other partitions update the same offsets and templates files
+        return retry_conflicts(lambda: _transaction(con, batch), f"live batch of {batch.topic}")
+    finally:
+        for name in _REGISTERED:
+            con.unregister(name)
+
+
+def _stored_through(con: duckdb.DuckDBPyConnection, topic: str, partitions: list[int]) -> dict[int, int | None]:
+    """Per partition, the highest offset stored so far: ``stream_offsets.stored_through``, or, for a partition
+    without it (offsets lost, a file from before the column), the highest in ``logs`` (a scan, once)."""
+    stored = dict(con.execute('SELECT "partition", stored_through FROM stream_offsets WHERE topic = ?',
+                              [topic]).fetchall())
+    for partition in partitions:
+        if stored.get(partition) is None:
+            stored[partition] = con.execute("SELECT max(source_offset) FROM logs WHERE source = ?",
+                                            [record_source(topic, partition)]).fetchone()[0]
+    return stored
+
+
+def _may_repeat(con: duckdb.DuckDBPyConnection, batch: Batch, stored: dict[int, int | None]) -> bool:
+    """Whether some partition of the batch starts at or below an offset stored before."""
+    through = {record_source(batch.topic, p): s for p, s in stored.items() if s is not None}
+    if not through:
+        return False
+    firsts = con.execute("SELECT source, min(source_offset) FROM (SELECT source, source_offset FROM batch_rows "
+                         "UNION ALL SELECT source, source_offset FROM batch_quarantine) GROUP BY source").fetchall()
+    return any(source in through and first <= through[source] for source, first in firsts)
+
+
+def _register_offsets(con: duckdb.DuckDBPyConnection, batch: Batch, stored: dict[int, int | None]) -> None:
     partitions = list(batch.next_offsets)
     con.register("batch_offsets", pa.table({
         "partition": pa.array(partitions, pa.int32()),
         "next_offset": pa.array([batch.next_offsets[p] for p in partitions], pa.int64()),
-        "last_record": pa.array([batch.last_record.get(p) for p in partitions], pa.string())}))
-    def attempt() -> int:
-        try:
-            return _transaction(con, batch, replayed=False)
-        except duckdb.ConstraintException:
-            return _transaction(con, batch, replayed=True)
-
-    try:  # lake: writers of other partitions update the same templates and offsets files; one retries
-        return retry_conflicts(attempt, f"live batch of {batch.topic}")
-    finally:
-        for name in _REGISTERED:
-            con.unregister(name)
+        "last_record": pa.array([batch.last_record.get(p) for p in partitions], pa.string()),
+        "stored_through": pa.array([max(batch.next_offsets[p] - 1, stored.get(p) if stored.get(p) is not None
+                                        else -1) for p in partitions], pa.int64())}))
 
 
 def _new_only(table: str, replayed: bool) -> str:
@@ -102,9 +127,16 @@ def _new_only(table: str, replayed: bool) -> str:
             "AND o.source_offset = n.source_offset AND o.raw IS NOT DISTINCT FROM n.raw)")
 
 
-def _transaction(con: duckdb.DuckDBPyConnection, batch: Batch, replayed: bool) -> int:
+def _transaction(con: duckdb.DuckDBPyConnection, batch: Batch) -> int:
     con.execute("BEGIN TRANSACTION")
     try:
+        stored = _stored_through(con, batch.topic, list(batch.next_offsets))
+        _register_offsets(con, batch, stored)
+        replayed = _may_repeat(con, batch, stored)
+        rows = "batch_rows"
+        if replayed:
+            keep_new(con, "batch_rows", "batch_new_rows")
+            rows = "batch_new_rows"
         if batch.aliases:
             upsert(con, "template_aliases", "alias_id",
                    "SELECT alias_id, template_id, now() AS recorded_at FROM batch_aliases")
@@ -113,20 +145,19 @@ def _transaction(con: duckdb.DuckDBPyConnection, batch: Batch, replayed: bool) -
             con.execute("DELETE FROM templates WHERE template_id IN (SELECT alias_id FROM batch_aliases)")
             upsert(con, "templates", "template_id", _RECOUNT.format(recount="batch_aliases"))
         [(inserted,)] = con.execute(f"""
-            INSERT {"OR IGNORE" if replayed else ""} INTO logs BY NAME
-            SELECT r.* REPLACE ({_CURRENT_ID} AS template_id) FROM {_BATCH_ROWS}""").fetchall()
-        if replayed:
-            upsert(con, "templates", "template_id", _RECOUNT.format(recount="batch_templates"))
-        else:
-            con.execute(_UPSERT_TEMPLATES)
+            INSERT INTO logs BY NAME
+            SELECT r.* REPLACE ({_CURRENT_ID} AS template_id) FROM {_ROWS.format(rows=rows)}""").fetchall()
+        con.execute(_UPSERT_TEMPLATES.format(rows=rows))
         con.execute("INSERT INTO quarantine BY NAME SELECT * FROM batch_quarantine n "
                     + _new_only("quarantine", replayed))
         con.execute("INSERT INTO discovery_queue BY NAME SELECT *, now() AS queued_at FROM batch_discovery n "
                     + _new_only("discovery_queue", replayed))
         upsert(con, "stream_offsets", 'topic, "partition"', 'SELECT ? AS topic, "partition", next_offset, '
-               'now() AS updated_at, last_record FROM batch_offsets', [batch.topic])
+               'now() AS updated_at, last_record, stored_through FROM batch_offsets', [batch.topic])
+        if replayed:
+            con.execute("DROP TABLE batch_new_rows")
         con.execute("COMMIT")
         return inserted
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)  # also after a failed COMMIT (a lake conflict), which already ended the transaction
         raise
