@@ -10,6 +10,7 @@ with one line naming the client and the condition.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Callable
 
 import pyarrow as pa
 
@@ -80,6 +81,15 @@ class LogConsumer(ABC):
     @abstractmethod
     def poll(self, timeout_s: float, max_records: int) -> pa.Table:
         """The next fetched records (``RECORD_SCHEMA``), in offset order within each partition."""
+
+    def subscribe(self, on_assigned: Callable[[list[int]], None], on_revoked: Callable[[list[int]], None]) -> None:
+        """Group mode: take partitions from the consumer group's assignment instead of ``assign``. The callbacks
+        run inside ``poll`` with the partitions gained or given up; they must not wait for the broker."""
+        raise BrokerError(f"{self.client}: consumer-group mode needs the kafka-python client")
+
+    def assignment(self) -> list[int]:
+        """The partitions this consumer reads now (group mode: the group's current assignment)."""
+        raise BrokerError(f"{self.client}: consumer-group mode needs the kafka-python client")
 
     @abstractmethod
     def commit(self, offsets: dict[int, int]) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pyarrow as pa
-from kafka import KafkaConsumer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
@@ -78,6 +78,14 @@ class KafkaPythonConsumer(LogConsumer):
         return record_columns([r.partition for r in records], [r.offset for r in records],
                               [r.timestamp for r in records], [r.key for r in records], [r.value for r in records])
 
+    def subscribe(self, on_assigned: Callable[[list[int]], None], on_revoked: Callable[[list[int]], None]) -> None:
+        # kafka-python runs the listener on its IO thread inside poll(), where a call that waits for the broker fails
+        with _translated():
+            self._consumer.subscribe([self.topic], listener=_Listener(self, on_assigned, on_revoked))
+
+    def assignment(self) -> list[int]:
+        return sorted(tp.partition for tp in self._consumer.assignment())
+
     def commit(self, offsets: dict[int, int]) -> None:
         with _translated():
             self._consumer.commit({self._tp(p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()},
@@ -85,3 +93,17 @@ class KafkaPythonConsumer(LogConsumer):
 
     def close(self) -> None:
         self._consumer.close()
+
+
+class _Listener(ConsumerRebalanceListener):
+    """Hands the group's partition changes to the worker as partition ids."""
+
+    def __init__(self, owner: KafkaPythonConsumer, on_assigned, on_revoked) -> None:
+        self.owner, self.on_assigned, self.on_revoked = owner, on_assigned, on_revoked
+
+    def on_partitions_revoked(self, revoked) -> None:
+        self.on_revoked(sorted(tp.partition for tp in revoked))
+
+    def on_partitions_assigned(self, assigned) -> None:
+        self.owner._tps = {tp.partition: tp for tp in assigned}
+        self.on_assigned(sorted(tp.partition for tp in assigned))

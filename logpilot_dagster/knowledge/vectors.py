@@ -1,4 +1,9 @@
-"""Log-template vectors in Chroma: incremental sync, right-to-be-forgotten deletes, semantic search."""
+"""Log-template vectors in Chroma: incremental sync, right-to-be-forgotten deletes, semantic search.
+
+Chroma is embedded (a ``PersistentClient`` under ``LOGPILOT_HOME/chroma``) unless ``LOGPILOT_CHROMA_URL``
+names a Chroma server (``chroma run``) that every machine shares. Either way the vectors are computed here, by
+the local MiniLM model: the server only stores and searches them.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,26 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import chromadb
+from chromadb.config import Settings
 
 from logpilot_dagster.knowledge.embeddings import embed_texts, open_collection
+from logpilot_dagster.knowledge.location import SERVER_URL_ENV, server_url
 
 TEMPLATES_COLLECTION = "log_templates"
 
 
 def client(chroma_dir: Path) -> Any:
-    """A Chroma client persisted under ``chroma_dir``."""
+    """The Chroma server's client when ``LOGPILOT_CHROMA_URL`` is set, else one persisted under ``chroma_dir``."""
+    if url := server_url():
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{SERVER_URL_ENV} must look like http://host:port, got {url!r}")
+        ssl = parts.scheme == "https"
+        return chromadb.HttpClient(host=parts.hostname, port=parts.port or (443 if ssl else 8000), ssl=ssl,
+                                   settings=Settings(anonymized_telemetry=False))
     Path(chroma_dir).mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(chroma_dir))
 

@@ -18,6 +18,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+from logpilot_dagster.knowledge.location import server_url
 from logpilot_dagster.lifecycle.catalog import ensure_lifecycle_schema
 from logpilot_dagster.lifecycle.crash import crash_point
 from logpilot_dagster.lifecycle.file_purge import purge_landing, purge_other_files, purge_staged_parquet
@@ -153,6 +154,9 @@ def purge(paths: LogPilotPaths, request: PurgeRequest, landing: ObjectStore, inc
     }
     if plan.pending_restore:
         receipt["notes"].append("archived objects are being restored: run the same purge again once they are")
+    if chroma_url := server_url():
+        receipt["notes"].append(f"the vectors live on the Chroma server {chroma_url}: not searched by this purge; "
+                                "run it on the server's host against the server's --path with the server stopped")
     if not dry_run:
         with connect(paths.db_path) as con:
             store_receipt(con, paths, receipt)

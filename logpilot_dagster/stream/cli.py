@@ -5,6 +5,7 @@ Handlers import what they need when they run, so ``logpilot --help`` does not lo
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import signal
@@ -116,6 +117,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("kafka").setLevel(logging.WARNING)
     settings = LiveSettings.from_env(_paths(args))
+    if args.group:
+        settings = dataclasses.replace(settings, group_id=args.group, group_mode=True)
     paths = settings.paths
     from logpilot_dagster.ingest.backfill import published_t1
 
@@ -152,6 +155,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("ingest", help="consume the raw topic into DuckDB (exactly-once)")
     p.add_argument("--until-caught-up", action="store_true", help="exit 0 once the lag is 0")
+    p.add_argument("--group", metavar="NAME", default=None,
+                   help="run as one member of consumer group NAME: partitions from the group, positions from the "
+                        "warehouse (also LOGPILOT_INGEST_GROUP_MODE=1 with LOGPILOT_INGEST_GROUP)")
     p.add_argument("--max-seconds", type=float, default=None)
     p.add_argument("--t1", default=None, help="skip records at or before this ISO time (default: the T1 the backfill published)")
     p.set_defaults(func=cmd_ingest)

@@ -11,8 +11,9 @@ from pathlib import Path
 STATE_FILE = "live.json"
 
 
-def state_file(state_dir: Path) -> Path:
-    return Path(state_dir) / STATE_FILE
+def state_file(state_dir: Path, member: str | None = None) -> Path:
+    """``live.json``, or ``live.MEMBER.json`` for one member of a consumer group (removed when it stops)."""
+    return Path(state_dir) / (f"live.{member}.json" if member else STATE_FILE)
 
 
 def write(path: Path, **fields) -> None:

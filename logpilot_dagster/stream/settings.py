@@ -32,11 +32,13 @@ class LiveSettings:
     group_id: str = DEFAULT_GROUP
     batch_size: int = DEFAULT_BATCH_SIZE
     max_latency_s: float = 1.0
+    #: One member of consumer group ``group_id`` (partitions from the group) instead of all partitions.
+    group_mode: bool = False
 
     @classmethod
     def from_env(cls, paths: LogPilotPaths | None = None, env: Mapping[str, str] | None = None) -> "LiveSettings":
         """Broker variables (see ``BrokerSettings.from_env``) plus ``LOGPILOT_INGEST_GROUP``,
-        ``LOGPILOT_INGEST_BATCH_SIZE`` and ``LOGPILOT_INGEST_MAX_LATENCY_S``."""
+        ``LOGPILOT_INGEST_GROUP_MODE`` (1/true), ``LOGPILOT_INGEST_BATCH_SIZE`` and ``LOGPILOT_INGEST_MAX_LATENCY_S``."""
         env = os.environ if env is None else env
         return cls(
             paths=paths or LogPilotPaths.from_env(),
@@ -44,4 +46,5 @@ class LiveSettings:
             group_id=env.get("LOGPILOT_INGEST_GROUP") or DEFAULT_GROUP,
             batch_size=int(env.get("LOGPILOT_INGEST_BATCH_SIZE") or DEFAULT_BATCH_SIZE),
             max_latency_s=float(env.get("LOGPILOT_INGEST_MAX_LATENCY_S") or 1.0),
+            group_mode=(env.get("LOGPILOT_INGEST_GROUP_MODE") or "").lower() in ("1", "true", "yes"),
         )

@@ -18,6 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from logpilot_dagster.ingest.template_text import refit_params
+from logpilot_dagster.storage.profile import retry_conflicts, rollback
 from logpilot_dagster.storage.unique import keep_new
 from logpilot_dagster.storage.warehouse import connect, ensure_schema, upsert
 from logpilot_dagster.stream.records import record_source
@@ -80,8 +81,8 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> int:
     con.register("batch_templates", batch.templates)
     con.register("batch_aliases", pa.table({"alias_id": pa.array(list(batch.aliases), pa.string()),
                                             "template_id": pa.array(list(batch.aliases.values()), pa.string())}))
-    try:
-        return _transaction(con, batch)
+    try:  # lake: group members writing other partitions update the same offsets and templates files
+        return retry_conflicts(lambda: _transaction(con, batch), f"live batch of {batch.topic}")
     finally:
         for name in _REGISTERED:
             con.unregister(name)
@@ -164,5 +165,5 @@ def _transaction(con: duckdb.DuckDBPyConnection, batch: Batch) -> int:
         con.execute("COMMIT")
         return inserted
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)  # also after a failed COMMIT (a lake conflict), which already ended the transaction
         raise

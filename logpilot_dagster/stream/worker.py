@@ -1,7 +1,11 @@
 """The ingestion worker: the raw topic -> DuckDB ``logs`` with an exactly-once effect.
 
 Start position per partition: ``stream_offsets`` in DuckDB when present, else the group's committed offset,
-else the earliest record. Each batch (up to ``batch_size`` records, half of what is left near the head, or
+else the earliest record. In group mode (``LiveSettings.group_mode``, ``logpilot ingest --group NAME``) the worker
+is one member of a Kafka consumer group: its partitions come from the group's assignment and move to other
+members when it joins, leaves or dies, and the position of a partition it is assigned is ``stream_offsets``
+(else the earliest record), never the group's committed offset. Before giving partitions up it commits what it
+consumed from them, so the next owner starts exactly after the last stored record. Each batch (up to ``batch_size`` records, half of what is left near the head, or
 whatever arrived within ``max_latency_s`` or up to the head in real-time mode) is screened, transformed and
 written in ONE DuckDB transaction together with the next offsets; the Kafka group commit follows and is only
 informative. A SIGKILL at any point therefore loses nothing and duplicates nothing: a restart re-reads exactly
@@ -32,6 +36,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from logpilot_dagster.broker import Broker, BrokerUnavailable, connect_broker
 from logpilot_dagster.broker.consumer import BrokerError, BrokerUnreachable, LogConsumer
 from logpilot_dagster.stream import live_state
@@ -57,6 +64,11 @@ PARTIAL_IN_FLIGHT = 2
 MIN_SPLIT = 5_000
 #: The probe reads single records: a small fetch keeps it from decoding a whole partition's worth around one.
 PROBE_FETCH_BYTES = 64 * 1024
+#: Group mode: a member that stops heartbeating (SIGKILL, lost host) loses its partitions after this long.
+GROUP_SESSION_TIMEOUT_MS = 10_000
+GROUP_HEARTBEAT_MS = 2_000
+#: A member that does not poll for this long (a batch waiting for a busy warehouse) leaves the group.
+GROUP_MAX_POLL_INTERVAL_MS = 300_000
 log = logging.getLogger("logpilot.stream")
 
 
@@ -127,7 +139,10 @@ class IngestionWorker:
         self.progress = progress or (lambda stats: self.report(stats.summary()))
         self.should_stop = should_stop
         self.on_commit = on_commit
-        self.state_file = live_state.state_file(settings.paths.state_dir)
+        self.group_mode = settings.group_mode
+        # a group member has a state file of its own: other members may run on the same home
+        self.state_file = live_state.state_file(settings.paths.state_dir,
+                                                f"{settings.group_id}.{os.getpid()}" if self.group_mode else None)
         quiet_kafka_logs()
         self.topic = settings.broker.topic
         self.stats = IngestStats()
@@ -138,6 +153,10 @@ class IngestionWorker:
         self._landmarks: dict[int, tuple[int, str]] = {}
         self._newest: dict[int, tuple[int, str]] = {}
         self._probe: LogConsumer | None = None  # reads single records for those checks
+        # group mode: the consumer, pending records and writer the rebalance callbacks hand over or resume
+        self._group_parts: tuple[LogConsumer, PendingRecords, BatchWriter] | None = None
+        self._owned: list[int] = []
+        self._fresh: list[int] = []  # assigned, not yet positioned at their stored offsets
         # Per partition, the highest head seen in the broker's current log: what a lost log held.
         saved = live_state.read(self.state_file)
         self._heads: dict[int, int] = {int(p): h for p, h in saved.get("heads", {}).items()} \
@@ -149,7 +168,13 @@ class IngestionWorker:
 
     # -- start position ----------------------------------------------------------------------------------------
     def _assign(self, consumer: LogConsumer) -> list[int]:
+        """Assign every partition of the topic; in group mode subscribe instead (the group assigns partitions in
+        later polls, see ``_take_over``) and return none yet."""
         self.broker.ensure_topic()
+        if self.group_mode:
+            self._owned = []
+            consumer.subscribe(on_assigned=self._take_over, on_revoked=self._hand_over)
+            return []
         deadline = time.monotonic() + 30
         while not (partitions := consumer.partitions()):
             if time.monotonic() > deadline:
@@ -164,11 +189,15 @@ class IngestionWorker:
         A broker that lost its log (a memory broker that restarted) hands out offsets from 0 again: it is read
         from the start when its log ends before the stored offset, or when the record before that offset is
         another record than the one stored (it took more new records than we had read before)."""
+        if self.group_mode:
+            tps = [tp for tp in tps if tp in consumer.assignment()]
+        if not tps:
+            return
         stored = stored_offsets(self.settings.paths.db_path, self.topic)
         ends = consumer.end_offsets(tps)
         for tp in tps:
             next_offset, last_record = stored.get(tp, (None, None))
-            if next_offset is None:
+            if next_offset is None and not self.group_mode:
                 next_offset = consumer.committed(tp)
             if next_offset is None:
                 consumer.seek(tp, None)
@@ -282,6 +311,42 @@ class IngestionWorker:
                     raise
                 self._stop.wait(1.0)
 
+    # -- group mode --------------------------------------------------------------------------------------------
+    def _hand_over(self, revoked: list[int]) -> None:
+        """Partitions are leaving this member: commit every record consumed so far (their offsets with them).
+        Runs on kafka-python's IO thread, inside the rebalance: it waits for the write pipeline only, never for
+        the broker."""
+        if self._group_parts is None:
+            return
+        _, pending, writer = self._group_parts
+        if pending:
+            writer.submit(pending.take(), int(time.time() * 1000))
+        if writer.in_flight:
+            self._collect(writer.finish(), None)  # no group commit from the IO thread; the warehouse has them
+        for partition in revoked:
+            self._landmarks.pop(partition, None)
+            self._newest.pop(partition, None)
+        self._owned = []
+        if revoked:
+            self.report(f"handing over partitions {sorted(revoked)}: committed")
+
+    def _take_over(self, assigned: list[int]) -> None:
+        """The group assigned these partitions (on the IO thread, which must not wait for the broker): note them;
+        ``_position_fresh`` seeks them once the poll returns."""
+        self._owned = sorted(assigned)
+        self._fresh = list(assigned)
+        self._end_offsets = {}
+        self.report(f"assigned partitions {self._owned} of {self.topic}")
+
+    def _position_fresh(self, consumer: LogConsumer, polled: pa.Table) -> pa.Table:
+        """After a poll that brought an assignment: drop what it fetched from the new partitions (read from the
+        group's position) and start each after its last stored record instead."""
+        if not self._fresh:
+            return polled
+        fresh, self._fresh = self._fresh, []
+        self._resume(consumer, fresh)
+        return polled.filter(pc.invert(pc.is_in(polled.column("partition"), pa.array(fresh, pa.int32()))))
+
     # -- lag ---------------------------------------------------------------------------------------------------
     def _lag(self, consumer: LogConsumer, tps: list[int], exact: bool = False) -> int:
         """Records behind the head: from fetch responses' high watermarks, with an offsets request if ``exact``
@@ -310,8 +375,10 @@ class IngestionWorker:
 
     def _consumer(self) -> LogConsumer:
         settings = self.settings
+        group = {"session_timeout_ms": GROUP_SESSION_TIMEOUT_MS, "heartbeat_interval_ms": GROUP_HEARTBEAT_MS,
+                 "max_poll_interval_ms": GROUP_MAX_POLL_INTERVAL_MS} if self.group_mode else {}
         return self.broker.log_consumer(self.topic, settings.broker.client, group_id=settings.group_id,
-                                        max_poll_records=settings.batch_size,
+                                        max_poll_records=settings.batch_size, **group,
                                         fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024,
                                         fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
 
@@ -346,6 +413,8 @@ class IngestionWorker:
 
     def _check_predecessor(self) -> None:
         """One line when the previous worker on this home ended without a clean stop (SIGKILL, power loss)."""
+        if self.group_mode:  # a member's state file is its own
+            return
         state = live_state.read(self.state_file)
         pid = state.get("pid")
         if state.get("running") and pid and pid != os.getpid() and not _alive(pid):
@@ -370,9 +439,11 @@ class IngestionWorker:
         pending_since = 0.0
         try:
             writer = BatchWriter(settings.paths, self.topic, self.t1_us)
+            self._group_parts = (consumer, pending, writer)
             tps = self._assign(consumer)
             self._resume(consumer, tps)
-            self.report(f"ingesting {self.topic} ({len(tps)} partitions) from {self.broker.bootstrap_servers} "
+            members = f"group {settings.group_id}" if self.group_mode else f"{len(tps)} partitions"
+            self.report(f"ingesting {self.topic} ({members}) from {self.broker.bootstrap_servers} "
                         f"with {settings.broker.client}, "
                         f"T1={self.t1_us and datetime(1970, 1, 1) + timedelta(microseconds=self.t1_us)}")
             lag = self._lag(consumer, tps)
@@ -388,9 +459,13 @@ class IngestionWorker:
                     pending.clear()  # not committed: the resume reads these records again
                     if (moved := self._moved()) is not None:
                         consumer, tps = self._reconnect(consumer, writer, moved, give_up_s)
+                        self._group_parts = (consumer, pending, writer)
                     else:
                         self._recover(consumer, tps, writer, f"broker unreachable ({exc})", give_up_s)
                     continue
+                if self.group_mode:
+                    polled = self._position_fresh(consumer, polled)
+                    tps = self._owned  # the group's current assignment (the callbacks ran inside poll)
                 got = polled.num_rows
                 if got:
                     pending.add(polled)
@@ -406,7 +481,7 @@ class IngestionWorker:
                                 or (writer.in_flight < PARTIAL_IN_FLIGHT and (lag == 0 or due))):
                     writer.submit(pending.take(), int(time.time() * 1000))
                 if (until_caught_up and not got and not pending and writer.in_flight == 0
-                        and self._lag(consumer, tps, exact=True) == 0):
+                        and (tps or not self.group_mode) and self._lag(consumer, tps, exact=True) == 0):
                     break
                 if time.monotonic() - last_report >= REPORT_EVERY_S:
                     last_report = time.monotonic()
@@ -418,6 +493,7 @@ class IngestionWorker:
                     if (moved := self._moved()) is not None:
                         pending.clear()
                         consumer, tps = self._reconnect(consumer, writer, moved, give_up_s)
+                        self._group_parts = (consumer, pending, writer)
                     elif reset := self._reset_partitions(consumer, tps):
                         pending.clear()
                         self._recover(consumer, tps, writer, f"the broker lost its log (partitions {sorted(reset)})",
@@ -430,6 +506,9 @@ class IngestionWorker:
             self.report(("stopped: " if self._stop.is_set() else "done: ") + self.stats.summary())
             return self.stats
         finally:
+            self._group_parts = None  # leaving the group (close) revokes nothing more to hand over
+            if self.group_mode:
+                self.state_file.unlink(missing_ok=True)
             if writer is not None:
                 writer.close()
             self._restore_signal_handlers(previous)
