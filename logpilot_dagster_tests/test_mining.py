@@ -63,3 +63,18 @@ def test_one_quantity_written_two_ways_is_one_template_and_the_first_id_aliases_
     assert miner.counts == {merged: 3}
     again = ServiceMiner("proxy", seed=sorted(miner.templates().values()))
     assert assign(again, ["d.example.com:80 close, 9 bytes sent, 9 bytes (1.2 KB) received, lifetime 00:03"], True) == [merged]
+
+
+def test_a_replay_through_a_seeded_miner_keeps_every_template_text():
+    """A year replayed with the registry's templates as seed writes the same texts: no id moves to an alias
+    (a bracketed name prefix once lost its literal tail: ``[node-<*>][write]]`` became ``[node-<*>]]``)."""
+    messages = pa.array(["fatal error in thread [elasticsearch[node-1][write]], exiting"] * 3
+                        + ["GC pause [young] took 12ms on worker-3 (heap 45%)", "GC pause [young] took 7ms on "
+                           "worker-11 (heap 80%)"])
+    first = ServiceMiner("search")
+    first.mine(messages)
+    known = first.templates()
+    again = ServiceMiner("search", seed=list(known.values()))
+    again.mine(messages)
+    assert again.templates() == known
+    assert again.aliases == {}

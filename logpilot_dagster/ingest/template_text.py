@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
@@ -96,6 +97,8 @@ class Position:
         return cls(value, key, True, len(value), len(value), len(value))
 
     def add(self, value: str, key: str) -> None:
+        if WILDCARD in self.sample and _fits(self.sample, value):
+            return  # an instance of a known text (a template seeded from the registry): the text stays as it is
         self.same_key = self.same_key and key == self.key
         self.prefix = min(self.prefix, _common_prefix(self.sample, value))
         self.suffix = min(self.suffix, _common_prefix(self.sample[::-1], value[::-1]))
@@ -266,6 +269,16 @@ def template_regex(template: str) -> str:
     body = "".join(_escape(part) + (f"(?P<p{i}>.*?)" if i < len(parts) - 1 else "")
                    for i, part in enumerate(parts))
     return f"(?s)^{body}$"
+
+
+@lru_cache(maxsize=4096)
+def _text_pattern(text: str) -> re.Pattern:
+    return re.compile(template_regex(text))
+
+
+def _fits(text: str, value: str) -> bool:
+    """Whether ``value`` is ``text`` with its ``<*>`` filled in."""
+    return _text_pattern(text).match(value) is not None
 
 
 def render(template: str, params: list[str | None]) -> str:
