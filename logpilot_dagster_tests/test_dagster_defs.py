@@ -15,7 +15,7 @@ LINE_ACCOUNTING = dg.AssetCheckKey(dg.AssetKey("logs_table"), "line_accounting")
 
 
 def test_bootstrap_is_a_named_yearly_in_process_job():
-    job = defs.get_job_def("bootstrap")
+    job = defs.resolve_job_def("bootstrap")
     assert job.executor_def is dg.in_process_executor
     assert job.partitions_def.get_partition_keys()[0] == "2021"
     keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
