@@ -9,13 +9,15 @@ import random
 import pyarrow as pa
 import pytest
 
+from logpilot_dagster.defs import discovery as discovery_defs
+from logpilot_dagster.defs.resources import LogPilotHome
 from logpilot_dagster.discovery.llm_proposer import LLMProposer, proposer_from_env
 from logpilot_dagster.discovery.propose import discover, split_samples
 from logpilot_dagster.discovery.service import run_discovery
 from logpilot_dagster.llm import OpenAICompatibleChat
 from logpilot_dagster.privacy.pii import default_masker
 from logpilot_dagster.settings import LogPilotPaths
-from logpilot_dagster.storage.warehouse import connect
+from logpilot_dagster.storage.warehouse import connect, ensure_schema
 from logpilot_dagster_tests.test_discovery import app_lines
 
 GOOD = {"format": "regex", "ts_layout": "%Y.%m.%d@%H:%M:%S",
@@ -131,3 +133,24 @@ def test_a_trickling_llm_server_cannot_hold_discovery(llm_server, caplog):
         found = discover(app_lines(300), 2022, proposer(llm_server, timeout_s=1.0))
     assert found.accepted and found.candidate.proposed_by == "offline:header"
     assert "no complete answer within 1 s" in caplog.text
+
+
+def test_the_live_discovery_job_asks_the_configured_llm(tmp_path, monkeypatch, llm_server):
+    monkeypatch.setenv("LOGPILOT_LLM_BASE_URL", f"http://127.0.0.1:{llm_server.server_port}/v1")
+    monkeypatch.setenv("LOGPILOT_LLM_MODEL", "test-model")
+    llm_server.reply = json.dumps(GOOD)
+    paths = LogPilotPaths.from_env(tmp_path).ensure()
+    with connect(paths.db_path) as con:
+        ensure_schema(con)
+        con.execute("INSERT INTO discovery_queue SELECT 'auth', 'logpilot.raw/0', o, raw, 'unknown_source', now() "
+                    "FROM (SELECT unnest(range(200)) AS o, unnest(?::VARCHAR[]) AS raw)",
+                    [[default_masker().mask(line) for line in odd_lines(200)]])  # the live sink queues masked lines
+    resources = {"logpilot": LogPilotHome(home=str(paths.home)),
+                 "discovery": discovery_defs.SchemaDiscovery(auto_accept=True)}
+    result = discovery_defs.discover_live_source.execute_in_process(
+        run_config={"ops": {"discover_source_rule": {"config": {"source_name": "auth"}}}}, resources=resources)
+    assert result.output_for_node("discover_source_rule") == {"rule_id": "auth@v1", "accepted": True}
+    with connect(paths.db_path, read_only=True) as con:
+        assert con.execute("SELECT proposed_by, accepted_by FROM format_rule_versions").fetchall() == [
+            ("llm:test-model", "auto")]
+    assert len(llm_server.requests) == 1
