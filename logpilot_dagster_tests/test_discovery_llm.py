@@ -11,7 +11,7 @@ import pytest
 
 from logpilot_dagster.defs import discovery as discovery_defs
 from logpilot_dagster.defs.resources import LogPilotHome
-from logpilot_dagster.discovery.llm_proposer import LLMProposer, proposer_from_env
+from logpilot_dagster.discovery.llm_proposer import MAX_LINE_CHARS, LLMProposer, proposer_from_env, sample_for_prompt
 from logpilot_dagster.discovery.propose import discover, split_samples
 from logpilot_dagster.discovery.service import run_discovery
 from logpilot_dagster.llm import OpenAICompatibleChat
@@ -75,6 +75,12 @@ def test_a_good_llm_candidate_is_validated_and_recorded_as_proposed_by_the_model
     assert 0 < len(sent) <= 30 and set(sent) <= masked
     assert all("<EMAIL_REDACTED>" in s and "<IP_REDACTED>" in s for s in sent)
     assert b"example.com" not in llm_server.raw_requests[0] and b"172.16." not in llm_server.raw_requests[0]
+
+
+def test_a_long_line_is_masked_before_it_is_cut():
+    line = "a " * (MAX_LINE_CHARS // 2 - 3) + "bob.smith@example.com logged in"  # the address straddles the cut
+    [sent] = sample_for_prompt([line])
+    assert len(sent) <= MAX_LINE_CHARS and "bob" not in sent
 
 
 @pytest.mark.parametrize("regex, reason", [

@@ -1,6 +1,6 @@
 """Format candidates from an OpenAI-compatible LLM, when one is configured (``LOGPILOT_LLM_*``).
 
-The model is sent a spread of the proposal half's lines, PII-masked first (``privacy.pii``) and cut to
+The model is sent a spread of the proposal half's lines, PII-masked first (``privacy.pii``), then cut to
 ``MAX_LINE_CHARS``, as data, and asked for one JSON object: a header regex with named groups plus ``ts_layout``,
 or a JSON-lines / logfmt key mapping. The reply is parsed defensively: anything but that shape (bad JSON, a
 regex without ``Content``, an over-long regex, a layout with quote or control characters, unknown key roles)
@@ -45,10 +45,11 @@ Some values are masked (<EMAIL_REDACTED>, <IP_REDACTED>, keyed tokens...): match
 
 
 def sample_for_prompt(lines: list[str], n: int = SAMPLE_LINES) -> list[str]:
-    """Up to ``n`` lines spread over ``lines``, PII-masked and cut to ``MAX_LINE_CHARS``."""
+    """Up to ``n`` lines spread over ``lines``, PII-masked, then cut to ``MAX_LINE_CHARS`` (cutting first could
+    leave a part of an address the masker no longer recognises)."""
     step = max(1, len(lines) // n)
     masker = default_masker()
-    return [masker.mask(line[:MAX_LINE_CHARS]) for line in lines[::step][:n]]
+    return [masker.mask(line)[:MAX_LINE_CHARS] for line in lines[::step][:n]]
 
 
 def _ts_layout(value: object) -> str:
