@@ -7,8 +7,9 @@ from logpilot_dagster_tests.pipeline import build_home
 
 #: ``broker`` (the real tansu broker on a free loopback port), ``live_home`` and ``live_settings``.
 #: ``lake_home``: a home on the lake profile (Postgres catalog from pgserver, data on moto S3).
+#: ``llm_server``: an OpenAI-compatible chat-completions endpoint on loopback.
 pytest_plugins = ["logpilot_dagster_tests.broker_fixture", "logpilot_dagster_tests.s3_fixture",
-                  "logpilot_dagster_tests.lake_fixture"]
+                  "logpilot_dagster_tests.lake_fixture", "logpilot_dagster_tests.llm_fixture"]
 
 SAMPLE_YEARS = (2022, 2023)
 

@@ -5,10 +5,8 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import duckdb
 import pytest
@@ -162,50 +160,6 @@ def test_injected_log_line_never_changes_the_plan_or_the_data(client, home):
     assert [r["message"] for r in found.rows] == [INJECTION]
     assert found.sql.upper().startswith("SELECT")
     assert scalar(home, "SELECT count(*) FROM logs") == total
-
-
-class _FakeLLMHandler(BaseHTTPRequestHandler):
-    """A real HTTP server speaking the chat-completions shape, answering with ``server.reply`` (or the raw
-    ``server.payload``); ``server.trickle`` sends the reply one byte every 50 ms, ``server.on_request`` runs
-    before it answers."""
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.requests.append(body)
-        if self.server.on_request:
-            self.server.on_request()
-        payload = self.server.payload or json.dumps({"choices": [{"message": {"content": self.server.reply}}]})
-        payload = payload.encode() if isinstance(payload, str) else payload
-        if self.server.trickle == "headers":
-            return self._trickle(b"HTTP/1.1 200 OK\r\n" + b"X-Slow: " + b"." * 10_000)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self._trickle(payload) if self.server.trickle == "body" else self.wfile.write(payload)
-
-    def _trickle(self, data: bytes):
-        try:
-            for i in range(len(data)):
-                self.wfile.write(data[i : i + 1])
-                self.wfile.flush()
-                time.sleep(0.05)
-        except OSError:  # the client hung up
-            pass
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def llm_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeLLMHandler)
-    server.requests, server.reply, server.payload, server.trickle, server.on_request = [], "", None, None, None
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def llm_client(home, server, timeout_s: float = 20.0, **kwargs) -> LogPilotClient:

@@ -25,7 +25,7 @@ from logpilot_dagster.agent.changes import change_kind, describe_changes, plan_c
 from logpilot_dagster.agent.entities import Resolver
 from logpilot_dagster.agent.guard import GuardError, QueryResult, check_sql, run_query
 from logpilot_dagster.agent.intent import classify
-from logpilot_dagster.agent.llm import Backend, LLMError
+from logpilot_dagster.agent.llm import Backend
 from logpilot_dagster.agent.planner import (
     SEARCH_STRATEGIES,
     Plan,
@@ -36,6 +36,7 @@ from logpilot_dagster.agent.planner import (
     unanswerable,
 )
 from logpilot_dagster.agent.question import ParsedQuestion, parse_question
+from logpilot_dagster.llm import LLMError
 from logpilot_dagster.storage.warehouse import WarehouseLockedError
 
 MAX_RETRIES = 2

@@ -1,8 +1,10 @@
-"""Discovery for one unknown source: split its samples, propose candidates from one half, validate them on the
-other half, and keep the first accepted one (or report why each was rejected)."""
+"""Discovery for one unknown source: split its samples, propose candidates from one half (offline, plus an
+optional extra proposer such as the LLM), validate every one on the other half, and keep the best accepted one
+(or report why each was rejected)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from logpilot_dagster.discovery.header import propose_header
@@ -11,6 +13,8 @@ from logpilot_dagster.discovery.validate import Candidate, Validation, validate
 from logpilot_dagster.ingest.formats import REGEX_PREFIX
 
 MIN_SAMPLES = 20
+#: Proposes candidates from the proposal half of the samples (e.g. ``llm_proposer.LLMProposer``).
+Proposer = Callable[[list[str]], list[Candidate]]
 
 
 def offline_candidates(lines: list[str]) -> list[Candidate]:
@@ -51,20 +55,26 @@ def split_samples(lines: list[str]) -> tuple[list[str], list[str]]:
     return lines[0::2], lines[1::2]
 
 
-def discover(lines: list[str], year: int | None = None, extra: list[Candidate] | None = None) -> Discovery:
-    """Propose from half of ``lines``, validate on the other half; ``extra`` candidates (e.g. from an LLM) pass
-    the same validator after the offline ones."""
+def _rank(validation: Validation) -> tuple[float, ...]:
+    scores = validation.scores
+    return scores.get("match_rate", 0.0), scores.get("timestamp_rate", 0.0), scores.get("content_rate", 0.0)
+
+
+def discover(lines: list[str], year: int | None = None, proposer: Proposer | None = None) -> Discovery:
+    """Propose from half of ``lines``, validate on the other half. ``proposer``'s candidates (made from the same
+    half) pass the same validator as the offline ones; the accepted candidate with the best match, timestamp
+    and content rates wins, the offline one on a tie."""
     lines = [line for line in lines if line.strip()]
     if len(lines) < MIN_SAMPLES:
         return Discovery(None, None, samples=len(lines))
     proposal_half, held_out = split_samples(lines)
     result = Discovery(None, None, samples=len(lines))
-    for candidate in offline_candidates(proposal_half) + list(extra or []):
+    candidates = offline_candidates(proposal_half) + (proposer(proposal_half) if proposer else [])
+    accepted: list[tuple[Candidate, Validation]] = []
+    for candidate in candidates:
         validation = validate(candidate, held_out, year)
-        if validation.accepted:
-            result.candidate, result.validation = candidate, validation
-            return result
-        result.rejected.append((candidate, validation))
-    if result.rejected:
-        result.candidate, result.validation = result.rejected[0]
+        (accepted if validation.accepted else result.rejected).append((candidate, validation))
+    best = max(accepted, key=lambda pair: _rank(pair[1]), default=None) or next(iter(result.rejected), None)
+    if best is not None:
+        result.candidate, result.validation = best
     return result

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from logpilot_dagster.discovery import rules
-from logpilot_dagster.discovery.propose import Discovery, discover
+from logpilot_dagster.discovery.llm_proposer import proposer_from_env
+from logpilot_dagster.discovery.propose import Discovery, Proposer, discover
 from logpilot_dagster.discovery.samples import DEFAULT_SAMPLES, Samples, gather
 from logpilot_dagster.ingest.sources import SourceSpec
 from logpilot_dagster.settings import LogPilotPaths
@@ -33,17 +34,21 @@ class Outcome:
         if found.validation:
             lines.append("scores   " + "  ".join(f"{k}={v:g}" for k, v in found.validation.scores.items()))
         lines.append("verdict  " + ("ACCEPTED by the validator" if found.accepted else f"REJECTED: {found.explain()}"))
+        if found.accepted:
+            lines += [f"also     {c.proposed_by} REJECTED: {'; '.join(v.reasons)}" for c, v in found.rejected]
         if self.rule_id:
             lines.append(f"rule     {self.rule_id}")
         return "\n".join(lines)
 
 
 def run_discovery(paths: LogPilotPaths, target: str, samples: int = DEFAULT_SAMPLES, name: str | None = None,
-                  accept_by: str | None = None, record_proposal: bool = False) -> Outcome:
+                  accept_by: str | None = None, record_proposal: bool = False,
+                  proposer: Proposer | None = None) -> Outcome:
     """Discover a rule for ``target``; ``accept_by`` accepts it when it validates (``record_proposal`` keeps a
-    rejected or unaccepted one as a ``proposed`` version, for a person to review)."""
+    rejected or unaccepted one as a ``proposed`` version, for a person to review). ``proposer`` defaults to
+    the LLM when ``LOGPILOT_LLM_*`` configure one, else discovery is offline only."""
     gathered = gather(paths, target, samples, name)
-    found = discover(gathered.lines, gathered.year)
+    found = discover(gathered.lines, gathered.year, proposer or proposer_from_env())
     spec = rules.spec_for(found, gathered.name, gathered.glob) if found.candidate else None
     outcome = Outcome(gathered, found, spec)
     if spec is not None and accept_by and found.accepted:
