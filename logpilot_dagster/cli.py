@@ -6,7 +6,6 @@ import argparse
 import os
 import shutil
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -51,24 +50,6 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _embed_runbooks_ahead(paths: LogPilotPaths) -> threading.Thread:
-    """Load the embedding model and embed new runbook sections on a thread while the years stage and load: the
-    runbook index needs neither, so its step later in this process only stores the vectors."""
-    def work() -> None:
-        try:
-            from logpilot_dagster.knowledge.embeddings import load_model
-            from logpilot_dagster.knowledge.knowledge_base import KnowledgeBase
-
-            load_model()
-            KnowledgeBase(paths.chroma_dir, paths.runbooks_dir).embed_ahead()
-        except Exception as exc:  # the runbook_index step then embeds them itself (and reports what fails)
-            print(f"warning: embedding runbooks ahead failed: {exc!r}", file=sys.stderr)
-
-    thread = threading.Thread(target=work, name="embed-runbooks-ahead", daemon=True)
-    thread.start()
-    return thread
-
-
 def run_backfill(paths: LogPilotPaths, years: list[int], progress: bool = True) -> list[dict]:
     """Materialize the bootstrap assets in-process, one Dagster run per year partition (what the UI does)."""
     import dagster as dg
@@ -94,7 +75,6 @@ def run_backfill(paths: LogPilotPaths, years: list[int], progress: bool = True) 
     with hold(Path(os.environ["DAGSTER_HOME"]) / "instance.lock", "create the Dagster instance", 300):
         instance = dg.DagsterInstance.get()  # two first runs at once raced to create its tables
         instance.get_runs(limit=1)
-    ahead = _embed_runbooks_ahead(paths)
     quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     summary = []
     partitioned = [ba.landing_files, ba.staged_year, ba.logs_table, ba.line_accounting]
@@ -109,7 +89,6 @@ def run_backfill(paths: LogPilotPaths, years: list[int], progress: bool = True) 
         summary.append(row)
         print(f"  {year}: {row['lines_read']:>10,} lines read  {row['rows']:>10,} rows  "
               f"{row['quarantined']:>5} quarantined  ({row['lines_per_s']:,} lines/s staging)")
-    ahead.join()
     dg.materialize([ba.system_catalog, ba.t1_watermark, ba.t1_is_sane, va.template_vectors, va.runbook_index,
                     an.template_series],
                    resources=resources,

@@ -96,27 +96,6 @@ def test_build_is_incremental_by_file_hash(tmp_path):
     assert "zebra" in kb.search("zebra-striped lock dashboard", k=1)[0].text
 
 
-def test_sections_embedded_ahead_are_stored_as_build_alone_stores_them(tmp_path):
-    from logpilot_dagster.knowledge import embeddings
-
-    books = tmp_path / "runbooks"
-    books.mkdir()
-    for name in ("inventory-db-deadlocks.md", "edge-gateway-tls-handshake-failures.md"):
-        shutil.copy(RUNBOOKS / name, books / name)
-    plain = KnowledgeBase(tmp_path / "plain", books)
-    stats = plain.build()
-    ahead = KnowledgeBase(tmp_path / "ahead", books)
-    assert ahead.embed_ahead() == stats["chunks"] > 0 and embeddings._ahead
-    assert ahead.build() == stats and not embeddings._ahead  # the vectors made ahead were used, once
-    assert ahead.embed_ahead() == 0  # nothing left to index
-
-    def stored(kb):
-        got = kb._runbook_collection.get(include=["embeddings", "documents"])
-        return {i: (d, list(e)) for i, d, e in zip(got["ids"], got["documents"], got["embeddings"])}
-
-    assert stored(ahead) == stored(plain)
-
-
 def test_bm25_prefers_documents_with_the_query_terms():
     scores = bm25_scores("card declined", ["charge failed: card declined", "deadlock detected", "cards declines"])
     assert scores[0] > 0 and scores[2] > 0 and scores[1] == 0

@@ -33,8 +33,8 @@ class MiniLM:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        # Idle pool threads sleep instead of spinning: same vectors, ~0.2 less CPU, which the staging threads
-        # embedding runs beside (and other processes) get instead.
+        # Idle pool threads sleep instead of spinning: same vectors, less CPU when the cores are contended (a
+        # backfill's DuckDB threads, other processes).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         self.input_names = {i.name for i in self.session.get_inputs()}
@@ -79,23 +79,9 @@ def load_model() -> MiniLM:
     return _model
 
 
-_ahead: dict[tuple[str, ...], np.ndarray] = {}
-
-
-def embed_ahead(texts: list[str]) -> None:
-    """Embed ``texts`` now (e.g. on a thread while other work runs); the next :func:`embed_texts` of exactly
-    this list returns these vectors instead of computing them again, once."""
-    vectors = load_model().embed(list(texts))
-    with _model_lock:
-        _ahead[tuple(texts)] = vectors
-
-
 def embed_texts(texts: list[str]) -> np.ndarray:
-    """Embed with the process-wide model (or take the vectors :func:`embed_ahead` made of this very list)."""
-    texts = list(texts)
-    with _model_lock:
-        ready = _ahead.pop(tuple(texts), None)
-    return ready if ready is not None else load_model().embed(texts)
+    """Embed with the process-wide model."""
+    return load_model().embed(list(texts))
 
 
 @register_embedding_function

@@ -30,7 +30,7 @@ from llama_index.core.vector_stores import ExactMatchFilter, MetadataFilters
 from llama_index.core.vector_stores.utils import metadata_dict_to_node
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
-from logpilot_dagster.knowledge.embeddings import MiniLMEmbedding, embed_ahead
+from logpilot_dagster.knowledge.embeddings import MiniLMEmbedding
 from logpilot_dagster.knowledge.vectors import TEMPLATES_COLLECTION, collection
 
 RUNBOOKS_COLLECTION = "runbooks"
@@ -149,8 +149,8 @@ class KnowledgeBase:
             embed_model=self._embed_model,
         )
 
-    def _files(self) -> tuple[dict[str, str], dict[str, Path]]:
-        """File hashes of the indexed runbooks and the runbook files now on disk, by relative path."""
+    def build(self) -> dict:
+        """Index new and changed runbooks, drop deleted ones; unchanged files are skipped (idempotent)."""
         stored = {
             meta["source"]: meta["file_hash"]
             for meta in self._runbook_collection.get(include=["metadatas"])["metadatas"]
@@ -158,26 +158,6 @@ class KnowledgeBase:
         current = {
             path.relative_to(self.runbooks_dir).as_posix(): path for path in sorted(self.runbooks_dir.rglob("*.md"))
         }
-        return stored, current
-
-    def embed_ahead(self) -> int:
-        """Embed the sections that :meth:`build` will index (new and changed files) ahead of it, batch for batch
-        as it will ask for them, so a later ``build`` in this process only stores them; returns the sections."""
-        stored, current = self._files()
-        sections = 0
-        for source, path in current.items():
-            digest = _file_hash(path)
-            if stored.get(source) != digest:
-                texts = [n.get_content(metadata_mode=MetadataMode.EMBED)
-                         for n in self._runbook_nodes(source, path.read_text(encoding="utf-8"), digest)]
-                for start in range(0, len(texts), self._embed_model.embed_batch_size):
-                    embed_ahead(texts[start : start + self._embed_model.embed_batch_size])
-                sections += len(texts)
-        return sections
-
-    def build(self) -> dict:
-        """Index new and changed runbooks, drop deleted ones; unchanged files are skipped (idempotent)."""
-        stored, current = self._files()
         stats = {"added": 0, "updated": 0, "removed": 0, "unchanged": 0, "chunks": 0}
         for source in stored.keys() - current.keys():
             self._runbook_store.delete(ref_doc_id=source)
