@@ -58,6 +58,10 @@ def test_lake_purge_removes_the_value_from_data_files_catalog_and_home(lake_home
     home = lake_home.home
     build_planted_home(home, years=(2022,), lines=3000, vectors=False)
     database = _database()
+    with connect(lake_home.db_path) as con:  # a line whose text sorts last: the value is the table's max too
+        con.execute("INSERT INTO logs SELECT * REPLACE ('~ ' || ? AS message) FROM logs LIMIT 1", [VALUE])
+    table_max = ("SELECT count(*) FROM ducklake_table_column_stats WHERE max_value LIKE '%Quillon Zanzibar%'")
+    assert _pg(postgres, "psql", database, "-At", "-c", table_max).strip() == "1"
     assert _download_lake(moto_endpoint, tmp_path / "before") > 0
     assert files_holding(tmp_path / "before", [VALUE])  # the search sees into the (compressed) data files
     assert _dump_holds(postgres, database)  # the column statistics hold it
@@ -66,17 +70,18 @@ def test_lake_purge_removes_the_value_from_data_files_catalog_and_home(lake_home
 
     rc, receipt, text = run_purge(home, "--value", VALUE, capsys=capsys)
 
-    assert rc == 0 and receipt["touched"]["hot"]["logs"] >= 6 and receipt["touched"]["hot"]["templates"] >= 1
+    assert rc == 0 and receipt["touched"]["hot"]["logs"] >= 7 and receipt["touched"]["hot"]["templates"] >= 1
     assert _download_lake(moto_endpoint, tmp_path / "after") > 0
     assert files_holding(tmp_path / "after", [VALUE]) == []
     assert not _dump_holds(postgres, database)
+    assert _pg(postgres, "psql", database, "-At", "-c", table_max).strip() == "0"
     assert files_holding(home, [VALUE], skip=LANDING) == []
     assert VALUE.lower() not in text.lower() and WAL_NOTE in receipt["notes"]
     stored = json.loads((home / "state" / "receipts" / f"{receipt['request_id']}.json").read_text())
     assert stored["fingerprint"] == receipt["fingerprint"]
     with connect(lake_home.db_path, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM logs").fetchone()[0] == rows  # re-masked, not deleted
-        assert con.execute("SELECT count(*) FROM logs WHERE message LIKE '%<PURGED>%'").fetchone()[0] >= 6
+        assert con.execute("SELECT count(*) FROM logs WHERE message LIKE '%<PURGED>%'").fetchone()[0] >= 7
         assert con.execute("SELECT count(*) FROM lifecycle_runs WHERE step = 'purge_rewrite_pending'"
                            ).fetchone()[0] == 0
         assert con.execute("SELECT count(*) FROM purge_receipts").fetchone()[0] == 1
