@@ -21,6 +21,8 @@ import duckdb
 from logpilot_dagster.storage import profile
 from logpilot_dagster.storage.lake import CATALOG, LakeSettings
 
+#: How long VACUUM FULL waits for the statistics tables (every DuckLake commit queues behind it meanwhile).
+LOCK_TIMEOUT_S = 30
 STATS_TABLES = ("ducklake_table_column_stats", "ducklake_file_column_stats")
 WAL_NOTE = ("lake profile: the data files, snapshots and catalog statistics were rewritten, but the catalog's "
             "Postgres write-ahead log (pg_wal, WAL archives, replicas, backups) keeps the old statistics tuples "
@@ -66,11 +68,18 @@ def scrub_catalog(settings: LakeSettings) -> None:
     con = duckdb.connect()
     try:
         load_extension(con, "postgres_scanner")
-        dsn = postgres_dsn(settings).replace("'", "''")
+        dsn = f"{postgres_dsn(settings)} options='-c lock_timeout={LOCK_TIMEOUT_S * 1000}'".replace("'", "''")
         con.execute(f"ATTACH '{dsn}' AS purge_catalog (TYPE postgres)")
         con.execute("CALL postgres_execute('purge_catalog', ?)", [_RECOMPUTE])
         vacuum = f"VACUUM (FULL, ANALYZE) {', '.join(STATS_TABLES)}"
-        con.execute("CALL postgres_execute('purge_catalog', ?, use_transaction => false)", [vacuum])
+        try:
+            con.execute("CALL postgres_execute('purge_catalog', ?, use_transaction => false)", [vacuum])
+        except duckdb.Error as exc:
+            if "lock timeout" not in str(exc):
+                raise
+            raise RuntimeError(f"purge: the catalog's statistics tables stayed locked for {LOCK_TIMEOUT_S} s (a "
+                               "long transaction on the lake, e.g. an idle one); the data is already purged: run "
+                               "the same purge again to finish the catalog") from exc
         # a WARNING, not an error, when the catalog user is not a superuser
         con.execute("CALL postgres_execute('purge_catalog', 'VACUUM FULL pg_catalog.pg_statistic', "
                     "use_transaction => false)")
