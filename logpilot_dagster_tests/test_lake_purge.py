@@ -1,6 +1,6 @@
 """Right to be forgotten on the lake profile (real pgserver catalog, moto S3 data): after a purge the value is
-in no byte of the lake's data objects (Parquet decoded), of a ``pg_dump`` of the catalog database or of the
-home; the receipt is written and a second purge is a no-op."""
+in no byte of the lake's data objects (Parquet decoded), of a ``pg_dump`` of the catalog database, of that
+database's Postgres files (after a CHECKPOINT), or of the home; the receipt is written and a second purge is a no-op."""
 
 from __future__ import annotations
 
@@ -47,9 +47,16 @@ def _download_lake(endpoint: str, out: Path) -> int:
     return len(keys)
 
 
-def _dump_holds(postgres, database: str) -> bool:
-    """Whether a ``pg_dump`` of the catalog database holds the value (live tuples; dead ones: VACUUM FULL)."""
-    return VALUE.lower() in _pg(postgres, "pg_dump", database).lower()
+def _catalog_holds(postgres, database: str) -> dict[str, bool]:
+    """Whether the value is in a ``pg_dump`` of the catalog database (live tuples), and in any of that database's
+    files after a ``CHECKPOINT`` (dead tuples and Postgres' own ``pg_statistic`` samples too)."""
+    dump = _pg(postgres, "pg_dump", database)
+    _pg(postgres, "psql", database, "-c", "CHECKPOINT")
+    oid = _pg(postgres, "psql", database, "-At", "-c",
+              f"SELECT oid FROM pg_database WHERE datname = '{database}'").strip()
+    needle = VALUE.lower().encode()
+    files = [p for p in (Path(postgres.pgdata) / "base" / oid).iterdir() if p.is_file()]
+    return {"dump": VALUE.lower() in dump.lower(), "files": any(needle in p.read_bytes().lower() for p in files)}
 
 
 def test_lake_purge_removes_the_value_from_data_files_catalog_and_home(lake_home, postgres, moto_endpoint,
@@ -64,7 +71,7 @@ def test_lake_purge_removes_the_value_from_data_files_catalog_and_home(lake_home
     assert _pg(postgres, "psql", database, "-At", "-c", table_max).strip() == "1"
     assert _download_lake(moto_endpoint, tmp_path / "before") > 0
     assert files_holding(tmp_path / "before", [VALUE])  # the search sees into the (compressed) data files
-    assert _dump_holds(postgres, database)  # the column statistics hold it
+    assert _catalog_holds(postgres, database) == {"dump": True, "files": True}  # the column statistics
     with connect(lake_home.db_path, read_only=True) as con:
         rows = con.execute("SELECT count(*) FROM logs").fetchone()[0]
 
@@ -73,7 +80,7 @@ def test_lake_purge_removes_the_value_from_data_files_catalog_and_home(lake_home
     assert rc == 0 and receipt["touched"]["hot"]["logs"] >= 7 and receipt["touched"]["hot"]["templates"] >= 1
     assert _download_lake(moto_endpoint, tmp_path / "after") > 0
     assert files_holding(tmp_path / "after", [VALUE]) == []
-    assert not _dump_holds(postgres, database)
+    assert _catalog_holds(postgres, database) == {"dump": False, "files": False}
     assert _pg(postgres, "psql", database, "-At", "-c", table_max).strip() == "0"
     assert files_holding(home, [VALUE], skip=LANDING) == []
     assert VALUE.lower() not in text.lower() and WAL_NOTE in receipt["notes"]
