@@ -95,3 +95,4 @@ def test_lake_purge_removes_the_value_from_data_files_catalog_and_home(lake_home
 
     rc, again, _ = run_purge(home, "--value", VALUE, capsys=capsys)
     assert again["total_touched"] == 0 and again["earlier_requests"] == [receipt["request_id"]]
+    assert not again["warehouse_rewritten"] and WAL_NOTE not in again["notes"]

@@ -162,7 +162,7 @@ def purge(paths: LogPilotPaths, request: PurgeRequest, landing: ObjectStore, inc
         "landing": {"files": landing_files, "rewritten": bool(landing_files) and include_landing and apply},
         "earlier_requests": earlier, "notes": list(matcher.notes), "seconds": seconds,
     }
-    if profile.is_lake():
+    if profile.is_lake() and rewritten_db:
         receipt["notes"].append(WAL_NOTE)
     if plan.pending_restore:
         receipt["notes"].append("archived objects are being restored: run the same purge again once they are")
