@@ -3,6 +3,9 @@ moto S3 bucket per test, and ``LOGPILOT_PROFILE=lake`` pointing at them."""
 
 import itertools
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import boto3
 import pytest
@@ -13,13 +16,19 @@ _databases = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory):
-    """A PostgreSQL 16 server on a unix socket (stopped at the end of the session)."""
+def postgres():
+    """A PostgreSQL 16 server on a unix socket (stopped at the end of the session).
+
+    Its data directory is not under pytest's ``/tmp/pytest-of-<user>``: run as root, pgserver runs Postgres as
+    its own user and opens the path up for it, and every new pytest session sets that folder back to 0700, after
+    which the next checkpoint (every 5 minutes) cannot open ``pg_control`` and Postgres shuts down."""
     import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    pgdata = Path(tempfile.mkdtemp(prefix="logpilot-test-pg-"))
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")
     yield server
     server.cleanup()
+    shutil.rmtree(pgdata, ignore_errors=True)
 
 
 def lake_env(postgres, endpoint: str, database: str) -> dict[str, str]:

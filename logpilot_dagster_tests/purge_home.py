@@ -14,6 +14,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from logpilot_dagster.ingest.sample_data import write_sample_home
+from logpilot_dagster.storage import profile
 import dagster as dg
 
 from logpilot_dagster.defs import backfill_assets as ba
@@ -69,7 +70,8 @@ def build_planted_home(home: Path, years=(2022, 2023), lines: int = 6000, vector
     result = dg.materialize([ba.system_catalog, ba.t1_watermark] + ([va.template_vectors] if vectors else []),
                             resources=resources(home))
     assert result.success
-    store_uncompressed(home / "logs.duckdb")
+    if not profile.is_lake():  # the lake's Parquet files are searched decoded (``files_holding``)
+        store_uncompressed(home / "logs.duckdb")
 
 
 def store_uncompressed(db: Path) -> None:

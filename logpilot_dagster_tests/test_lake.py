@@ -120,12 +120,14 @@ def test_every_contract_table_loses_its_keys_on_the_lake_and_keeps_them_embedded
     assert keys() == 0
 
 
-def test_purge_refuses_the_lake_profile_clearly(tmp_path, monkeypatch):
+def test_purge_refuses_a_lake_catalog_outside_postgres_before_any_change(tmp_path, monkeypatch):
     from logpilot_dagster.lifecycle.matching import PurgeRequest
     from logpilot_dagster.lifecycle.purge import purge
     from logpilot_dagster.settings import LogPilotPaths
 
     monkeypatch.setenv("LOGPILOT_PROFILE", "lake")
-    paths = LogPilotPaths.from_env(tmp_path)
-    with pytest.raises(NotImplementedError, match="lake profile"):
-        purge(paths, PurgeRequest.__new__(PurgeRequest), LocalObjectStore(paths.landing_zone))
+    monkeypatch.setenv("LOGPILOT_LAKE_CATALOG", str(tmp_path / "catalog.ducklake"))
+    paths = LogPilotPaths.from_env(tmp_path / "home")
+    with pytest.raises(ValueError, match="catalog in Postgres"):
+        purge(paths, PurgeRequest(value="Quillon Zanzibar"), LocalObjectStore(paths.landing_zone))
+    assert not (tmp_path / "catalog.ducklake").exists() and not paths.state_dir.exists()

@@ -6,7 +6,9 @@ Order (crash-safe; a re-run finds whatever a stopped run left and finishes it, a
 2. ONE warehouse transaction: hot tables re-masked (or the service's range deleted), catalog rows and tokens
    swapped, ``logs_all`` refreshed, superseded keys journalled, and a marker that the file must be rewritten.
 3. Superseded objects deleted; the DuckDB file rewritten into a fresh file and swapped in under the lock
-   (``warehouse_purge.rewrite_database``), which drops the marker.
+   (``warehouse_purge.rewrite_database``), which drops the marker. On the lake profile (step 2 retried on commit
+   conflicts): data files rewritten, older snapshots expired, replaced files deleted and the Postgres catalog's
+   text statistics recomputed and vacuumed (``lake_purge.forget_history``), then the marker dropped.
 4. Staged Parquet, JSON state and other files, Chroma (rebuilt), and the landing zone (only with
    ``include_landing``; otherwise the receipt lists the files that still hold the value).
 5. The receipt (no value, a keyed fingerprint) into ``purge_receipts`` and ``state/receipts/<id>.json``.
@@ -22,6 +24,7 @@ from logpilot_dagster.knowledge.location import server_url
 from logpilot_dagster.lifecycle.catalog import ensure_lifecycle_schema
 from logpilot_dagster.lifecycle.crash import crash_point
 from logpilot_dagster.lifecycle.file_purge import purge_landing, purge_other_files, purge_staged_parquet
+from logpilot_dagster.lifecycle.lake_purge import WAL_NOTE, forget_history, postgres_dsn
 from logpilot_dagster.lifecycle.matching import Matcher, PurgeRequest
 from logpilot_dagster.lifecycle.object_purge import (ObjectPurge, commit_catalog, delete_superseded,
                                                      find_objects, rewrite_object)
@@ -34,6 +37,7 @@ from logpilot_dagster.lifecycle.warehouse_purge import delete_service_range, rem
 from logpilot_dagster.privacy.pseudonym import PseudonymKeys, pii_mode
 from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.storage import profile
+from logpilot_dagster.storage.lake import LakeSettings
 from logpilot_dagster.storage.object_store import ObjectStore
 from logpilot_dagster.storage.warehouse import connect
 
@@ -63,29 +67,37 @@ def _purge_warehouse(paths: LogPilotPaths, request: PurgeRequest, matcher: Match
             for row in candidates:
                 rewrite_object(store, settings, row, request, matcher, plan)
             crash_point("purge_objects_written")
-        con.execute("BEGIN")
-        try:
-            hot = remask_tables(con, matcher, apply)
-            if request.service:
-                rows = delete_service_range(con, request.service, request.start, request.end, apply)
-                if rows:
-                    hot["logs"] = rows
-            if apply and (plan.rewritten or plan.stale):
-                commit_catalog(con, plan, matcher.tokens, request_id)
-            if apply and plan.rewritten:
-                refresh_logs_all(con, paths, settings)
-            if apply and (hot or plan.rewritten):
-                con.execute("INSERT INTO lifecycle_runs VALUES (?, ?, now(), '')", [request_id, REWRITE_STEP])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+
+        def transaction() -> dict:
+            con.execute("BEGIN")
+            try:
+                hot = remask_tables(con, matcher, apply)
+                if request.service:
+                    rows = delete_service_range(con, request.service, request.start, request.end, apply)
+                    if rows:
+                        hot["logs"] = rows
+                if apply and (plan.rewritten or plan.stale):
+                    commit_catalog(con, plan, matcher.tokens, request_id)
+                if apply and plan.rewritten:
+                    refresh_logs_all(con, paths, settings)
+                if apply and (hot or plan.rewritten):
+                    con.execute("INSERT INTO lifecycle_runs VALUES (?, ?, now(), '')", [request_id, REWRITE_STEP])
+                con.execute("COMMIT")
+                return hot
+            except BaseException:
+                profile.rollback(con)
+                raise
+
+        hot = profile.retry_conflicts(transaction, "purge")
         if not apply:
             return hot, plan, earlier, False
         crash_point("purge_after_commit")
         delete_superseded(store, con)
         pending = con.execute("SELECT count(*) FROM lifecycle_runs WHERE step = ?", [REWRITE_STEP]).fetchone()[0]
-        if pending:  # the marker goes in the fresh copy only: a crash before the swap leaves it in place
+        if pending and profile.is_lake():  # the marker goes once the history is gone: a crash before re-runs it
+            forget_history(con, LakeSettings.from_env(paths.home))
+            con.execute("DELETE FROM lifecycle_runs WHERE step = ?", [REWRITE_STEP])
+        elif pending:  # the marker goes in the fresh copy only: a crash before the swap leaves it in place
             rewrite_database(con, paths.db_path, lambda copy: con.execute(
                 f"DELETE FROM {copy}.main.lifecycle_runs WHERE step = ?", [REWRITE_STEP]))
         return hot, plan, earlier, bool(pending)
@@ -96,10 +108,7 @@ def purge(paths: LogPilotPaths, request: PurgeRequest, landing: ObjectStore, inc
           store: ObjectStore | None = None) -> dict:
     """Run one purge request; returns the receipt (stored unless ``dry_run``)."""
     if profile.is_lake():
-        raise NotImplementedError(
-            "purge is not available on the lake profile (LOGPILOT_PROFILE=lake): it proves removal by rewriting "
-            "the DuckDB file; on DuckLake the value would stay in old data files and the Postgres catalog's "
-            "column statistics until ducklake_rewrite_data_files, expire_snapshots and cleanup_old_files ran")
+        postgres_dsn(LakeSettings.from_env(paths.home))  # refuses a catalog it could not scrub, before any change
     started = _now()
     apply = not dry_run
     keys = PseudonymKeys.load()
@@ -120,7 +129,8 @@ def purge(paths: LogPilotPaths, request: PurgeRequest, landing: ObjectStore, inc
     lap("warehouse_and_tiers")
     staged = purge_staged_parquet(paths, request, matcher, apply)
     skip = [paths.db_path, paths.db_path.with_name(paths.db_path.name + ".wal"), paths.landing_zone,
-            paths.parquet_dir, paths.chroma_dir, paths.state_dir / "receipts", paths.home / "tiers"]
+            paths.parquet_dir, paths.chroma_dir, paths.state_dir / "receipts", paths.home / "tiers",
+            paths.home / "lake"]  # the lake's local catalog and data: forget_history
     files = purge_other_files(paths, matcher, skip, apply)
     lap("files")
     chroma = {}
@@ -152,6 +162,8 @@ def purge(paths: LogPilotPaths, request: PurgeRequest, landing: ObjectStore, inc
         "landing": {"files": landing_files, "rewritten": bool(landing_files) and include_landing and apply},
         "earlier_requests": earlier, "notes": list(matcher.notes), "seconds": seconds,
     }
+    if profile.is_lake() and rewritten_db:
+        receipt["notes"].append(WAL_NOTE)
     if plan.pending_restore:
         receipt["notes"].append("archived objects are being restored: run the same purge again once they are")
     if chroma_url := server_url():
