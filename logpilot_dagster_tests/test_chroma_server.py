@@ -101,3 +101,35 @@ def test_a_malformed_server_url_is_refused(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="http://host:port"):
         client(tmp_path / "chroma")
     assert not (tmp_path / "chroma").exists()
+
+
+def test_a_purge_re_masks_the_documents_a_chroma_server_holds(chroma_server, monkeypatch, tmp_path):
+    """Server mode: the purge finds the value through the server's API and adds the documents back re-masked
+    (same ids, re-embedded); a dry run changes nothing and a second purge finds nothing."""
+    from logpilot_dagster.knowledge.vectors import TEMPLATES_COLLECTION, client, sync_template_vectors
+    from logpilot_dagster.lifecycle.chroma_purge import purge_chroma_server
+    from logpilot_dagster.lifecycle.matching import Matcher, PurgeRequest
+
+    url, _ = chroma_server
+    monkeypatch.setenv("LOGPILOT_CHROMA_URL", url)
+    local = tmp_path / "chroma"
+    leaked = "acct-7731-zeta"
+    templates = [{"template_id": f"t{i}", "template": text, "service": "billing", "count": 1,
+                  "first_seen": "2024-01-01", "last_seen": "2024-01-02"}
+                 for i, text in enumerate([f"refund for {leaked} failed with <*>", "invoice <*> sent"])]
+    sync_template_vectors(templates, local)
+    matcher = Matcher.for_request(PurgeRequest(value=leaked), None)
+    server = client(local)
+
+    def documents() -> dict[str, str]:
+        got = server.get_collection(TEMPLATES_COLLECTION).get(include=["documents", "metadatas"])
+        return {i: d + json.dumps(m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+
+    assert purge_chroma_server(server, matcher, apply=False) == {TEMPLATES_COLLECTION: 1}
+    assert leaked in documents()["t0"]
+    assert purge_chroma_server(server, matcher, apply=True) == {TEMPLATES_COLLECTION: 1}
+    after = documents()
+    assert set(after) == {"t0", "t1"} and not any(leaked in text for text in after.values())
+    assert "refund for" in after["t0"]
+    assert purge_chroma_server(server, matcher, apply=True) == {}
+    assert not local.exists()

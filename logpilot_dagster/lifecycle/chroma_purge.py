@@ -3,7 +3,9 @@
 Chroma keeps what it was given in ``chroma.sqlite3``: the write-ahead queue (``embeddings_queue``), the
 full-text index and free pages all keep a deleted or updated document. So an affected store is rebuilt into a
 fresh directory (every collection copied with its embeddings; only changed documents embedded again) and swapped
-in; the old directory is then deleted.
+in; the old directory is then deleted. A Chroma server (``LOGPILOT_CHROMA_URL``) is purged through its API: the
+affected documents are deleted and added again re-masked, so no query returns the value any more; the server's own
+files are on its host, out of this process's reach (the receipt says so).
 """
 
 from __future__ import annotations
@@ -62,12 +64,46 @@ def _write_store(path: str, collections: dict[str, list[dict]]) -> None:
     that held the purged values."""
     rebuilt = chromadb.PersistentClient(path=path)
     for name, records in collections.items():
-        target = open_collection(rebuilt, name)
-        for start in range(0, len(records), PAGE):
-            chunk = records[start:start + PAGE]
-            target.add(ids=[r["id"] for r in chunk], documents=[r["document"] for r in chunk],
-                       embeddings=[r["embedding"] for r in chunk],
-                       metadatas=[r["metadata"] or None for r in chunk])
+        _add(open_collection(rebuilt, name), records)
+
+
+def _remask(records: list[dict], matcher: Matcher) -> list[dict]:
+    """The records that hold a match, re-masked and re-embedded in place."""
+    changed = [r for r in records if _hit(r, matcher)]
+    for r in changed:
+        r["document"] = matcher.replace(r["document"])
+        r["metadata"] = _scrub_metadata(r["metadata"], r["document"], matcher)
+    if changed:
+        for r, vector in zip(changed, embed_texts([r["document"] or "" for r in changed])):
+            r["embedding"] = vector
+    return changed
+
+
+def _add(collection, records: list[dict]) -> None:
+    for start in range(0, len(records), PAGE):
+        chunk = records[start:start + PAGE]
+        collection.add(ids=[r["id"] for r in chunk], documents=[r["document"] for r in chunk],
+                       embeddings=[r["embedding"] for r in chunk], metadatas=[r["metadata"] or None for r in chunk])
+
+
+def purge_chroma_server(client, matcher: Matcher, apply: bool) -> dict[str, int]:
+    """Documents per collection of a Chroma server that hold a match; ``apply`` deletes them and adds them again
+    re-masked (the ids stay)."""
+    if matcher.empty:
+        return {}
+    touched = {}
+    for listed in client.list_collections():
+        col = open_collection(client, listed.name)
+        records = _records(col)
+        hits = [r for r in records if _hit(r, matcher)]
+        if not hits:
+            continue
+        touched[listed.name] = len(hits)
+        if apply:
+            changed = _remask(hits, matcher)
+            col.delete(ids=[r["id"] for r in changed])
+            _add(col, changed)
+    return touched
 
 
 def purge_chroma(chroma_dir: Path, matcher: Matcher, apply: bool) -> dict[str, int]:
@@ -94,14 +130,7 @@ def purge_chroma(chroma_dir: Path, matcher: Matcher, apply: bool) -> dict[str, i
     fresh = chroma_dir.with_name(chroma_dir.name + ".rebuild")
     shutil.rmtree(fresh, ignore_errors=True)
     for records in collections.values():
-        changed = [r for r in records if _hit(r, matcher)]
-        for r in changed:
-            r["document"] = matcher.replace(r["document"])
-            r["metadata"] = _scrub_metadata(r["metadata"], r["document"], matcher)
-        if changed:
-            vectors = embed_texts([r["document"] or "" for r in changed])
-            for r, vector in zip(changed, vectors):
-                r["embedding"] = vector
+        _remask(records, matcher)
     writer = multiprocessing.get_context("spawn").Process(target=_write_store, args=(str(fresh), collections))
     writer.start()
     writer.join()

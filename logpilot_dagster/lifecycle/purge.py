@@ -134,7 +134,12 @@ def purge(paths: LogPilotPaths, request: PurgeRequest, landing: ObjectStore, inc
     files = purge_other_files(paths, matcher, skip, apply)
     lap("files")
     chroma = {}
-    if paths.chroma_dir.exists() or paths.chroma_dir.with_name("chroma.purged").exists():
+    if server_url():
+        from logpilot_dagster.knowledge.vectors import client
+        from logpilot_dagster.lifecycle.chroma_purge import purge_chroma_server
+
+        chroma = purge_chroma_server(client(paths.chroma_dir), matcher, apply)
+    elif paths.chroma_dir.exists() or paths.chroma_dir.with_name("chroma.purged").exists():
         from logpilot_dagster.lifecycle.chroma_purge import purge_chroma  # chromadb: only when there is a store
 
         chroma = purge_chroma(paths.chroma_dir, matcher, apply)
@@ -167,8 +172,9 @@ def purge(paths: LogPilotPaths, request: PurgeRequest, landing: ObjectStore, inc
     if plan.pending_restore:
         receipt["notes"].append("archived objects are being restored: run the same purge again once they are")
     if chroma_url := server_url():
-        receipt["notes"].append(f"the vectors live on the Chroma server {chroma_url}: not searched by this purge; "
-                                "run it on the server's host against the server's --path with the server stopped")
+        receipt["notes"].append(f"the vectors live on the Chroma server {chroma_url}: its affected documents were "
+                                "deleted and added again re-masked through its API, so no query returns the value; "
+                                "the server's own files (on its host) may keep old bytes until its store is rebuilt")
     if not dry_run:
         with connect(paths.db_path) as con:
             store_receipt(con, paths, receipt)
