@@ -78,3 +78,19 @@ def test_a_replay_through_a_seeded_miner_keeps_every_template_text():
     again.mine(messages)
     assert again.templates() == known
     assert again.aliases == {}
+
+
+def test_the_live_path_matches_then_widens_a_seeded_template_in_one_batch():
+    """Live batches match known templates first and mine the rest: a key mined later in the same batch may widen
+    the template an earlier key matched (``[<*>]`` written, ``[_<*>]`` seen), and both keys still get its id."""
+    import random
+
+    draw = random.Random(7)
+    messages = pa.array([f"merged segment [_{draw.randrange(9999)}] of {draw.randrange(10, 900)}mb in "
+                         f"{draw.randrange(1, 90)}s" for _ in range(300)])
+    backfill = ServiceMiner("search")
+    backfill.mine(messages)
+    live = ServiceMiner("search", seed=list(backfill.templates().values()))
+    assigned = live.mine(messages, match_first=True)
+    assert set(assigned.ids.to_pylist()) <= set(live.templates()) | set(live.aliases)
+    assert assigned.unfitted == 0

@@ -341,6 +341,9 @@ class ServiceMiner:
         values = [template_text.token_values(uniq[i], m) for i, m in zip(todo, shown)]
         for i, place in zip(todo, self._place([uniq[i] for i in todo], [counts[i] for i in todo], values)):
             places[i] = place
+        for i, (cluster_id, base) in enumerate(places):
+            if base not in self._forms:  # matched, then widened by a key of this batch mined after it
+                places[i] = (cluster_id, self._text(cluster_id, base.split(" ")))
         texts = pa.array([self._write(self._shown(p[1])) for p in places], pa.string())
         params = template_text.extract_params(messages, texts.take(encoded.indices))
         for _ in range(WIDEN_ROUNDS):
