@@ -408,8 +408,7 @@ def _load_year(paths: LogPilotPaths, registry: SchemaRegistry, year: int) -> Loa
         con.execute("CREATE TEMP TABLE aliases_before AS SELECT alias_id, template_id FROM template_aliases "
                     "WHERE false")
         registry.write_to_db(con)
-        note_aliased_rows(con, logs_glob if has_logs else None)
-        refresh_templates(con, registry)
+        refresh_templates(con, registry, logs_glob if has_logs else None)
 
     if profile.is_lake():  # two transactions, each retried on a conflict: see the module docstring
         with connect(paths.db_path) as con:
@@ -422,8 +421,7 @@ def _load_year(paths: LogPilotPaths, registry: SchemaRegistry, year: int) -> Loa
             con.execute("CREATE TEMP TABLE aliases_before AS SELECT alias_id, template_id FROM template_aliases")
             registry.write_to_db(con)
             counts = write_year(con)
-            note_aliased_rows(con, logs_glob if has_logs else None)
-            refresh_templates(con, registry)
+            refresh_templates(con, registry, logs_glob if has_logs else None)
             return counts
 
         rows, quarantined = _in_transaction(paths, whole_year)
@@ -465,23 +463,18 @@ def replace_year_rows(con, year: int, logs_glob: str | None) -> None:
         FROM read_parquet('{logs_glob}') p LEFT JOIN template_aliases a ON a.alias_id = p.template_id""")
 
 
-def note_aliased_rows(con, logs_glob: str | None) -> None:
-    """List in the temp table ``moved`` the staged rows that were stored under their alias' target, so
-    ``refresh_templates`` refits their params to the target's text."""
-    con.execute("CREATE TEMP TABLE IF NOT EXISTS moved (event_id VARCHAR)")
-    if logs_glob is not None:
-        con.execute(f"INSERT INTO moved SELECT p.event_id FROM read_parquet('{logs_glob}') p "
-                    "JOIN template_aliases a ON a.alias_id = p.template_id")
-
-
-def refresh_templates(con, registry: SchemaRegistry) -> None:
+def refresh_templates(con, registry: SchemaRegistry, logs_glob: str | None) -> None:
     """Point old ids in ``logs`` at their current template, rebuild ``templates`` with stats from ``logs`` and
-    recompute the params of the rows whose template moved (those and the ones listed in the temp table ``moved``).
+    recompute the params of the rows whose template moved: rows repointed here, and the year's staged rows
+    (``logs_glob``) that were stored under their alias' target.
 
     Only aliases this load added or changed (``template_aliases`` minus the caller's ``aliases_before``) can
     still be in ``logs``, so the repointing reads the history only when there are some. Templates that only the
     live worker has mined (in ``templates`` but not in the registry) are kept."""
-    con.execute("CREATE TEMP TABLE IF NOT EXISTS moved (event_id VARCHAR)")
+    con.execute("CREATE OR REPLACE TEMP TABLE moved (event_id VARCHAR)")
+    if logs_glob is not None:
+        con.execute(f"INSERT INTO moved SELECT p.event_id FROM read_parquet('{logs_glob}') p "
+                    "JOIN template_aliases a ON a.alias_id = p.template_id")
     con.execute("""CREATE TEMP TABLE new_aliases AS SELECT alias_id, template_id FROM template_aliases
                    EXCEPT SELECT alias_id, template_id FROM aliases_before""")
     if con.execute("SELECT count(*) FROM new_aliases").fetchone()[0]:
