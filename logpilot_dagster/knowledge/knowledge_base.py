@@ -31,7 +31,7 @@ from llama_index.core.vector_stores.utils import metadata_dict_to_node
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from logpilot_dagster.knowledge.embeddings import MiniLMEmbedding
-from logpilot_dagster.knowledge.vectors import TEMPLATES_COLLECTION, collection
+from logpilot_dagster.knowledge.vectors import TEMPLATES_COLLECTION, collection, scrub_local_store
 
 RUNBOOKS_COLLECTION = "runbooks"
 CANDIDATES = 20
@@ -173,6 +173,7 @@ class KnowledgeBase:
             self._runbooks.insert_nodes(nodes)
             stats["updated" if source in stored else "added"] += 1
             stats["chunks"] += len(nodes)
+        scrub_local_store(self.chroma_dir)
         return stats
 
     refresh = build

@@ -18,6 +18,7 @@ import chromadb
 from chromadb.config import Settings
 
 from logpilot_dagster.knowledge.embeddings import embed_texts, open_collection
+from logpilot_dagster.knowledge.hnsw_files import zero_unused_capacity
 from logpilot_dagster.knowledge.location import SERVER_URL_ENV, server_url
 
 TEMPLATES_COLLECTION = "log_templates"
@@ -34,6 +35,12 @@ def client(chroma_dir: Path) -> Any:
                                    settings=Settings(anonymized_telemetry=False))
     Path(chroma_dir).mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(chroma_dir))
+
+
+def scrub_local_store(chroma_dir: Path) -> None:
+    """After writing to the embedded store, clear the HNSW files' uninitialised slots (see ``hnsw_files``)."""
+    if not server_url():
+        zero_unused_capacity(chroma_dir)
 
 
 def collection(chroma_dir: Path, name: str = TEMPLATES_COLLECTION) -> Any:
@@ -111,6 +118,7 @@ def sync_template_vectors(templates: Iterable[dict], chroma_dir: Path, prune: bo
         for ids in _chunks(stale, batch):
             col.delete(ids=ids)
         stats["deleted"] = len(stale)
+    scrub_local_store(chroma_dir)
     return {**stats, "seconds": round(time.perf_counter() - start, 3)}
 
 
@@ -121,6 +129,7 @@ def delete_template_vectors(ids: Iterable[str], chroma_dir: Path) -> int:
     present = col.get(ids=ids, include=[])["ids"] if ids else []
     if present:
         col.delete(ids=present)
+        scrub_local_store(chroma_dir)
     return len(present)
 
 
