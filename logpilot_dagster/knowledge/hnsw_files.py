@@ -26,7 +26,7 @@ def zero_unused_capacity(chroma_dir: Path) -> int:
         _version, _offset, max_elements, count, per_element = _HEADER.unpack_from(raw)
         size = data.stat().st_size
         used = count * per_element
-        if not 0 <= count <= max_elements or used >= size or size > max_elements * per_element:
+        if count > max_elements or used >= size or size > max_elements * per_element:
             continue  # not the layout this module knows: leave the file alone
         with open(data, "r+b") as fh:
             fh.seek(used)
