@@ -27,11 +27,11 @@ INGEST = [sys.executable, "-m", "logpilot_dagster.stream", "ingest", "--group", 
 ASSIGNED = re.compile(r"assigned partitions \[([0-9, ]*)\]")
 
 
-def produce_all_services(broker, paths, per_service: int) -> int:
+def produce_all_services(broker, paths, per_service: int, hours_ago: int = 3) -> int:
     services = [spec.name for spec in source_specs()]
     with LineProducer(broker, SchemaRegistry.load(paths)) as producer:
         for i, service in enumerate(services):
-            producer.send(service, sample_lines(service, per_service, recent(hours=3), seed=i))
+            producer.send(service, sample_lines(service, per_service, recent(hours=hours_ago), seed=i + 10 * hours_ago))
     return per_service * len(services)
 
 
@@ -103,7 +103,7 @@ def members(tmp_path):
 
 def test_a_killed_member_hands_its_partitions_over_and_nothing_is_lost_or_doubled(broker, group_home, members):
     live_home = group_home
-    produced = produce_all_services(broker, live_home, per_service=800)
+    produced = produce_all_services(broker, live_home, per_service=400)
     env = worker_env(live_home, broker, batch_size=100)
     group = {name: members(env, name) for name in ("m1", "m2", "m3")}
     logs = {name: log for name, (_, log) in group.items()}
@@ -116,6 +116,7 @@ def test_a_killed_member_hands_its_partitions_over_and_nothing_is_lost_or_double
     group[victim][0].send_signal(signal.SIGKILL)
     group[victim][0].wait()
     by_victim = committed_offsets(live_home, lost_partitions)
+    produced += produce_all_services(broker, live_home, per_service=400, hours_ago=2)  # the victim never sees these
 
     survivors = {name: proc for name, (proc, _) in group.items() if name != victim}
     wait_until(lambda: stored_rows(live_home) >= produced, 180, "the survivors never caught up")

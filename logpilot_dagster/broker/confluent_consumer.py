@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -25,6 +26,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from logpilot_dagster.broker.consumer import CONFLUENT, BrokerError, BrokerUnreachable, LogConsumer, record_columns
 
 TIMEOUT_S = 5.0
+CLOSE_WAIT_S = 5.0
 #: Most records one ``consume`` call hands over (librdkafka's limit is 1M); a batch takes several polls.
 CONSUME_MAX = 20_000
 #: librdkafka prefetches per partition up to this many KiB (default 64 MiB): bounds the worker's memory.
@@ -77,10 +79,12 @@ class ConfluentConsumer(LogConsumer):
     def __init__(self, topic: str, config: dict) -> None:
         super().__init__(topic)
         self._down: str | None = None
+        self._commit_failed: str | None = None
         properties = {"group.id": PROBE_GROUP, **librdkafka_config(config), "enable.auto.commit": False,
                       "enable.auto.offset.store": False, "auto.offset.reset": "earliest",
                       "enable.partition.eof": True, "queued.max.messages.kbytes": QUEUED_KBYTES,
-                      "log.connection.close": False, "logger": log, "error_cb": self._on_error}
+                      "log.connection.close": False, "logger": log, "error_cb": self._on_error,
+                      "on_commit": self._on_commit}
         with _translated():
             self._consumer = Consumer(properties)
         self._next: dict[int, int | None] = {}  # per assigned partition: where the next fetch starts
@@ -92,6 +96,10 @@ class ConfluentConsumer(LogConsumer):
         if error.code() in _DOWN:
             self._down = error.str()
         log.warning("confluent-kafka: %s: %s", error.name(), error.str())
+
+    def _on_commit(self, error: KafkaError | None, _partitions) -> None:
+        if error is not None:
+            self._commit_failed = f"confluent-kafka: {error.name()}: {error.str()}"
 
     def _tp(self, partition: int, offset: int | None = None) -> TopicPartition:
         if offset is None:
@@ -188,8 +196,18 @@ class ConfluentConsumer(LogConsumer):
         return columns
 
     def commit(self, offsets: dict[int, int]) -> None:
+        """Asynchronous: librdkafka's synchronous commit has no timeout and waits for ever on a broker that left
+        (for another port). An earlier commit's failure, known once a poll brought its outcome, is raised here
+        after this one is sent."""
         with _translated():
-            self._consumer.commit(offsets=[self._tp(p, o) for p, o in offsets.items()], asynchronous=False)
+            self._consumer.commit(offsets=[self._tp(p, o) for p, o in offsets.items()], asynchronous=True)
+        failed, self._commit_failed = self._commit_failed, None
+        if failed is not None:
+            raise BrokerError(failed)
 
     def close(self) -> None:
-        self._consumer.close()
+        """librdkafka's close waits for queued commits, for as long as their coordinator is gone (the broker
+        moved to another port, or died): it runs on its own thread, waited for ``CLOSE_WAIT_S`` at most."""
+        closer = threading.Thread(target=self._consumer.close, name="confluent-close", daemon=True)
+        closer.start()
+        closer.join(CLOSE_WAIT_S)

@@ -18,12 +18,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from logpilot_dagster.broker.ports import free_port
+from logpilot_dagster.broker.ports import free_ports
 
 #: The filer waits up to 15 s for the S3 gateway's metadata stream when stopped gently; its data is on disk by
 #: then (the volume and metadata files are written as they change), so it only gets this long.
 STOP_GRACE_S = 3.0
 _PORTS = ("master", "volume", "filer", "s3")
+#: A port another process took between our check and the store's bind: start again on others, this often.
+_START_ATTEMPTS = 3
 
 
 def weed_binary() -> str:
@@ -59,8 +61,19 @@ class SeaweedS3:
         if self.process is not None:
             return self
         (self.data_dir / "master").mkdir(parents=True, exist_ok=True)
-        self.ports = {name: free_port() for name in _PORTS}
-        grpc = {name: free_port() for name in _PORTS}
+        for _ in range(_START_ATTEMPTS):
+            tail = self._start_once(timeout_s)
+            if tail is None:
+                return self
+            if "address already in use" not in tail:
+                break
+        raise RuntimeError(f"SeaweedFS did not serve S3: {tail or 'no output'}")
+
+    def _start_once(self, timeout_s: float) -> str | None:
+        """One start on fresh ports: None once S3 answers, else the end of the store's output (it stopped)."""
+        ports = free_ports(2 * len(_PORTS))
+        self.ports = dict(zip(_PORTS, ports))
+        grpc = dict(zip(_PORTS, ports[len(_PORTS):]))
         args = [self.binary or weed_binary(), "server", f"-dir={self.data_dir}", f"-master.dir={self.data_dir / 'master'}",
                 "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3", "-master.telemetry=false", "-volume.max=0",
                 "-master.volumeSizeLimitMB=1024", "-volume.preStopSeconds=0", "-s3.port.iceberg=0", "-s3.port.lance=0"]
@@ -71,13 +84,14 @@ class SeaweedS3:
                                         start_new_session=True)  # Ctrl-C in a terminal reaches us, not the store
         deadline = time.monotonic() + timeout_s
         while not self._answers():
-            if self.process.poll() is not None or time.monotonic() > deadline:
+            exited = self.process.poll() is not None
+            if exited or time.monotonic() > deadline:
                 self._log.seek(0)
                 tail = self._log.read().decode(errors="replace").strip()[-2000:]
                 self.stop()
-                raise RuntimeError(f"SeaweedFS did not serve S3 within {timeout_s:.0f}s: {tail or 'no output'}")
+                return tail if exited else f"no S3 answer within {timeout_s:.0f}s: {tail}"
             time.sleep(0.1)
-        return self
+        return None
 
     def _answers(self) -> bool:
         try:
