@@ -162,6 +162,7 @@ class KnowledgeBase:
         for source in stored.keys() - current.keys():
             self._runbook_store.delete(ref_doc_id=source)
             stats["removed"] += 1
+        nodes: list[TextNode] = []
         for source, path in current.items():
             digest = _file_hash(path)
             if stored.get(source) == digest:
@@ -169,10 +170,11 @@ class KnowledgeBase:
                 continue
             if source in stored:
                 self._runbook_store.delete(ref_doc_id=source)
-            nodes = self._runbook_nodes(source, path.read_text(encoding="utf-8"), digest)
-            self._runbooks.insert_nodes(nodes)
+            nodes += self._runbook_nodes(source, path.read_text(encoding="utf-8"), digest)
             stats["updated" if source in stored else "added"] += 1
-            stats["chunks"] += len(nodes)
+        if nodes:  # one insert: the embedder batches every file's chunks by length together
+            self._runbooks.insert_nodes(nodes)
+        stats["chunks"] = len(nodes)
         scrub_local_store(self.chroma_dir)
         return stats
 
