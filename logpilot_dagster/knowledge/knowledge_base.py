@@ -30,7 +30,7 @@ from llama_index.core.vector_stores import ExactMatchFilter, MetadataFilters
 from llama_index.core.vector_stores.utils import metadata_dict_to_node
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
-from logpilot_dagster.knowledge.embeddings import MiniLMEmbedding
+from logpilot_dagster.knowledge.llama_embedding import MiniLMEmbedding
 from logpilot_dagster.knowledge.vectors import TEMPLATES_COLLECTION, collection, scrub_local_store
 
 RUNBOOKS_COLLECTION = "runbooks"
