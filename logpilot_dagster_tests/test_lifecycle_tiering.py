@@ -153,3 +153,26 @@ def test_logpilot_tier_and_restore_commands(home, tmp_path, monkeypatch, capsys)
     with connect(home.db_path) as con:
         assert catalog.cold_ranges(con, "payments-api", datetime(2023, 1, 1), datetime(2023, 2, 1)) == []
         assert len(catalog.cold_ranges(con, "payments-api", datetime(2023, 2, 1), datetime(2023, 3, 1))) == 1
+
+
+def test_a_year_loaded_again_after_tiering_is_read_once_through_logs_all(tmp_path, monkeypatch):
+    """The backfill replays a tiered year into hot: ``logs_all`` reads the hot copy only (before, it counted
+    the year twice until the next tiering), and once tiering has merged it the view is plain again."""
+    from logpilot_dagster_tests.pipeline import build_home, materialize_year
+
+    monkeypatch.setenv("LOGPILOT_HOME", str(tmp_path))
+    build_home(tmp_path, years=(2023,), lines=3000)
+    paths = LogPilotPaths.from_env(tmp_path)
+    count = "SELECT count(*), count(DISTINCT event_id) FROM logs_all"
+    with connect(paths.db_path, read_only=True) as con:
+        (rows, _), = con.execute(count).fetchall()
+    assert tier(paths, KEEP_WARM).rows_to_warm == rows
+    materialize_year(tmp_path, 2023)
+    with connect(paths.db_path, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM logs").fetchone() == (rows,)  # hot again, and warm
+        assert con.execute(count).fetchall() == [(rows, rows)]
+    assert tier(paths, KEEP_WARM).rows_to_warm == rows
+    with connect(paths.db_path, read_only=True) as con:
+        assert con.execute(count).fetchall() == [(rows, rows)]
+        (view,), = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'logs_all'").fetchall()
+        assert "NOT EXISTS" not in view.upper()

@@ -120,9 +120,12 @@ def logs_table(context: dg.AssetExecutionContext, logpilot: LogPilotHome) -> dg.
     """The DuckDB `logs` rows of the year, replaced in one transaction from the staged Parquet (with the
     year's `quarantine` rows, reported as that asset's materialization)."""
     from logpilot_dagster.ingest import backfill
+    from logpilot_dagster.lifecycle.views import refresh_logs_all
 
     paths = logpilot.paths
-    result = backfill.load_year(paths, logpilot.registry(), _year(context))
+    # a year loaded again after it was tiered is in hot and in warm: logs_all reads the hot copy only
+    result = backfill.load_year(paths, logpilot.registry(), _year(context),
+                                also=lambda con: refresh_logs_all(con, paths))
     version = _staged_version(paths, result.year)
     context.log_event(dg.AssetMaterialization(
         asset_key=quarantine.key, partition=context.partition_key, tags={"dagster/data_version": version.value},

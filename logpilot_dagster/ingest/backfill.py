@@ -363,15 +363,18 @@ class LoadResult:
 
 
 def load_year(paths: LogPilotPaths, registry: SchemaRegistry, year: int,
-              lock_wait_s: float = YEAR_LOCK_WAIT_S) -> LoadResult:
-    """Replace one year in DuckDB from its staged Parquet in a single transaction; refresh registry and stats."""
+              lock_wait_s: float = YEAR_LOCK_WAIT_S,
+              also: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> LoadResult:
+    """Replace one year in DuckDB from its staged Parquet in a single transaction; refresh registry and stats.
+    ``also(con)`` runs at the end of that transaction (embedded profile: the caller refreshes views there)."""
     if profile.is_lake():
-        return _load_year(paths, registry, year)
+        return _load_year(paths, registry, year, None)
     with year_lock(paths, year, "load", lock_wait_s):
-        return _load_year(paths, registry, year)
+        return _load_year(paths, registry, year, also)
 
 
-def _load_year(paths: LogPilotPaths, registry: SchemaRegistry, year: int) -> LoadResult:
+def _load_year(paths: LogPilotPaths, registry: SchemaRegistry, year: int,
+               also: Callable[[duckdb.DuckDBPyConnection], None] | None) -> LoadResult:
     start = time.perf_counter()
     logs_dir, quarantine_dir, shard_path = year_dirs(paths, year)
     if not shard_path.exists():
@@ -422,6 +425,8 @@ def _load_year(paths: LogPilotPaths, registry: SchemaRegistry, year: int) -> Loa
             registry.write_to_db(con)
             counts = write_year(con)
             refresh_templates(con, registry, logs_glob if has_logs else None)
+            if also is not None:
+                also(con)
             return counts
 
         rows, quarantined = _in_transaction(paths, whole_year)

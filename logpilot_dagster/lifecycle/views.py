@@ -25,22 +25,39 @@ def refresh_logs_all(con: duckdb.DuckDBPyConnection, paths: LogPilotPaths,
                      settings: TierStoreSettings | None = None) -> None:
     """(Re)create ``logs_all`` = ``logs`` UNION ALL every warm and restored object in the catalog.
 
-    Called in the same transaction as the catalog change that makes an object (un)readable. Over S3 the view
-    holds ``s3://`` URIs: a connection that reads it must ``LOAD httpfs`` and have an S3 secret
-    (``prepare_reader``); so must the connection that refreshes it."""
+    An object whose service also has rows in ``logs`` within the object's month and time range (a year loaded
+    again after it was tiered, late rows) gives only the events ``logs`` does not hold: hot wins, as at the next
+    tiering's merge. The others, the month a tiering cut in two among them, are read as they are, so the usual
+    view costs nothing extra.
+
+    Called in the same transaction as the catalog change that makes an object (un)readable, and as a year's
+    load. Over S3 the view holds ``s3://`` URIs: a connection that reads it must ``LOAD httpfs`` and have an S3
+    secret (``prepare_reader``); so must the connection that refreshes it."""
     settings = settings or TierStoreSettings.from_env(paths)
     if settings.is_s3:  # binding the view reads the objects' footers
         from logpilot_dagster.lifecycle.s3_access import create_s3_secret
 
         create_s3_secret(con, settings)
     columns = ", ".join(f'"{c}"' for c in logs_columns(con))
-    keys = [key for (key,) in con.execute(
-        "SELECT object_key FROM tier_objects WHERE tier IN ('warm', 'restored') ORDER BY object_key").fetchall()]
+    objects = con.execute(  # hot rows newer than every object are not scanned (no tiers: none at all)
+        "WITH o AS (SELECT * FROM tier_objects WHERE tier IN ('warm', 'restored')), "
+        "hot AS (SELECT service, strftime(ts, '%Y-%m') AS month, min(ts) AS lo, max(ts) AS hi FROM logs "
+        "        WHERE ts <= (SELECT max(max_ts) FROM o) GROUP BY ALL) "
+        "SELECT o.object_key, coalesce(hot.lo <= o.max_ts AND hot.hi >= o.min_ts, false) FROM o "
+        "LEFT JOIN hot ON hot.service = o.service AND hot.month = o.month ORDER BY o.object_key").fetchall()
     sql = f"SELECT {columns} FROM logs"
-    if keys:
-        files = ", ".join(_sql_string(settings.uri(key)) for key in keys)
-        sql += f" UNION ALL SELECT {columns} FROM read_parquet([{files}])"
+    clean = [key for key, is_shadowed in objects if not is_shadowed]
+    if clean:
+        sql += f" UNION ALL SELECT {columns} FROM read_parquet([{_uris(settings, clean)}])"
+    shadowed = [key for key, is_shadowed in objects if is_shadowed]
+    if shadowed:  # by event id alone: a reload may have parsed an event's time differently
+        sql += (f" UNION ALL SELECT {columns} FROM read_parquet([{_uris(settings, shadowed)}]) w"
+                " WHERE NOT EXISTS (SELECT 1 FROM logs h WHERE h.event_id = w.event_id)")
     con.execute(f"CREATE OR REPLACE VIEW logs_all AS {sql}")
+
+
+def _uris(settings: TierStoreSettings, keys: list[str]) -> str:
+    return ", ".join(_sql_string(settings.uri(key)) for key in keys)
 
 
 def tier_directories(paths: LogPilotPaths, settings: TierStoreSettings | None = None) -> list[str]:
