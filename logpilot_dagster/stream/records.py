@@ -131,7 +131,7 @@ def screen(table: pa.Table, topic: str, t1_us: int | None, now_ms: int) -> Scree
 
     Record times are whole milliseconds (truncated): a record in T1's own millisecond may still follow T1, so
     it is kept here and the parsed event time, at full precision, decides."""
-    from logpilot_dagster.ingest.transform import QUARANTINE_SCHEMA, quarantine_table  # the transform process's
+    from logpilot_dagster.ingest.transform import QUARANTINE_SCHEMA, quarantine_table  # the stage process's
 
     next_offsets, last_record = {}, {}
     if table.num_rows:  # records come in offset order per partition
