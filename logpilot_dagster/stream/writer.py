@@ -205,7 +205,10 @@ class BatchWriter:
             try:
                 outcome = self._outcomes.get(timeout=0.5)
             except queue.Empty:
-                os.kill(self._stage_pid.result(), 0)  # ProcessLookupError once the stage died (and was reaped)
+                try:
+                    os.kill(self._stage_pid.result(), 0)
+                except ProcessLookupError:  # died (and was reaped) without a word
+                    raise RuntimeError("the stage process died") from None
                 continue
             if isinstance(outcome, BaseException):
                 raise outcome
