@@ -156,7 +156,7 @@ def report_catch_up(c: dict) -> None:
         elif faster is not None:
             print("    (target >= 0.8 of the faster kafka-python drain)")
         per = lambda seconds: 1e6 * seconds / n  # noqa: E731
-        line = (f"    CPU per record: consumer process {per(own):.2f} us, transform + write processes "
+        line = (f"    CPU per record: consumer process {per(own):.2f} us, transform + write process "
                 f"{per(stages):.2f} us, worker total {per(own + stages):.2f} us, broker {per(served):.2f} us")
         for label, d in ((f"its {client} drain", faster), ("kafka-python's faster drain", kp_faster)):
             if d is not None and (label.startswith("its") or client != KAFKA_PYTHON):

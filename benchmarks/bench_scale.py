@@ -5,7 +5,7 @@
    columns and id shape of the real ``logs``, 400 templates in the year's shard) go through the real load step,
    ``ingest.backfill.load_year``, one year per fresh process (as one Dagster run per year). Reports seconds per
    million rows and the process's peak RSS per year; target: the last year within 1.2x of the first, RSS flat.
-2. Live writer: the real ``stream.sink.write_batch`` through the write process's ``HeldConnection``, batches of
+2. Live writer: the real ``stream.sink.write_batch`` through the stage's ``HeldConnection``, batches of
    ``--batch`` records of the year in progress, on an empty warehouse and on the one of step 1. Reports µs per
    record for the first batch (it looks up the partitions' highest stored offset in ``logs`` once), the steady
    batches, and a replayed batch (the same records again: the restricted anti-join, nothing inserted).

@@ -183,20 +183,19 @@ class LoghubFormat(HeaderFormat):
     def extract(self, raw: pa.Array) -> pa.StructArray:
         """The fields of each line, null where the line does not match.
 
-        A Loghub format's last field is ``Content``, which takes the rest of the line: RE2 then captures only
-        the header (the capturing engine is the slow part of RE2 and headers are short), the content is the
-        line with the header cut off (one match with no groups) and its trailing whitespace trimmed. Same
-        result as the whole regex, at about 0.6 of the cost."""
+        A Loghub format's last field is ``Content``, which takes the rest of the line: one RE2 pass captures
+        the header's fields and the rest of the line as it is (``.*``, not a lazy group that must try every end
+        against the trailing-whitespace tail), whose trailing whitespace is then trimmed. Same result as the
+        whole regex (lines without a newline), at 0.75-0.85 of its CPU."""
         head = self.regex.removesuffix(_CONTENT_TAIL)
         if self.name != "loghub" or head == self.regex or pc.any(pc.match_substring(raw, "\n")).as_py():
             return pc.extract_regex(raw, self.regex)
-        if isinstance(raw, pa.ChunkedArray):
-            raw = raw.combine_chunks()
-        parts = pc.extract_regex(raw, head)
-        content = pc.utf8_rtrim(pc.replace_substring_regex(raw, head, "", max_replacements=1), characters=_RE2_SPACE)
-        fields = [parts.field(i) for i in range(parts.type.num_fields)] + [content]
-        return pa.StructArray.from_arrays(fields, [f.name for f in parts.type] + ["Content"],
-                                          mask=pc.is_null(parts))
+        parts = pc.extract_regex(raw, head + "(?P<Content>.*)$")
+        if isinstance(parts, pa.ChunkedArray):
+            parts = parts.combine_chunks()
+        fields = [parts.field(i) for i in range(parts.type.num_fields)]
+        fields[-1] = pc.utf8_rtrim(fields[-1], characters=_RE2_SPACE)
+        return pa.StructArray.from_arrays(fields, [f.name for f in parts.type], mask=pc.is_null(parts))
 
     def ts_text(self, parts: pa.StructArray, layout: str | None) -> pa.Array:
         cols = [pc.struct_field(parts, f) for f in self.ts_fields(layout)]

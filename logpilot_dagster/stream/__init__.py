@@ -2,7 +2,7 @@
 
 Public API: ``LiveSettings``, ``run_ingestion`` / ``IngestionWorker`` / ``IngestStats``, ``LineProducer``,
 ``Collector``; the CLI subcommands live in ``logpilot_dagster.stream.cli``. The names load on first use, so the
-worker's stage processes (which import ``stream.writer``) do not pay for the Kafka client.
+worker's stage process (which imports ``stream.writer``) do not pay for the Kafka client.
 """
 
 from importlib import import_module

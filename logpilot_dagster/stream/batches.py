@@ -142,11 +142,16 @@ class BatchBuilder:
         early = pc.less_equal(ts, pa.scalar(t1, pa.timestamp("us"))) if t1 is not None else None
         keep = pc.invert(bad) if early is None else pc.and_(pc.invert(bad), pc.invert(early))
         dropped = 0 if early is None else pc.sum(pc.and_(pc.invert(bad), early)).as_py() or 0
-        bad_rows = rows.filter(bad)
-        raw = pc.take(lines.column("raw"), pc.index_in(bad_rows.column("event_id"), value_set=lines.column("event_id")))
-        late = quarantine_table(bad_rows.column("source").to_pylist(), bad_rows.column("source_offset").to_pylist(),
-                                raw.to_pylist(), [BAD_TIME] * bad_rows.num_rows)
-        return rows.filter(keep), late, dropped
+        if not pc.any(bad).as_py():
+            late = QUARANTINE_SCHEMA.empty_table()
+        else:
+            bad_rows = rows.filter(bad)
+            raw = pc.take(lines.column("raw"),
+                          pc.index_in(bad_rows.column("event_id"), value_set=lines.column("event_id")))
+            late = quarantine_table(bad_rows.column("source").to_pylist(),
+                                    bad_rows.column("source_offset").to_pylist(), raw.to_pylist(),
+                                    [BAD_TIME] * bad_rows.num_rows)
+        return (rows if pc.all(keep).as_py() else rows.filter(keep)), late, dropped
 
     def _templates(self, services: set[str], wanted: set[str]) -> pa.Table:
         """Text and service of the ``wanted`` template ids (those of the batch's rows and alias targets)."""

@@ -131,7 +131,7 @@ def screen(table: pa.Table, topic: str, t1_us: int | None, now_ms: int) -> Scree
 
     Record times are whole milliseconds (truncated): a record in T1's own millisecond may still follow T1, so
     it is kept here and the parsed event time, at full precision, decides."""
-    from logpilot_dagster.ingest.transform import QUARANTINE_SCHEMA, quarantine_table  # the transform process's
+    from logpilot_dagster.ingest.transform import QUARANTINE_SCHEMA, quarantine_table  # the stage process's
 
     next_offsets, last_record = {}, {}
     if table.num_rows:  # records come in offset order per partition
@@ -153,15 +153,16 @@ def screen(table: pa.Table, topic: str, t1_us: int | None, now_ms: int) -> Scree
         good = pc.and_(good, after_t1)
     else:
         skipped = 0
-    kept = table.filter(good)
-    rows = kept.select(["partition", "offset", "timestamp"]).append_column("text", pc.filter(text, good))
-    keys = pc.dictionary_encode(pc.fill_null(kept.column("key").combine_chunks(), NO_KEY.encode())
+    rows = table.select(["partition", "offset", "timestamp", "key"]).append_column("text", text)
+    if not pc.all(good).as_py():
+        rows = rows.filter(good)
+    keys = pc.dictionary_encode(pc.fill_null(rows.column("key").combine_chunks(), NO_KEY.encode())
                                 .cast(pa.string(), safe=False))
     years = pc.year(pc.cast(rows.column("timestamp"), pa.timestamp("ms")))
     # One stable sort on (key, year) codes, then a slice per group: records keep their order within a group.
     codes = pc.add(pc.multiply(pc.cast(keys.indices, pa.int64()), 10_000), pc.cast(years, pa.int64()))
     order = pc.sort_indices(codes)
-    rows, codes = rows.take(order), pc.take(codes, order)
+    rows, codes = rows.drop_columns(["key"]).take(order), pc.take(codes, order)
     names = keys.dictionary.to_pylist()
     groups, start = [], 0
     counted = pc.value_counts(codes)

@@ -1,14 +1,15 @@
-"""The worker's pipeline behind the consumer: a transform process, then a DuckDB write process.
+"""The worker's pipeline behind the consumer: one stage process that transforms batches and writes them to DuckDB.
 
-Each stage costs about as much CPU per record as kafka-python's decoding in the consumer, so each gets its own
-process: screening and the shared ``LineTransformer`` in one (one, so the miner sees batches in order), the
-DuckDB transactions in another, strictly in submission order, one transaction per batch. Transformed batches go
-straight from the transform process to the write process through a queue, so the consumer process (the
-busiest) never copies them; it only sees small outcomes. At most ``QUEUED`` batches are in flight, which
-bounds memory and lets a slow warehouse hold the consumer back. The write process keeps its DuckDB connection
-while batches keep coming (``HeldConnection``) and lets go when idle or when another process waits for it.
+Screening and the shared ``LineTransformer`` run on the stage's task thread (one, so the miner sees batches in
+order); the DuckDB transactions run on a thread of the same process, strictly in submission order, one
+transaction per batch, while the next batch is transformed (Arrow, RE2 and DuckDB release the GIL for their
+work). Transformed batches go to the write thread through an in-process queue, so they are never pickled or
+copied between processes; the consumer process (the busiest) only sends the records and sees small outcomes.
+At most ``QUEUED`` batches are in flight, which bounds memory and lets a slow warehouse hold the consumer back.
+The write thread keeps its DuckDB connection while batches keep coming (``HeldConnection``) and lets go when
+idle or when another process waits for it.
 
-The children ignore SIGINT/SIGTERM (the consumer decides when to stop) and, on Linux, die with their parent:
+The stage ignores SIGINT/SIGTERM (the consumer decides when to stop) and, on Linux, dies with its parent:
 after a SIGKILL of the worker no orphan can commit a batch behind the back of the restarted worker (a
 transaction cut short is rolled back by DuckDB).
 """
@@ -25,15 +26,13 @@ import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from logpilot_dagster.discovery.samples import publish_queue_counts
 from logpilot_dagster.settings import LogPilotPaths
 
-if TYPE_CHECKING:  # the stages import their modules in their own processes: the consumer skips them
+if TYPE_CHECKING:  # the stage imports its modules in its own process: the consumer skips them
     from logpilot_dagster.stream.batches import BatchBuilder
     from logpilot_dagster.storage.warehouse import HeldConnection
 
@@ -55,73 +54,65 @@ class Written:
     committed_at: float  # epoch seconds, taken right after COMMIT: from then on the rows are visible
 
 
-_builder: BatchBuilder | None = None  # in the transform process
-_held: HeldConnection | None = None  # in the write process
-_handoff = None  # the queue between them
+_builder: BatchBuilder | None = None  # in the stage process
+_held: HeldConnection | None = None  # in the stage process, used by its write thread
+_to_write: queue.Queue | None = None  # in the stage process: transformed batches for the write thread
+_outcomes = None  # the queue of commit outcomes, stage -> consumer
 
 
-def _start_child(parent_pid: int, handoff, paths: LogPilotPaths | None, db_path: Path | None) -> None:
-    """Initialise a stage process: the transform stage gets ``paths`` (its registry lives in the child), the
-    write stage ``db_path``."""
-    global _builder, _held, _handoff
+def _start_child(parent_pid: int, outcomes, paths: LogPilotPaths) -> None:
+    """Initialise the stage process: its registry, its held DuckDB connection and its write thread."""
+    global _builder, _held, _to_write, _outcomes
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent_pid:  # the parent died before the line above took effect
         os._exit(1)
-    _handoff = handoff
-    if paths is not None:
-        from logpilot_dagster.stream.batches import BatchBuilder
+    from logpilot_dagster.stream.batches import BatchBuilder
+    from logpilot_dagster.storage.warehouse import HeldConnection
 
-        _builder = BatchBuilder(paths)
-    if db_path is not None:
-        from logpilot_dagster.storage.warehouse import HeldConnection
-
-        _held = HeldConnection(db_path)
-
-
-def _stage(handoff, paths: LogPilotPaths | None, db_path: Path | None) -> tuple[ProcessPoolExecutor, Future]:
-    """A one-process pool whose process starts now (while the consumer connects), not with the first batch;
-    returns it with the future of its process id."""
-    pool = ProcessPoolExecutor(1, mp_context=_SPAWN, initializer=_start_child,
-                               initargs=(os.getpid(), handoff, paths, db_path))
-    return pool, pool.submit(os.getpid)
+    # Arrow's default pool (mimalloc) hands the freed pages of each batch's columns back to the kernel and
+    # faults them in again for the next: glibc's malloc keeps them (a third less system time in this process).
+    pa.set_memory_pool(pa.system_memory_pool())
+    _outcomes = outcomes
+    _builder = BatchBuilder(paths)
+    _held = HeldConnection(paths.db_path)
+    _to_write = queue.Queue()
+    threading.Thread(target=_write_loop, name="logpilot-batch-writer", daemon=True).start()
 
 
-def _transform(records: pa.Table, topic: str, t1_us: int | None, now_ms: int) -> int:
-    """In the transform process: screen and transform one batch, hand it to the write process; returns the
-    number of lines skipped (<= T1). A failure hands over ``None`` so the write process does not wait."""
+def _transform(records: pa.Table, topic: str, t1_us: int | None, now_ms: int) -> None:
+    """In the stage process: screen and transform one batch and queue it for the write thread."""
     from logpilot_dagster.stream.records import screen
 
-    try:
-        _builder.refresh()
-        screened = screen(records, topic, t1_us, now_ms)
-        batch, late = _builder.build(topic, screened, t1_us, now_ms)
-    except BaseException:
-        _handoff.put(None)
-        raise
-    _handoff.put(batch)
-    return screened.skipped_before_t1 + late
+    _builder.refresh()
+    screened = screen(records, topic, t1_us, now_ms)
+    batch, late = _builder.build(topic, screened, t1_us, now_ms)
+    _to_write.put((batch, records.num_rows, screened.skipped_before_t1 + late))
 
 
-def _commit() -> tuple[int, int, dict[int, int], dict[int, str], float]:
-    """In the write process: one transaction for the next transformed batch; returns rows inserted, rows
-    quarantined, the next offsets, the fingerprints of the records before them and when it committed."""
+def _write_loop() -> None:
+    """The stage's write thread: one transaction per transformed batch, in order; each outcome (a ``Written``,
+    or the exception that stopped the thread) goes to the consumer."""
+    from logpilot_dagster.discovery.samples import publish_queue_counts
     from logpilot_dagster.stream.sink import write_batch
 
-    batch = _handoff.get()
-    if batch is None:
-        raise RuntimeError("the transform stage failed on this batch")
-    with _held.use() as con:
-        inserted = write_batch(con, batch)
-        if batch.discovery.num_rows:  # lock-free counts for the sensor that starts discovery
-            publish_queue_counts(con, _held.db_path.parent / "state")
-    return inserted, batch.quarantine.num_rows, batch.next_offsets, batch.last_record, time.time()
+    try:
+        while True:
+            batch, consumed, skipped = _to_write.get()
+            with _held.use() as con:
+                inserted = write_batch(con, batch)
+                if batch.discovery.num_rows:  # lock-free counts for the sensor that starts discovery
+                    publish_queue_counts(con, _held.db_path.parent / "state")
+            _outcomes.put(Written(consumed, inserted, skipped, batch.quarantine.num_rows, batch.next_offsets,
+                                  batch.last_record, time.time()))
+    except BaseException as exc:
+        _outcomes.put(RuntimeError(f"the write thread failed: {exc!r}"))
 
 
 def _release() -> None:
-    """In the write process: close the held connection."""
+    """In the stage process, with no batch in flight: close the held connection."""
     _held.close()
 
 
@@ -131,10 +122,12 @@ class BatchWriter:
     def __init__(self, paths: LogPilotPaths, topic: str, t1_us: int | None) -> None:
         self.topic = topic
         self.t1_us = t1_us
-        handoff = _SPAWN.Queue()
-        self._transformer, self._transformer_pid = _stage(handoff, paths, None)
-        self._writer, self._writer_pid = _stage(handoff, None, paths.db_path)
-        self._pending: queue.Queue[tuple[Future, Future, int] | None] = queue.Queue(maxsize=QUEUED)
+        self._outcomes = _SPAWN.Queue()
+        # one process, started now (while the consumer connects), not with the first batch
+        self._stage = ProcessPoolExecutor(1, mp_context=_SPAWN, initializer=_start_child,
+                                          initargs=(os.getpid(), self._outcomes, paths))
+        self._stage_pid = self._stage.submit(os.getpid)
+        self._pending: queue.Queue[Future | None] = queue.Queue(maxsize=QUEUED)
         self._done: queue.Queue[Written] = queue.Queue()
         self._error: BaseException | None = None
         self._in_flight = 0
@@ -149,13 +142,12 @@ class BatchWriter:
     def submit(self, records: pa.Table, now_ms: int) -> None:
         """Queue a batch of consumed records, ``PendingRecords.take`` (blocks while ``QUEUED`` batches are in
         flight)."""
-        transformed = self._transformer.submit(_transform, records, self.topic, self.t1_us, now_ms)
-        committed = self._writer.submit(_commit)
+        transformed = self._stage.submit(_transform, records, self.topic, self.t1_us, now_ms)
         self._in_flight += 1
         while True:
             self._raise_if_failed()
             try:
-                self._pending.put((transformed, committed, records.num_rows), timeout=0.2)
+                self._pending.put(transformed, timeout=0.2)
                 return
             except queue.Full:
                 continue
@@ -182,36 +174,49 @@ class BatchWriter:
             except queue.Empty:
                 continue
         self._in_flight -= len(done)
-        self._writer.submit(_release).result()
+        self._stage.submit(_release).result()
         return done
 
     def close(self) -> None:
-        """Stop both stages. After an error, batches not committed are dropped: DuckDB's offsets do not cover
-        them, so the next run consumes them again (the stages are killed: one may wait for the other)."""
+        """Stop the stage. After an error, batches not committed are dropped: DuckDB's offsets do not cover
+        them, so the next run consumes them again (the stage is killed: its write thread may be waiting)."""
         failed = self._error is not None or not self._thread.is_alive()
         if not failed:
             self._pending.put(None)
             self._thread.join()
-            self._writer.submit(_release).result()
-        for pool, pid in ((self._transformer, self._transformer_pid), (self._writer, self._writer_pid)):
-            if failed:
-                try:
-                    os.kill(pid.result(), signal.SIGKILL)
-                except Exception:  # already gone, or never started
-                    pass
-            pool.shutdown(wait=not failed, cancel_futures=True)
+            self._stage.submit(_release).result()
+        if failed:
+            try:
+                os.kill(self._stage_pid.result(), signal.SIGKILL)
+            except Exception:  # already gone, or never started
+                pass
+        self._stage.shutdown(wait=not failed, cancel_futures=True)
+        self._outcomes.close()
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
             raise RuntimeError("live ingestion pipeline failed") from self._error
 
+    def _outcome(self, transformed: Future) -> Written:
+        """The commit outcome of the next batch, whose transform is ``transformed``: fails when the transform
+        did, when the write thread did, or when the stage process died."""
+        transformed.result()
+        while True:
+            try:
+                outcome = self._outcomes.get(timeout=0.5)
+            except queue.Empty:
+                try:
+                    os.kill(self._stage_pid.result(), 0)
+                except ProcessLookupError:  # died (and was reaped) without a word
+                    raise RuntimeError("the stage process died") from None
+                continue
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome
+
     def _collect_loop(self) -> None:
         try:
-            while (item := self._pending.get()) is not None:
-                transformed, committed, consumed = item
-                skipped = transformed.result()
-                inserted, quarantined, next_offsets, last_record, committed_at = committed.result()
-                self._done.put(Written(consumed, inserted, skipped, quarantined, next_offsets, last_record,
-                                       committed_at))
+            while (transformed := self._pending.get()) is not None:
+                self._done.put(self._outcome(transformed))
         except BaseException as exc:  # surfaced to the consumer thread by submit/results/finish
             self._error = exc
