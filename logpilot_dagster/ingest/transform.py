@@ -50,12 +50,10 @@ def quarantine_table(sources, offsets, raws, reasons, masker: PIIMasker | None =
         2, "raw", masker.mask_array(table.column("raw")))
 
 
-def _where(ok: pa.Array):
-    """Selects the values (an array or a table) of the rows where ``ok`` holds: as they are when it holds for
-    every row (no copy), else filtered."""
-    if pc.all(ok).as_py():
-        return lambda values: values
-    return lambda values: values.filter(ok)
+def where(values, ok: pa.Array):
+    """``values`` (an array or a table) at the rows where ``ok`` holds: as they are, with no copy, when it holds
+    for every row (a null counts as false, as in ``filter``)."""
+    return values if pc.all(ok, skip_nulls=False).as_py() else values.filter(ok)
 
 
 @dataclass
@@ -112,7 +110,6 @@ class LineTransformer:
         reasons = pc.if_else(ok, pa.scalar(None, pa.string()),
                              pc.if_else(pc.is_valid(parsed.content), "bad_timestamp", "no_format_match"))
         bad = pc.invert(ok)
-        kept = _where(ok)
         timings["parse"] += time.perf_counter() - clock
         clock = time.perf_counter()
         quarantine = quarantine_table(pc.filter(lines.column("source"), bad),
@@ -121,22 +118,22 @@ class LineTransformer:
         for reason, count in Counter(quarantine.column("reason").to_pylist()).items():
             stats[f"quarantine.{reason}"] += count
         pii: Counter = Counter()
-        message = self.masker.mask_array(kept(parsed.content), pii)
+        message = self.masker.mask_array(where(parsed.content, ok), pii)
         for kind, count in pii.items():
             stats[f"pii.{kind}"] += count
         timings["mask"] += time.perf_counter() - clock
         clock = time.perf_counter()
-        good = kept(lines.drop_columns(["raw"]))
-        ts = kept(parsed.ts)
+        good = where(lines.drop_columns(["raw"]), ok)
+        ts = where(parsed.ts, ok)
         n = good.num_rows
         columns = {
             "event_id": good.column("event_id").combine_chunks() if "event_id" in good.column_names
             else self._event_ids(good),
-            "ts": ts, "service": pa.repeat(pa.scalar(spec.service, pa.string()), n), "level": kept(parsed.level),
+            "ts": ts, "service": pa.repeat(pa.scalar(spec.service, pa.string()), n), "level": where(parsed.level, ok),
             "message": message, "source": self.masker.mask_distinct(good.column("source")),
             "source_offset": good.column("source_offset").combine_chunks(),
             "year": pa.repeat(pa.scalar(year, pa.int32()), n) if year else pc.cast(pc.year(ts), pa.int32()),
-            "component": self.masker.mask_distinct(kept(parsed.component)),
+            "component": self.masker.mask_distinct(where(parsed.component, ok)),
         }
         timings["arrow"] += time.perf_counter() - clock
         return Prepared(spec.service, columns, message, quarantine, stats, timings)

@@ -14,7 +14,7 @@ from logpilot_dagster.settings import LogPilotPaths
 from logpilot_dagster.stream.event_time import ensure_layout
 from logpilot_dagster.stream.records import BAD_TIME, EARLIEST_EVENT_MS, FUTURE_SLACK_MS, Screened
 from logpilot_dagster.stream.sink import Batch
-from logpilot_dagster.ingest.transform import LOGS_SCHEMA, QUARANTINE_SCHEMA, LineTransformer, quarantine_table
+from logpilot_dagster.ingest.transform import LOGS_SCHEMA, QUARANTINE_SCHEMA, LineTransformer, quarantine_table, where
 from logpilot_dagster.privacy.pii import default_masker
 from logpilot_dagster.storage.warehouse import connect
 
@@ -151,7 +151,7 @@ class BatchBuilder:
             late = quarantine_table(bad_rows.column("source").to_pylist(),
                                     bad_rows.column("source_offset").to_pylist(), raw.to_pylist(),
                                     [BAD_TIME] * bad_rows.num_rows)
-        return (rows if pc.all(keep).as_py() else rows.filter(keep)), late, dropped
+        return where(rows, keep), late, dropped
 
     def _templates(self, services: set[str], wanted: set[str]) -> pa.Table:
         """Text and service of the ``wanted`` template ids (those of the batch's rows and alias targets)."""

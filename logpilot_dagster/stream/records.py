@@ -131,7 +131,7 @@ def screen(table: pa.Table, topic: str, t1_us: int | None, now_ms: int) -> Scree
 
     Record times are whole milliseconds (truncated): a record in T1's own millisecond may still follow T1, so
     it is kept here and the parsed event time, at full precision, decides."""
-    from logpilot_dagster.ingest.transform import QUARANTINE_SCHEMA, quarantine_table  # the stage process's
+    from logpilot_dagster.ingest.transform import QUARANTINE_SCHEMA, quarantine_table, where  # the stage's
 
     next_offsets, last_record = {}, {}
     if table.num_rows:  # records come in offset order per partition
@@ -153,9 +153,7 @@ def screen(table: pa.Table, topic: str, t1_us: int | None, now_ms: int) -> Scree
         good = pc.and_(good, after_t1)
     else:
         skipped = 0
-    rows = table.select(["partition", "offset", "timestamp", "key"]).append_column("text", text)
-    if not pc.all(good).as_py():
-        rows = rows.filter(good)
+    rows = where(table.select(["partition", "offset", "timestamp", "key"]).append_column("text", text), good)
     keys = pc.dictionary_encode(pc.fill_null(rows.column("key").combine_chunks(), NO_KEY.encode())
                                 .cast(pa.string(), safe=False))
     years = pc.year(pc.cast(rows.column("timestamp"), pa.timestamp("ms")))
