@@ -31,11 +31,11 @@ def dev_server(tmp_path_factory):
 
 
 def _events(home, event_type: dg.DagsterEventType) -> list[dg.EventLogEntry]:
-    instance = dg.DagsterInstance.from_config(str(home / "dagster_home"))
-    try:
-        return [entry for run in instance.get_runs() for entry in instance.all_logs(run.run_id, of_type=event_type)]
-    finally:
-        instance.dispose()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DAGSTER_HOME", str(home / "dagster_home"))  # the shipped dagster.yaml's storage reads it
+        with dg.DagsterInstance.get() as instance:
+            return [entry for run in instance.get_runs()
+                    for entry in instance.all_logs(run.run_id, of_type=event_type)]
 
 
 def _accounting(home) -> list[tuple[str, bool]]:

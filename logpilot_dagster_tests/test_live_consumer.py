@@ -82,6 +82,19 @@ def test_no_broker_is_a_clear_retriable_error():
         consumer.close()
 
 
+@pytest.mark.parametrize("kafka_client", ["confluent"])
+def test_a_partition_the_client_does_not_know_yet_is_retriable(broker):
+    """After a broker restart librdkafka's metadata can lack the partition for a moment (a clean-clone failure:
+    the worker's resume died on it); the worker retries that, as it retries a broker that is down."""
+    broker.ensure_topic()
+    consumer = broker.log_consumer()
+    try:
+        with pytest.raises(BrokerUnreachable, match="^confluent-kafka: (_UNKNOWN_PARTITION|UNKNOWN_TOPIC_OR_PART)"):
+            consumer.end_offsets([99])
+    finally:
+        consumer.close()
+
+
 def test_confluent_without_a_broker_logs_one_clear_line(caplog):
     """librdkafka reports every failed connection attempt; the worker's log gets one line, and the next poll
     says the broker is unreachable."""

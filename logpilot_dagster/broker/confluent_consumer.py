@@ -45,6 +45,8 @@ MESSAGE_MAX_BYTES = 1_000_000  # librdkafka's default
 PROBE_GROUP = "logpilot-probe"  # librdkafka wants a group id; a consumer without one never commits
 log = logging.getLogger("confluent_kafka")
 _DOWN = {KafkaError._ALL_BROKERS_DOWN}
+# right after a broker restart the client's metadata no longer knows the partition: retry, as for a broker down
+_NOT_YET_KNOWN = (KafkaError._UNKNOWN_PARTITION, KafkaError.UNKNOWN_TOPIC_OR_PART)
 
 
 def librdkafka_config(config: dict) -> dict:
@@ -65,7 +67,8 @@ def _translated() -> Iterator[None]:
     except KafkaException as exc:
         error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
         retriable = error is None or error.retriable() or error.code() in (KafkaError._TIMED_OUT,
-                                                                           KafkaError._TRANSPORT, *_DOWN)
+                                                                           KafkaError._TRANSPORT, *_DOWN,
+                                                                           *_NOT_YET_KNOWN)
         name = error.name() if error is not None else type(exc).__name__
         text = error.str() if error is not None else str(exc)
         raise (BrokerUnreachable if retriable else BrokerError)(f"confluent-kafka: {name}: {text}") from exc

@@ -1,0 +1,36 @@
+"""The shipped Dagster instance never strands a step in a pool's queue (logpilot_dagster/dagster_storage.py).
+
+The state below is the one a clean-clone run hit: run A checked for a free `duckdb_writer` slot while run B held
+it, B freed it, then A queued its step unassigned; nobody assigns it after that, and stock Dagster 1.13 blocks it
+forever. The shipped instance's claim takes the free slot instead."""
+import shutil
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.storage.event_log import SqliteEventLogStorage
+
+SHIPPED_INSTANCE = Path(__file__).parents[1] / "data" / "dagster_home" / "dagster.yaml"
+POOL = "duckdb_writer"
+
+
+def _strand_a_step(storage) -> bool:
+    """B holds the slot, frees it after A's check, A queues unassigned; returns whether A's next claim gets it."""
+    storage.set_concurrency_slots(POOL, 1)
+    assert storage.claim_concurrency_slot(POOL, "run-b", "logs_table").is_claimed
+    storage.free_concurrency_slot_for_step("run-b", "logs_table")
+    storage.add_pending_step(POOL, "run-a", "logs_table", should_assign=False)  # A's check saw no free slot
+    return storage.claim_concurrency_slot(POOL, "run-a", "logs_table").is_claimed
+
+
+def test_stock_dagster_strands_the_step(tmp_path):
+    assert not _strand_a_step(SqliteEventLogStorage(str(tmp_path)))
+
+
+def test_the_shipped_instance_gives_the_free_slot_to_the_queued_step(tmp_path, monkeypatch):
+    shutil.copyfile(SHIPPED_INSTANCE, tmp_path / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with dg.DagsterInstance.get() as instance:
+        assert _strand_a_step(instance.event_log_storage)
+        # one slot still means one holder: a third run queues behind A
+        assert not instance.event_log_storage.claim_concurrency_slot(POOL, "run-c", "logs_table").is_claimed
+        assert (tmp_path / "storage" / "history" / "runs" / "index.db").exists()  # Dagster's own layout
