@@ -4,10 +4,15 @@ The state below is the one a clean-clone run hit: run A checked for a free `duck
 it, B freed it, then A queued its step unassigned; nobody assigns it after that, and stock Dagster 1.13 blocks it
 forever. The shipped instance's claim takes the free slot instead."""
 import shutil
+import uuid
 from pathlib import Path
 
 import dagster as dg
+import pytest
 from dagster._core.storage.event_log import SqliteEventLogStorage
+from dagster_postgres.event_log import PostgresEventLogStorage
+
+from logpilot_dagster.dagster_instance.postgres_storage import PoolSafePostgresEventLogStorage
 
 SHIPPED_INSTANCE = Path(__file__).parents[1] / "data" / "dagster_home" / "dagster.yaml"
 POOL = "duckdb_writer"
@@ -24,6 +29,23 @@ def _strand_a_step(storage) -> bool:
 
 def test_stock_dagster_strands_the_step(tmp_path):
     assert not _strand_a_step(SqliteEventLogStorage(str(tmp_path)))
+
+
+def _database(postgres) -> str:
+    name = f"pool_{uuid.uuid4().hex[:8]}"
+    postgres.psql(f"CREATE DATABASE {name};")
+    return postgres.get_uri(name)
+
+
+@pytest.mark.parametrize("storage_class, claimed", [(PostgresEventLogStorage, False),
+                                                    (PoolSafePostgresEventLogStorage, True)])
+def test_on_postgres_only_the_production_storage_gives_the_slot(postgres, storage_class, claimed):
+    """The event log storage of docs/deploy/dagster.yaml, on a real Postgres, against Dagster's own."""
+    storage = storage_class(_database(postgres))
+    try:
+        assert _strand_a_step(storage) is claimed
+    finally:
+        storage.dispose()
 
 
 def test_the_shipped_instance_gives_the_free_slot_to_the_queued_step(tmp_path, monkeypatch):

@@ -97,11 +97,14 @@ def _instance(directory: Path, name: str) -> dict:
 @pytest.mark.parametrize("name", INSTANCES)
 def test_instance_files_pass_dagsters_schemas(name):
     config = _instance(DEPLOY, name)
-    assert "postgres" in config["storage"]
+    assert config["event_log_storage"]["class"] == "PoolSafePostgresEventLogStorage"
+    for section in ("run_storage", "event_log_storage", "schedule_storage"):
+        assert config[section]["config"]["postgres_url"] == {"env": "DAGSTER_PG_URL"}, section
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
     assert ONE_RUN_PER_YEAR in config["concurrency"]["runs"]["tag_concurrency_limits"]
     assert config["concurrency"]["pools"]["default_limit"] == 1
-    for section in ("run_coordinator", "run_launcher", "compute_logs"):
+    for section in ("run_storage", "event_log_storage", "schedule_storage", "run_coordinator", "run_launcher",
+                    "compute_logs"):
         assert _class_config_errors(config[section]) == [], section
 
 
@@ -200,7 +203,7 @@ def test_the_production_instance_runs_a_bootstrap_year_on_postgres(tmp_path, pos
 
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        assert type(instance.event_log_storage).__name__ == "PoolSafePostgresEventLogStorage"
         assert instance.event_log_storage.supports_global_concurrency_limits  # pools live in Postgres
         result = defs.resolve_job_def("bootstrap").execute_in_process(
             instance=instance, partition_key="2023", resources=resources(home))
