@@ -1,10 +1,15 @@
 """Runbook knowledge base: incremental ingestion, template documents, and re-ranked retrieval quality."""
 
 import shutil
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 
+from logpilot_dagster.knowledge.embeddings import MODEL_NAME, load_model
 from logpilot_dagster.knowledge.knowledge_base import KnowledgeBase, bm25_scores
+from logpilot_dagster.knowledge.shipped_vectors import runbook_texts, shipped, text_key
 from logpilot_dagster.settings import SHIPPED_DATA
 from logpilot_dagster.knowledge.vectors import sync_template_vectors
 
@@ -99,3 +104,38 @@ def test_build_is_incremental_by_file_hash(tmp_path):
 def test_bm25_prefers_documents_with_the_query_terms():
     scores = bm25_scores("card declined", ["charge failed: card declined", "deadlock detected", "cards declines"])
     assert scores[0] > 0 and scores[2] > 0 and scores[1] == 0
+
+
+def test_shipped_vectors_cover_every_shipped_section_and_are_the_models():
+    """Fails when data/runbooks changed without `python -m logpilot_dagster.knowledge.shipped_vectors`."""
+    texts = runbook_texts(RUNBOOKS)
+    table = shipped(MODEL_NAME)
+    missing = [t[:60] for t in texts if text_key(t) not in table]
+    assert not missing, missing
+    cached = np.stack([table[text_key(t)] for t in texts])
+    fresh = load_model().embed(texts)
+    assert float((cached * fresh).sum(axis=1).min()) > 0.9999
+
+
+_BUILD = """
+import sys
+from pathlib import Path
+from logpilot_dagster.knowledge import embeddings
+from logpilot_dagster.knowledge.knowledge_base import KnowledgeBase
+stats = KnowledgeBase(Path(sys.argv[1]), Path(sys.argv[2])).build()
+print(stats["chunks"], embeddings._model is not None)
+"""
+
+
+def test_a_fresh_home_indexes_shipped_sections_without_the_model_and_edited_ones_with_it(tmp_path):
+    runbooks = tmp_path / "runbooks"
+    shutil.copytree(RUNBOOKS, runbooks)
+    run = lambda chroma: subprocess.run([sys.executable, "-c", _BUILD, str(tmp_path / chroma), str(runbooks)],
+                                        capture_output=True, text=True, check=True).stdout.split()
+    assert run("shipped") == [str(len(runbook_texts(RUNBOOKS))), "False"]
+    edited = runbooks / "inventory-db-deadlocks.md"
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n## Escalation\nPage the DBA on call.\n", encoding="utf-8")
+    chunks, loaded = run("edited")
+    assert loaded == "True"
+    kb = KnowledgeBase(tmp_path / "edited", runbooks)
+    assert kb.search("page the DBA on call", k=1)[0].source == "inventory-db-deadlocks.md"

@@ -18,6 +18,8 @@ from chromadb import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
 from tokenizers import Tokenizer
 
+from logpilot_dagster.knowledge.shipped_vectors import shipped, text_key
+
 MODEL_NAME = "all-MiniLM-L6-v2-int8"
 DIMENSION = 384
 MAX_TOKENS = 256
@@ -90,8 +92,20 @@ def load_model() -> MiniLM:
 
 
 def embed_texts(texts: list[str]) -> np.ndarray:
-    """Embed with the process-wide model."""
-    return load_model().embed(list(texts))
+    """Embed with the process-wide model; texts with a shipped vector (``shipped_vectors``) are looked up."""
+    texts = list(texts)
+    known = shipped(MODEL_NAME)
+    found = [known.get(text_key(t)) if known else None for t in texts]
+    missing = [i for i, vector in enumerate(found) if vector is None]
+    if len(missing) == len(texts):
+        return load_model().embed(texts)
+    out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
+    for i, vector in enumerate(found):
+        if vector is not None:
+            out[i] = vector
+    if missing:
+        out[missing] = load_model().embed([texts[i] for i in missing])
+    return out
 
 
 @register_embedding_function

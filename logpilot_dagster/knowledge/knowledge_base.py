@@ -126,6 +126,26 @@ def _file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def runbook_nodes(source: str, text: str, digest: str = "") -> list[TextNode]:
+    """One node per markdown section; ``digest`` (the file's hash) is kept in the metadata, not embedded."""
+    title = _TITLE_LINE.search(text)
+    service = _SERVICE_LINE.search(text)
+    metadata = {
+        "title": title.group(1).strip() if title else source,
+        "service": service.group(1) if service and service.group(1) != "all" else "",
+        "source": source,
+        "file_hash": digest,
+    }
+    document = Document(text=text, id_=source, metadata=metadata)
+    nodes = MarkdownNodeParser(include_prev_next_rel=False).get_nodes_from_documents([document])
+    for i, node in enumerate(nodes):
+        # Title and service are embedded with every section; bookkeeping keys are not.
+        node.id_ = f"{source}#{i}"
+        node.excluded_embed_metadata_keys = ["source", "file_hash", "header_path"]
+        node.excluded_llm_metadata_keys = ["source", "file_hash", "header_path"]
+    return nodes
+
+
 def _template_sentence(meta: dict, template: str) -> str:
     level = f"{meta['level']} " if meta.get("level") else ""
     return (
@@ -170,7 +190,7 @@ class KnowledgeBase:
                 continue
             if source in stored:
                 self._runbook_store.delete(ref_doc_id=source)
-            nodes += self._runbook_nodes(source, path.read_text(encoding="utf-8"), digest)
+            nodes += runbook_nodes(source, path.read_text(encoding="utf-8"), digest)
             stats["updated" if source in stored else "added"] += 1
         if nodes:  # one insert: the embedder batches every file's chunks by length together
             self._runbooks.insert_nodes(nodes)
@@ -179,24 +199,6 @@ class KnowledgeBase:
         return stats
 
     refresh = build
-
-    def _runbook_nodes(self, source: str, text: str, digest: str) -> list[TextNode]:
-        title = _TITLE_LINE.search(text)
-        service = _SERVICE_LINE.search(text)
-        metadata = {
-            "title": title.group(1).strip() if title else source,
-            "service": service.group(1) if service and service.group(1) != "all" else "",
-            "source": source,
-            "file_hash": digest,
-        }
-        document = Document(text=text, id_=source, metadata=metadata)
-        nodes = MarkdownNodeParser(include_prev_next_rel=False).get_nodes_from_documents([document])
-        for i, node in enumerate(nodes):
-            # Title and service are embedded with every section; bookkeeping keys are not.
-            node.id_ = f"{source}#{i}"
-            node.excluded_embed_metadata_keys = ["source", "file_hash", "header_path"]
-            node.excluded_llm_metadata_keys = ["source", "file_hash", "header_path"]
-        return nodes
 
     def search(
         self, query: str, k: int = 5, service: str | None = None, kinds: tuple[str, ...] = KINDS
